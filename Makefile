@@ -1,0 +1,35 @@
+# GrooveBridge: `make run` sets up and opens the app, `make test` sets up and runs every check.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench serve screenshots clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/groovebridge
+
+serve: $(STAMP)
+	$(VENV)/bin/groovebridge serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+test: lint
+	QT_QPA_PLATFORM=offscreen scripts/with-midi-server.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	scripts/with-midi-server.sh sh -c 'for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done'
+
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+import sys
+
+from groovebridge.cli import main
+
+sys.exit(main())

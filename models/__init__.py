@@ -1,0 +1,1 @@
+"""GrooVAE in PyTorch: the groove representation, data pipeline, model, training and generation."""

@@ -57,7 +57,8 @@ class Groove:
         if len(shapes) != 1 or self.hits.ndim != 2 or self.hits.shape[1] != NUM_CLASSES:
             raise ValueError(f"groove arrays must share a (T, {NUM_CLASSES}) shape, got {shapes}")
         for name in ("hits", "velocities", "offsets"):
-            arr = np.ascontiguousarray(getattr(self, name), dtype=np.float32)
+            # A private copy: freezing the caller's own array in place would surprise them.
+            arr = np.array(getattr(self, name), dtype=np.float32, order="C", copy=True)
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
 

@@ -1,0 +1,391 @@
+"""OSC control and output: the address table of ``bridge.osc_table`` over UDP (python-osc).
+
+Three layers, the first two pure (no sockets), so they are tested by calling them:
+* ``OscControl.handle(address, args, sender)`` validates one incoming message and calls the
+  engine; it returns the replies a query asks for. Unknown addresses and bad arguments are
+  logged (rate-limited) and dropped; nothing a controller sends can raise out of it.
+* ``group_messages(group, snapshot)`` / ``note_message(note)`` / ``EVENT_GROUPS``: what goes
+  out for an engine event (state echoed on the same addresses a controller writes, so its
+  faders follow) and for a played note.
+* ``OscServer``: a python-osc ``BlockingOSCUDPServer`` on one thread (messages are applied in
+  arrival order; the dispatcher is built with ``strict_timing=False`` so a future-timetagged
+  bundle never puts the thread to sleep), an ``engine.subscribe`` callback that only queues,
+  and an output thread that coalesces queued state events into one snapshot read and sends.
+
+Pattern encoding (``/groovebridge/pattern``): ``i steps, b velocities, b offsets`` where each
+blob has ``steps * 9`` bytes, step-major (byte ``s * 9 + k`` = step s, instrument k):
+velocity 0-127 (0 = no hit) and offset as a signed byte ``round(offset * 127)`` (positive =
+early, in half-steps as in the Groove representation). Also one
+``/groovebridge/pattern/<instrument>`` message per instrument with ``steps`` int velocities.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from pythonosc import osc_packet
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from bridge.osc_table import (
+    PREFIX,
+    ROUTE_BY_ADDRESS,
+    STATE_GROUPS,
+    SYNC_NAMES,
+    TEMPERATURE_RANGE,
+    TEMPO_NORM_BPM,
+    Context,
+    OscArgError,
+)
+from models.drum_maps import CLASS_NAMES
+
+log = logging.getLogger(__name__)
+
+Message = tuple[str, list[Any]]
+Address = tuple[str, int]
+
+EVENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "pattern": ("pattern",),
+    "variations": ("variations",),
+    "transport": ("transport",),
+    "tempo": ("tempo",),
+    "sync": ("sync", "tempo"),
+    "model": ("model",),
+    "slot": ("slot",),
+    "mute": ("mute",),
+    "settings": ("settings", "variations"),
+    "error": ("error",),
+    "capture": ("capture",),
+    "ports": ("ports",),
+}
+
+
+class OscError(RuntimeError):
+    """The OSC server cannot start (e.g. port in use); one line for the user."""
+
+
+class RateLimitedLog:
+    """Logs at most one warning per key per ``interval_sec``, counting the ones held back."""
+
+    def __init__(self, interval_sec: float = 1.0, logger: logging.Logger = log) -> None:
+        self.interval_sec = interval_sec
+        self.logger = logger
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self.count = 0
+
+    def warn(self, key: str, text: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self.interval_sec:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        self._last[key] = now
+        if len(self._last) > 256:  # a flood of random addresses must not grow without end
+            self._last.clear()
+        self.logger.warning("OSC: %s%s", text, f" ({held} more like it held back)" if held else "")
+
+
+# ---- output encoding (pure) ----------------------------------------------------------------------
+def _norm_of(value: float, lo: float, hi: float) -> float:
+    return float(min(1.0, max(0.0, (value - lo) / (hi - lo))))
+
+
+def pattern_messages(groove: Any, source: str = "") -> list[Message]:
+    """``/pattern`` (steps + two blobs) and ``/pattern/<instrument>`` velocity lists."""
+    vel = np.rint(np.clip(groove.velocities, 0.0, 1.0) * 127.0).astype(np.int16)
+    vel = np.where(groove.hits > 0.5, np.maximum(vel, 1), 0)
+    off = np.where(groove.hits > 0.5, np.rint(np.clip(groove.offsets, -1.0, 1.0) * 127.0), 0)
+    steps = int(vel.shape[0])
+    out: list[Message] = [(PREFIX + "/pattern", [steps, vel.astype(np.uint8).tobytes(),
+                                                 off.astype(np.int8).tobytes()])]
+    out += [(f"{PREFIX}/pattern/{name}", [int(v) for v in vel[:, k]])
+            for k, name in enumerate(CLASS_NAMES)]
+    out.append((PREFIX + "/pattern/source", [source]))
+    return out
+
+
+def decode_pattern(args: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of the ``/pattern`` blobs: (steps, 9) int velocities and float offsets."""
+    steps = int(args[0])
+    vel = np.frombuffer(bytes(args[1]), np.uint8).reshape(steps, len(CLASS_NAMES)).astype(int)
+    off = np.frombuffer(bytes(args[2]), np.int8).reshape(steps, len(CLASS_NAMES)) / 127.0
+    return vel, off
+
+
+def group_messages(group: str, snap: Any) -> list[Message]:
+    """The messages that echo one part of an ``EngineSnapshot``."""
+    p = PREFIX
+    if group == "transport":
+        return [(p + "/transport", [int(snap.playing)]), (p + "/play", [1.0 if snap.playing else 0.0])]
+    if group == "tempo":
+        return [(p + "/tempo", [float(snap.bpm)]),
+                (p + "/tempo/norm", [_norm_of(snap.bpm, *TEMPO_NORM_BPM)])]
+    if group == "sync":
+        idx = SYNC_NAMES.index(snap.sync_source) if snap.sync_source in SYNC_NAMES else -1
+        return [(p + "/sync", [snap.sync_source]), (p + "/sync/index", [idx]),
+                (p + "/locked", [int(snap.locked)]), (p + "/peers", [int(snap.peers)])]
+    if group == "position":
+        return [(p + "/position", [int(snap.bar), float(snap.beat), float(snap.step)])]
+    if group == "variations":
+        n = len(snap.variations)
+        sel = int(snap.selected_variation)
+        return [(p + "/variations/count", [int(snap.num_variations)]),
+                (p + "/variations/available", [n]),
+                (p + "/variation", [sel]),
+                (p + "/variation/norm", [sel / (n - 1) if n > 1 and sel >= 0 else 0.0])]
+    if group == "settings":
+        return [(p + "/temperature", [float(snap.temperature)]),
+                (p + "/temperature/norm", [_norm_of(snap.temperature, *TEMPERATURE_RANGE)]),
+                (p + "/interpolate", [float(snap.interpolation)]),
+                (p + "/latency", [float(snap.latency_ms)]),
+                (p + "/clock/out", [int(getattr(snap, "clock_out", False))]),
+                (p + "/drummap/input", [str(getattr(snap, "input_drum_map", ""))]),
+                (p + "/drummap/output", [str(getattr(snap, "output_drum_map", ""))])]
+    if group == "mute":
+        mutes = [int(bool(m)) for m in snap.mutes]
+        return [(f"{p}/mute/{name}", [mutes[k]]) for k, name in enumerate(CLASS_NAMES)] + [
+            (p + "/mutes", mutes)]
+    if group == "slot":
+        return [(f"{p}/slot/{s.lower()}", [int(snap.slots.get(s) is not None)]) for s in ("A", "B")]
+    if group == "model":
+        return [(p + "/model", [str(snap.model_name)]), (p + "/model/state", [str(snap.model_state)])]
+    if group == "error":
+        return [(p + "/error", [str(snap.last_error)])]
+    if group == "capture":
+        return [(p + "/capture", [str(getattr(snap, "capture", ""))])]
+    if group == "ports":
+        ports = dict(getattr(snap, "ports", {}) or {})
+        return [(p + "/ports", [f"{k}={v}" for k, v in sorted(ports.items())])]
+    if group == "pattern":
+        return pattern_messages(snap.pattern, str(snap.pattern_source))
+    if group == "pong":
+        return [(p + "/pong", [])]
+    return []
+
+
+def note_message(note: Any) -> Message:
+    """``/groovebridge/note i class, i pitch, i velocity, f beat`` from a played note."""
+    if isinstance(note, dict):
+        values = (note["drum_class"], note["pitch"], note["velocity"], note["beat"])
+    elif isinstance(note, (tuple, list)) and not hasattr(note, "drum_class"):
+        values = tuple(note[:4])
+    else:
+        values = (note.drum_class, note.pitch, note.velocity, note.beat)
+    k, pitch, velocity, beat = values
+    return PREFIX + "/note", [int(k), int(pitch), int(velocity), float(beat)]
+
+
+# ---- control (pure) --------------------------------------------------------------------------------
+class OscControl:
+    """Incoming messages -> engine commands. ``handle`` never raises."""
+
+    def __init__(self, engine: Any, warn: RateLimitedLog | None = None) -> None:
+        self.engine = engine
+        self.warn = warn or RateLimitedLog()
+        self.handled = 0
+        self.rejected = 0
+
+    def handle(self, address: str, args: Sequence[Any], sender: Address | None = None
+               ) -> list[tuple[Address | None, Message]]:
+        """Apply one message; returns (destination, message) replies (None = sender unknown)."""
+        replies: list[tuple[Address | None, Message]] = []
+        try:
+            route = ROUTE_BY_ADDRESS.get(address.rstrip("/").lower()) if isinstance(address, str) else None
+            if route is None:
+                self.rejected += 1
+                self.warn.warn("unknown", f"unknown address {address!r} ignored")
+                return replies
+            snap_cache: list[Any] = []
+
+            def snapshot() -> Any:
+                if not snap_cache:
+                    snap_cache.append(self.engine.snapshot())
+                return snap_cache[0]
+
+            ctx = Context(self.engine, snapshot, lambda groups: None)
+
+            def reply(groups: Sequence[str]) -> None:
+                snap = snapshot()
+                dest = sender
+                if sender is not None and ctx.reply_port:
+                    dest = (sender[0], ctx.reply_port)
+                for g in groups:
+                    replies.extend((dest, m) for m in group_messages(g, snap))
+
+            ctx.reply = reply
+            route.action(ctx, tuple(args))
+            self.handled += 1
+        except OscArgError as e:
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: {e}; ignored")
+        except (ValueError, TypeError) as e:  # the engine refused the value
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: {e}; ignored")
+        except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: failed ({type(e).__name__}: {e})")
+        return replies
+
+
+# ---- transport ---------------------------------------------------------------------------------------
+class _Dispatcher(Dispatcher):
+    """Never sleeps for timetags (``strict_timing=False``); reports packets that do not parse."""
+
+    def __init__(self, on_bad: Any) -> None:
+        super().__init__(strict_timing=False)
+        self._on_bad = on_bad
+
+    def call_handlers_for_packet(self, data: bytes, client_address: Any) -> list:
+        try:
+            osc_packet.OscPacket(data)
+        except osc_packet.ParseError:
+            self._on_bad(client_address, "malformed OSC packet")
+            return []
+        return super().call_handlers_for_packet(data, client_address)
+
+
+class _Server(BlockingOSCUDPServer):
+    """python-osc's one-thread UDP server that reports non-OSC datagrams and handler errors."""
+
+    def __init__(self, address: Address, dispatcher: Dispatcher, on_bad: Any) -> None:
+        super().__init__(address, dispatcher)
+        self._on_bad = on_bad
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        ok = super().verify_request(request, client_address)
+        if not ok:
+            self._on_bad(client_address, "non-OSC datagram")
+        return ok
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self._on_bad(client_address, "packet that failed to decode")
+
+
+class OscServer:
+    """UDP OSC in (``host:port``) and out (``out_host:out_port``, 0 = none) for an engine.
+
+    Query replies go to the sender (or the port a query names), or to the output target
+    with ``replies_to_target``. ``start`` raises ``OscError`` when the port cannot be bound.
+    """
+
+    def __init__(self, engine: Any, host: str = "127.0.0.1", port: int = 9000,
+                 out_host: str = "127.0.0.1", out_port: int = 9001,
+                 replies_to_target: bool = False) -> None:
+        self.engine = engine
+        self.replies_to_target = replies_to_target  # answer queries at out_host:out_port
+        self.host, self.port = host, port
+        self.out_host, self.out_port = out_host, out_port
+        self.control = OscControl(engine)
+        self.sent = 0
+        self.bad_packets = 0
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+        self._events: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self._unsubscribe: Any = None
+
+    @classmethod
+    def from_settings(cls, engine: Any, settings: Any) -> OscServer:
+        return cls(engine, settings.osc_host, settings.osc_port, settings.osc_out_host,
+                   settings.osc_out_port)
+
+    @property
+    def address(self) -> Address:
+        """The (host, port) actually bound (port 0 asks the OS for a free one)."""
+        return self._server.server_address[:2] if self._server is not None else (self.host, self.port)
+
+    def start(self) -> None:
+        dispatcher = _Dispatcher(self._bad_packet)
+        dispatcher.set_default_handler(self._on_message, needs_reply_address=True)
+        try:
+            server = _Server((self.host, self.port), dispatcher, on_bad=self._bad_packet)
+        except OSError as e:
+            raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {e.strerror or e}") from None
+        self._server = server
+        self._threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                          name="osc-in", daemon=True),
+                         threading.Thread(target=self._output_loop, name="osc-out", daemon=True)]
+        for t in self._threads:
+            t.start()
+        self._unsubscribe = self.engine.subscribe(self._on_event)
+
+    def _bad_packet(self, sender: Any, why: str) -> None:
+        self.bad_packets += 1
+        where = f"{sender[0]}:{sender[1]}" if isinstance(sender, tuple) else str(sender)
+        self.control.warn.warn("packet", f"{why} from {where} ignored")
+
+    def _on_message(self, sender: Address, address: str, *args: Any) -> None:
+        for dest, msg in self.control.handle(address, args, sender):
+            self.send(msg, None if self.replies_to_target else dest)
+
+    def _on_event(self, event: str, payload: Any) -> None:
+        """Engine threads call this: queue only, never block them."""
+        self._events.put((event, payload))
+
+    def send(self, message: Message, dest: Address | None = None) -> None:
+        """Send one message to ``dest`` (default: the output target) from the server socket."""
+        target = dest or ((self.out_host, self.out_port) if self.out_port else None)
+        server = self._server
+        if target is None or server is None:
+            return
+        try:
+            server.socket.sendto(build_msg(message[0], message[1]).dgram, target)
+            self.sent += 1
+        except OSError as e:
+            self.control.warn.warn("send", f"cannot send to {target[0]}:{target[1]}: {e}")
+
+    def _output_loop(self) -> None:
+        while True:
+            item = self._events.get()
+            groups: list[str] = []
+            done = False
+            while item is not None:
+                event, payload = item
+                if event == "note":
+                    try:
+                        self.send(note_message(payload))
+                    except (KeyError, AttributeError, TypeError, ValueError):
+                        self.control.warn.warn("note", f"cannot encode note {payload!r}")
+                else:
+                    for g in EVENT_GROUPS.get(event, STATE_GROUPS):
+                        if g not in groups:
+                            groups.append(g)
+                try:
+                    item = self._events.get_nowait()  # coalesce a burst into one snapshot
+                except queue.Empty:
+                    break
+            else:
+                done = True
+            if groups:
+                try:
+                    snap = self.engine.snapshot()
+                    for g in groups:
+                        for msg in group_messages(g, snap):
+                            self.send(msg)
+                except Exception as e:  # noqa: BLE001 - output must keep running
+                    self.control.warn.warn("echo", f"echo failed: {type(e).__name__}: {e}")
+            if done:
+                return
+
+    def close(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self._events.put(None)  # the output thread drains what is queued, then ends
+        for t in self._threads[1:]:
+            t.join(timeout=2.0)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for t in self._threads[:1]:
+            t.join(timeout=2.0)
+        self._threads = []
+        self._server = None

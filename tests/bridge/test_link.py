@@ -1,0 +1,136 @@
+"""Ableton Link clock: on its own, and with a second process joining the session for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bridge.link_clock import LinkClock
+
+PEER = Path(__file__).with_name("link_peer.py")
+
+
+def wait_for(cond: Callable[[], bool], timeout_sec: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_sec
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+@pytest.fixture
+def clock():
+    c = LinkClock(bpm=110.0)
+    yield c
+    c.close()
+
+
+def test_link_clock_maps_beats_and_transport(clock):
+    assert clock.name == "link" and clock.locked
+    clock.set_tempo(111.0)
+    assert wait_for(lambda: abs(clock.bpm - 111.0) < 1e-6)
+    assert not clock.is_playing
+    clock.start()
+    assert wait_for(lambda: clock.is_playing)
+    now = time.monotonic()
+    b = clock.beat_at(now)
+    assert clock.time_at_beat(b + 2.0) == pytest.approx(now + 2.0 * 60.0 / clock.bpm, abs=1e-6)
+    # our mapping agrees with Link's own reading of its timeline (within 2 ms of beats)
+    direct = clock._link.beat
+    assert abs(clock.session_beat(time.monotonic()) - direct) < 0.002 * clock.bpm / 60.0 + 1e-3
+    clock.stop()
+    assert wait_for(lambda: not clock.is_playing)
+    frozen = clock.beat_at(time.monotonic())
+    time.sleep(0.05)
+    assert clock.beat_at(time.monotonic()) == frozen
+    with pytest.raises(ValueError):
+        clock.set_tempo(1000.0)
+
+
+class Peer:
+    """tests/bridge/link_peer.py in a subprocess; `state` is its last printed line."""
+
+    def __init__(self, bpm: float) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(PEER), str(bpm)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.state = (0, 0.0, 0)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            peers, tempo, playing, _beat = line.split()
+            self.state = (int(peers), float(tempo), int(playing))
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        try:
+            self.send("quit")
+            self.proc.wait(timeout=5)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_second_process_peer_changes_tempo_and_transport(clock):
+    peer = Peer(130.0)
+    try:
+        assert wait_for(lambda: clock.peers >= 1 and peer.state[0] >= 1, 10.0), "peers never met"
+        peer.send("tempo 97")
+        assert wait_for(lambda: abs(clock.bpm - 97.0) < 0.01), f"bpm stayed {clock.bpm}"
+        clock.set_tempo(123.0)  # we propose, the peer follows
+        assert wait_for(lambda: abs(peer.state[1] - 123.0) < 0.01), f"peer at {peer.state}"
+        peer.send("play")  # start/stop sync: the peer starts, we start
+        assert wait_for(lambda: clock.is_playing)
+        peer.send("stop")
+        assert wait_for(lambda: not clock.is_playing)
+        clock.start()
+        assert wait_for(lambda: peer.state[2] == 1), "our start did not reach the peer"
+        with_peer = clock.peers
+    finally:
+        peer.close()
+    assert wait_for(lambda: clock.peers < with_peer, 10.0), "the peer's leaving was not seen"
+
+
+def test_engine_on_link_follows_a_peer_and_echoes_over_osc():
+    """Engine (sync=link) + OSC output: a peer process sets 97 BPM; /tempo 97 comes out."""
+    from engine_fakes import FakeModel
+    from test_osc import Receiver
+
+    from bridge.engine import Engine
+    from bridge.midi_ports import FakeMidiIO
+    from bridge.osc import OscServer
+    from bridge.settings import Settings
+
+    rx = Receiver()
+    engine = Engine(Settings(sync="link", bpm=120.0), model_loader=lambda _n: FakeModel(),
+                    midi=FakeMidiIO(), auto_sample=False)
+    server = OscServer(engine, "127.0.0.1", 0, "127.0.0.1", rx.port)
+    engine.start()
+    server.start()
+    peer = Peer(120.0)
+    try:
+        assert wait_for(lambda: engine.snapshot().peers >= 1, 10.0), "no Link peer seen"
+        assert wait_for(lambda: any(a == "/groovebridge/peers" and v[0] >= 1 for a, v in list(rx.messages)))
+        peer.send("tempo 97")
+        assert wait_for(lambda: abs(engine.snapshot().bpm - 97.0) < 0.01)
+        echoed = rx.wait_for("/groovebridge/tempo", [pytest.approx(97.0, abs=0.01)], timeout=5.0)
+        assert echoed[0] == pytest.approx(97.0, abs=0.01)
+        assert engine.snapshot().sync_source == "link"
+    finally:
+        peer.close()
+        server.close()
+        engine.close()
+        rx.close()

@@ -1,0 +1,269 @@
+"""Models panel: shipped, imported and user-trained models; pick the active one; details.
+
+Entries: the shipped ``default`` and ``humanize`` models (``models/pretrained/``), imported
+Magenta checkpoints (the user's model folder, ``models.fetch.models_dir``), and training runs
+(``<data dir>/runs``). Details show the config and any evaluation numbers found beside the
+checkpoint. Import (file or folder) and fetch run the CLIs in a child process.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtGui import QFontDatabase
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.engine_adapter import EngineAdapter
+from gui.runs import data_dir, readable
+from gui.workers import ChildJob
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained"
+SHIPPED = (("default", "Default"), ("humanize", "Humanize"))
+CONFIG_KEYS = ("name", "description", "num_bars", "z_size", "enc_rnn_size", "dec_rnn_size",
+               "humanize", "free_bits", "max_beta", "batch_size", "learning_rate")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _checkpoint_dir(path: Path) -> Path | None:
+    """The checkpoint directory for a checkpoint, run or model folder (best, then latest)."""
+    if (path / "model.safetensors").is_file():
+        return path
+    ck = path / "checkpoints"
+    for ptr in ("best", "latest"):
+        f = ck / ptr
+        if f.is_file():
+            target = ck / f.read_text(encoding="utf-8").strip()
+            if (target / "model.safetensors").is_file():
+                return target
+    found = sorted(ck.glob("ckpt-*")) if ck.is_dir() else []
+    return found[-1] if found else None
+
+
+def describe(path: Path | None, title: str) -> str:
+    """Config and evaluation numbers of a checkpoint/run as readable text."""
+    lines = [title, ""]
+    if path is None:
+        return "\n".join(lines + ["(no checkpoint found)"])
+    ck = _checkpoint_dir(path) or path
+    lines.append(f"path: {ck}")
+    config = _read_json(ck / "config.json")
+    for k in CONFIG_KEYS:
+        if k in config:
+            lines.append(f"{k:<15} {config[k]}")
+    state = _read_json(ck / "state.json")
+    for k in ("step", "val_loss", "best_val_loss", "num_train"):
+        if k in state:
+            v = state[k]
+            lines.append(f"{k:<15} {v:.4f}" if isinstance(v, float) else f"{k:<15} {v}")
+    for folder in (ck, ck.parent, ck.parent.parent):
+        ev = folder / "eval_metrics.csv"
+        if ev.is_file():
+            rows = list(csv.DictReader(ev.open(encoding="utf-8")))
+            if rows:
+                lines += ["", f"evaluation (step {rows[-1].get('step')}):"]
+                lines += [f"  {k:<16} {float(v):.4f}" for k, v in rows[-1].items()
+                          if k not in ("time_unix", "step", "checkpoint") and v not in ("", None)]
+            break
+    for extra in sorted(ck.glob("*.md"))[:1]:
+        lines += ["", extra.read_text(encoding="utf-8")[:1500]]
+    return "\n".join(lines)
+
+
+class ModelsPanel(QWidget):
+    def __init__(self, adapter: EngineAdapter, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.adapter = adapter
+        self.job = ChildJob("model import", self)
+        self.active = ""
+        lay = QHBoxLayout(self)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        lay.addWidget(split)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        self.tree = QTreeWidget()
+        self.tree.setHeaderLabels(["Model", "Source"])
+        self.tree.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)  # type: ignore[union-attr]
+        self.tree.header().setStretchLastSection(False)  # type: ignore[union-attr]
+        self.tree.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)  # type: ignore[union-attr]
+        self.tree.setToolTip("Available models; double-click one to make it active")
+        self.tree.itemSelectionChanged.connect(self._show_selected)
+        self.tree.itemDoubleClicked.connect(lambda *_: self.use_selected())
+        ll.addWidget(self.tree)
+        row = QHBoxLayout()
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setObjectName("primary")
+        self.use_button.setToolTip("Hot-swap the engine to the selected model (playback keeps going)")
+        self.use_button.clicked.connect(self.use_selected)
+        row.addWidget(self.use_button)
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setToolTip("Look for new runs and imported models")
+        self.refresh_button.clicked.connect(self.refresh)
+        row.addWidget(self.refresh_button)
+        ll.addLayout(row)
+        row2 = QHBoxLayout()
+        self.import_file = QPushButton("Import file…")
+        self.import_file.setToolTip("Import a Magenta checkpoint: a published .tar or a .index file")
+        self.import_file.clicked.connect(self._import_file)
+        self.import_dir = QPushButton("Import folder…")
+        self.import_dir.setToolTip("Import a Magenta TF checkpoint folder or a magenta.js folder")
+        self.import_dir.clicked.connect(self._import_dir)
+        row2.addWidget(self.import_file)
+        row2.addWidget(self.import_dir)
+        ll.addLayout(row2)
+        row3 = QHBoxLayout()
+        self.fetch_combo = QComboBox()
+        self.fetch_combo.setToolTip("Checkpoints published by Magenta")
+        self.fetch_button = QPushButton("Fetch")
+        self.fetch_button.setToolTip("Download the chosen published checkpoint and import it (needs the internet)")
+        self.fetch_button.clicked.connect(self._fetch)
+        row3.addWidget(self.fetch_combo, 1)
+        row3.addWidget(self.fetch_button)
+        ll.addLayout(row3)
+        self.status = QLabel("")
+        self.status.setObjectName("dim")
+        self.status.setWordWrap(True)
+        ll.addWidget(self.status)
+        split.addWidget(left)
+        self.details = QPlainTextEdit()
+        self.details.setReadOnly(True)
+        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setToolTip("Configuration and evaluation numbers of the selected model")
+        split.addWidget(self.details)
+        split.setStretchFactor(1, 1)
+        split.setSizes([420, 900])
+        self.job.finished.connect(self._job_done)
+        self.job.outputLine.connect(lambda line: self.status.setText(line[-160:]))
+        self._filled = False  # the lists are read when the tab is first shown (faster start)
+
+    def showEvent(self, event: Any) -> None:
+        if not self._filled:
+            self.refresh()
+        super().showEvent(event)
+
+    def refresh(self) -> None:
+        from models.fetch import PUBLISHED, models_dir
+
+        self._filled = True
+        if self.fetch_combo.count() == 0:
+            self.fetch_combo.addItems(list(PUBLISHED))
+        self.tree.clear()
+        groups = []
+        shipped = QTreeWidgetItem(["Shipped", ""])
+        for key, title in SHIPPED:
+            installed = (PRETRAINED_DIR / key / "model.safetensors").is_file()
+            it = QTreeWidgetItem([title, "shipped" if installed else "not installed"])
+            it.setData(0, Qt.ItemDataRole.UserRole, key)
+            it.setData(1, Qt.ItemDataRole.UserRole, str(PRETRAINED_DIR / key))
+            shipped.addChild(it)
+        groups.append(shipped)
+        imported = QTreeWidgetItem(["Imported", ""])
+        mdir = models_dir()
+        for d in sorted(mdir.iterdir()) if mdir.is_dir() else []:
+            if d.is_dir() and _checkpoint_dir(d) is not None:
+                it = QTreeWidgetItem([d.name, "Magenta"])
+                it.setData(0, Qt.ItemDataRole.UserRole, str(d))
+                imported.addChild(it)
+        groups.append(imported)
+        runs = QTreeWidgetItem(["Your runs", ""])
+        rdir = data_dir() / "runs"
+        for d in sorted(rdir.iterdir(), reverse=True) if rdir.is_dir() else []:
+            ck = _checkpoint_dir(d) if d.is_dir() else None
+            if ck is not None:
+                step = _read_json(ck / "state.json").get("step", "?")
+                it = QTreeWidgetItem([d.name, f"step {step}"])
+                it.setData(0, Qt.ItemDataRole.UserRole, str(ck))
+                runs.addChild(it)
+        groups.append(runs)
+        self.tree.addTopLevelItems(groups)
+        for g in groups:
+            g.setExpanded(True)
+            g.setFlags(g.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+        self._mark_active()
+
+    def _mark_active(self) -> None:
+        for i in range(self.tree.topLevelItemCount()):
+            g = self.tree.topLevelItem(i)
+            for j in range(g.childCount() if g else 0):
+                it = g.child(j)  # type: ignore[union-attr]
+                key = it.data(0, Qt.ItemDataRole.UserRole)
+                f = it.font(0)
+                f.setBold(bool(self.active) and (key == self.active or str(self.active).startswith(str(key))))
+                it.setFont(0, f)
+
+    def _show_selected(self) -> None:
+        items = self.tree.selectedItems()
+        if not items:
+            return
+        it = items[0]
+        key = it.data(0, Qt.ItemDataRole.UserRole)
+        if key in dict(SHIPPED):
+            path = Path(it.data(1, Qt.ItemDataRole.UserRole))
+            self.details.setPlainText(describe(path if path.exists() else None, it.text(0)))
+        else:
+            self.details.setPlainText(describe(Path(key), it.text(0)))
+
+    def use_selected(self) -> None:
+        items = self.tree.selectedItems()
+        key = items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
+        if key:
+            self.adapter.command("set_model", key)
+
+    def update_state(self, snap: Any) -> None:
+        if snap.model_name != self.active:
+            self.active = snap.model_name
+            self._mark_active()
+
+    # ---- import / fetch ----------------------------------------------------------------
+    def _import(self, source: str) -> None:
+        from models.fetch import models_dir
+
+        out = models_dir() / Path(source.rstrip("/")).stem.replace(".tar", "")
+        self.status.setText(f"importing {source} …")
+        self.job.start("groovebridge", ["import-magenta", source, "--output", str(out)])
+
+    def _import_file(self) -> None:
+        f, _ = QFileDialog.getOpenFileName(self, "Magenta checkpoint", "", "Checkpoints (*.tar *.index *.ckpt*);;All files (*)")
+        if f:
+            self._import(f)
+
+    def _import_dir(self) -> None:
+        d = QFileDialog.getExistingDirectory(self, "Magenta checkpoint folder")
+        if d:
+            self._import(d)
+
+    def _fetch(self) -> None:
+        self.status.setText(f"fetching {self.fetch_combo.currentText()} …")
+        self.job.start("groovebridge", ["fetch-pretrained", self.fetch_combo.currentText(), "--quiet"])
+
+    def _job_done(self, ok: bool, message: str) -> None:
+        if ok:
+            self.status.setText("done")
+            self.refresh()
+        else:
+            self.status.setText(readable(message))
+            self.adapter.error.emit(f"model import failed: {readable(message)}")

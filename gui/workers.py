@@ -1,0 +1,224 @@
+"""Child processes for long jobs (preprocessing, training, imports) and their progress.
+
+``ChildJob`` runs ``python -m <module> ...`` in a QProcess, so a crash or a busy CPU in the job
+never stalls the GUI or the engine's timing. It reads stdout line by line (JSON lines become
+``jsonLine``), keeps the stderr tail, and always ends with ``finished(ok, message)``: a
+failed job's message is the last meaningful line it printed. ``RunMonitor`` polls a training
+run directory (``progress.json`` and new ``metrics.csv`` rows) on a timer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+KILL_AFTER_MS = 8000
+
+
+class ChildJob(QObject):
+    """One child process at a time; ``start`` while running is refused with an error."""
+
+    started = pyqtSignal()
+    outputLine = pyqtSignal(str)  # every stdout/stderr line that is not JSON
+    jsonLine = pyqtSignal(dict)  # stdout lines holding a JSON object
+    finished = pyqtSignal(bool, str)  # ok, message (error text when not ok)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._proc: QProcess | None = None
+        self._stderr_tail: deque[str] = deque(maxlen=40)
+        self._buffers = {"out": "", "err": ""}
+        self._stopping = False
+        self._error_event: str | None = None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.state() != QProcess.ProcessState.NotRunning
+
+    def start(self, module: str, args: list[str], extra_env: dict[str, str] | None = None) -> bool:
+        if self.is_running():
+            self.finished.emit(False, f"a {self.name} job is already running")
+            return False
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        env.insert("PYTHONPATH", os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.value("PYTHONPATH")])))
+        env.insert("PYTHONUNBUFFERED", "1")
+        env.remove("QT_QPA_PLATFORM")  # the child never opens a window
+        for k, v in (extra_env or {}).items():
+            env.insert(k, v)
+        proc.setProcessEnvironment(env)
+        proc.setWorkingDirectory(str(PROJECT_ROOT))
+        proc.readyReadStandardOutput.connect(lambda: self._read("out"))
+        proc.readyReadStandardError.connect(lambda: self._read("err"))
+        proc.finished.connect(self._on_finished)
+        proc.errorOccurred.connect(self._on_error)
+        self._proc = proc
+        self._stderr_tail.clear()
+        self._buffers = {"out": "", "err": ""}
+        self._stopping = False
+        self._error_event = None
+        proc.start(sys.executable, ["-m", module, *args])
+        self.started.emit()
+        return True
+
+    def stop(self) -> None:
+        """SIGTERM (training checkpoints and exits); killed if still alive after a while."""
+        if not self.is_running() or self._proc is None:
+            return
+        self._stopping = True
+        self._proc.terminate()
+        proc = self._proc
+        QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if proc.state() != QProcess.ProcessState.NotRunning else None)
+
+    def kill(self) -> None:
+        if self._proc is not None and self.is_running():
+            self._stopping = True
+            self._proc.kill()
+            self._proc.waitForFinished(3000)
+
+    def shutdown(self, grace_ms: int = 5000) -> None:
+        """App quitting: SIGTERM (training writes a checkpoint), then kill if it lingers."""
+        if self._proc is not None and self.is_running():
+            self._stopping = True
+            self._proc.terminate()
+            if not self._proc.waitForFinished(grace_ms):
+                self.kill()
+
+    def _read(self, which: str) -> None:
+        if self._proc is None:
+            return
+        raw = self._proc.readAllStandardOutput() if which == "out" else self._proc.readAllStandardError()
+        text = self._buffers[which] + bytes(raw.data()).decode("utf-8", "replace").replace("\r", "\n")
+        *lines, self._buffers[which] = text.split("\n")
+        for line in lines:
+            self._line(which, line)
+
+    def _line(self, which: str, line: str) -> None:
+        line = line.rstrip()
+        if not line:
+            return
+        if which == "out" and line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                if obj.get("event") == "error":
+                    self._error_event = str(obj.get("message", "failed"))
+                self.jsonLine.emit(obj)
+                return
+        if which == "err":
+            self._stderr_tail.append(line)
+        self.outputLine.emit(line)
+
+    def _on_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._proc = None
+            self.finished.emit(False, f"{self.name}: could not start {sys.executable}")
+
+    def _on_finished(self, code: int, status: QProcess.ExitStatus) -> None:
+        for which in ("out", "err"):
+            self._read(which)
+            if self._buffers[which]:
+                self._line(which, self._buffers[which])
+                self._buffers[which] = ""
+        stopped = self._stopping
+        self._proc = None
+        if stopped:
+            self.finished.emit(True, f"{self.name} stopped")
+        elif status == QProcess.ExitStatus.CrashExit:
+            self.finished.emit(False, f"{self.name} crashed: {self.error_summary() or 'no message'}")
+        elif code != 0:
+            self.finished.emit(False, self._error_event or self.error_summary() or f"{self.name} failed (exit status {code})")
+        else:
+            self.finished.emit(True, f"{self.name} finished")
+
+    def error_summary(self) -> str:
+        """The most telling stderr line: the exception line of a traceback, else the last line."""
+        lines = [ln for ln in self._stderr_tail if ln.strip()]
+        for ln in reversed(lines):
+            if not ln.startswith((" ", "Traceback", "During handling")):
+                return ln.strip()
+        return lines[-1].strip() if lines else ""
+
+
+class RunMonitor(QObject):
+    """Polls a training run directory: ``progress.json`` and new rows of ``metrics.csv``."""
+
+    progress = pyqtSignal(dict)
+    rows = pyqtSignal(list)  # new metrics.csv rows (dicts of str -> float|str)
+
+    def __init__(self, parent: QObject | None = None, interval_ms: int = 400) -> None:
+        super().__init__(parent)
+        self.run_dir: Path | None = None
+        self._csv_pos = 0
+        self._header: list[str] | None = None
+        self._progress_mtime = 0.0
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.poll)
+
+    def watch(self, run_dir: str | Path, from_start: bool = True) -> None:
+        self.run_dir = Path(run_dir)
+        self._csv_pos, self._header, self._progress_mtime = 0, None, 0.0
+        self._timer.start()
+        self.poll()
+
+    def stop(self) -> None:
+        self.poll()
+        self._timer.stop()
+
+    def poll(self) -> None:
+        if self.run_dir is None:
+            return
+        prog = self.run_dir / "progress.json"
+        try:
+            mtime = prog.stat().st_mtime
+            if mtime != self._progress_mtime:
+                data = json.loads(prog.read_text(encoding="utf-8"))
+                self._progress_mtime = mtime
+                if isinstance(data, dict):
+                    self.progress.emit(data)
+        except (OSError, ValueError):
+            pass  # not written yet, or replaced while reading: next tick
+        new_rows = self._read_csv()
+        if new_rows:
+            self.rows.emit(new_rows)
+
+    def _read_csv(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "metrics.csv" if self.run_dir else None
+        if path is None or not path.is_file():
+            return []
+        try:
+            with open(path, "rb") as f:
+                f.seek(self._csv_pos)
+                data = f.read()
+        except OSError:
+            return []
+        end = data.rfind(b"\n")
+        if end < 0:
+            return []
+        self._csv_pos += end + 1
+        lines = data[: end + 1].decode("utf-8", "replace").splitlines()
+        if self._header is None and lines:
+            self._header = next(csv.reader([lines[0]]))
+            lines = lines[1:]
+        out: list[dict[str, Any]] = []
+        for rec in csv.DictReader(io.StringIO("\n".join(lines)), fieldnames=self._header):
+            row: dict[str, Any] = {}
+            for k, v in rec.items():
+                try:
+                    row[k] = float(v) if v not in ("", None) else None
+                except (TypeError, ValueError):
+                    row[k] = v
+            out.append(row)
+        return out

@@ -1,0 +1,135 @@
+"""The train panel runs real child processes: preprocessing + tiny training, and failures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PyQt6.QtCore import Qt
+
+
+@pytest.fixture
+def midi_folder(tmp_path: Path, gmd_files: list[Path]) -> Path:
+    """A small folder of real GMD files (links, nothing copied) plus one broken file."""
+    d = tmp_path / "midi"
+    d.mkdir()
+    for f in gmd_files[:10]:
+        (d / f.name).symlink_to(f)
+    (d / "broken.mid").write_bytes(b"MThd not really")
+    return d
+
+
+@pytest.mark.slow
+def test_preprocess_and_train_in_child_process_then_use_model(window, qtbot, midi_folder):
+    panel = window.train_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.folder_edit.setText(str(midi_folder))
+    panel.drum_map.setCurrentText("roland")
+    panel.preprocess_workers = 1
+    qtbot.mouseClick(panel.preprocess_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.preprocess_job.is_running() and panel.dataset_edit.text() != "", timeout=60000)
+    assert Path(panel.dataset_edit.text()).is_file()
+    assert panel.preprocess_bar.value() == panel.preprocess_bar.maximum() == 11
+    reasons = [panel.skip_table.item(i, 0).text() for i in range(panel.skip_table.rowCount())]
+    assert "corrupt" in reasons  # the broken file is reported, not fatal
+    assert "windows" in panel.report_label.text()
+
+    panel.config_combo.setCurrentText("groovae_tiny")
+    panel.steps_spin.setValue(12)
+    panel.batch_spin.setValue(8)
+    panel.device_combo.setCurrentText("cpu")
+    panel.extra_train_args = ["--num_threads", "1"]
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.train_job.is_running()
+    assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.train_job.is_running(), timeout=120000)
+    assert panel.last_error == "", panel.last_error
+    qtbot.waitUntil(lambda: len(panel.train_x) > 0, timeout=5000)
+    xs, ys = panel.train_curve.getData()
+    assert xs is not None and len(xs) == len(panel.train_x) > 0 and max(xs) == 12
+    assert all(y == y for y in ys)  # finite losses
+    assert panel.train_bar.value() == 12
+    assert panel.ckpt_table.rowCount() >= 1
+    assert panel.ckpt_table.item(0, 0).text() == "12"
+
+    ckpt = panel.selected_checkpoint()
+    assert ckpt is not None and Path(ckpt, "model.safetensors").is_file()
+    qtbot.mouseClick(panel.use_button, Qt.MouseButton.LeftButton)
+    engine = window.adapter.engine
+    qtbot.waitUntil(lambda: engine.snapshot().model_name == ckpt and engine.snapshot().model_state == "ready", timeout=30000)
+
+    # The run shows up among the user's models.
+    window.models_panel.refresh()
+    runs = window.models_panel.tree.topLevelItem(2)
+    assert runs.childCount() == 1
+
+
+@pytest.mark.slow  # the child imports torch before it fails
+def test_failing_training_shows_its_error(window, qtbot, tmp_path):
+    panel = window.train_panel
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a dataset at all")
+    panel.dataset_edit.setText(str(bad))
+    panel.config_combo.setCurrentText("groovae_tiny")
+    panel.steps_spin.setValue(5)
+    panel.extra_train_args = ["--num_threads", "1"]
+    panel.start_training()
+    qtbot.waitUntil(lambda: not panel.train_job.is_running(), timeout=60000)
+    assert panel.last_error.startswith("training failed:")
+    assert "bad.npz" in panel.last_error
+    assert "Traceback" not in panel.last_error
+    assert window.errors and window.errors[-1] == panel.last_error
+    assert panel.start_button.isEnabled()  # the app carries on
+    assert window.adapter.engine.snapshot().model_state == "ready"
+
+
+def test_failing_preprocessing_shows_its_error(window, qtbot, tmp_path):
+    panel = window.train_panel
+    empty = tmp_path / "no-midi-here"
+    empty.mkdir()
+    panel.folder_edit.setText(str(empty))
+    panel.start_preprocess()
+    qtbot.waitUntil(lambda: not panel.preprocess_job.is_running(), timeout=60000)
+    assert "no MIDI files" in panel.last_error
+    assert panel.preprocess_button.isEnabled()
+
+
+def test_missing_folder_is_a_message_not_a_job(window):
+    panel = window.train_panel
+    panel.folder_edit.setText("/nonexistent/folder")
+    panel.start_preprocess()
+    assert not panel.preprocess_job.is_running()
+    assert "choose an existing MIDI folder" in panel.last_error
+
+
+@pytest.mark.slow
+def test_stop_then_resume_continues_the_run(window, qtbot, midi_folder, tmp_path):
+    from models.dataset import preprocess
+
+    dataset = tmp_path / "ds.npz"
+    preprocess(midi_folder, dataset, workers=1)
+    panel = window.train_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.dataset_edit.setText(str(dataset))
+    panel.config_combo.setCurrentText("groovae_tiny")
+    panel.steps_spin.setValue(100_000)
+    panel.batch_spin.setValue(8)
+    panel.device_combo.setCurrentText("cpu")
+    panel.extra_train_args = ["--num_threads", "1"]
+    panel.start_training()
+    qtbot.waitUntil(lambda: panel.train_bar.value() >= 20, timeout=60000)
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.train_job.is_running(), timeout=30000)
+    assert panel.last_error == ""
+    assert panel.ckpt_table.rowCount() >= 1
+    stopped_at = int(panel.ckpt_table.item(0, 0).text())
+    assert 20 <= stopped_at < 100_000
+    assert panel.resume_button.isEnabled()
+    points = len(panel.train_x)
+    panel.steps_spin.setValue(stopped_at + 10)
+    qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.train_job.is_running(), timeout=60000)
+    assert panel.last_error == ""
+    assert int(panel.ckpt_table.item(0, 0).text()) == stopped_at + 10
+    assert len(panel.train_x) > points and max(panel.train_x) == stopped_at + 10
+    assert len(set(panel.train_x)) == len(panel.train_x)  # the resumed curve has no repeats

@@ -1,0 +1,211 @@
+"""Generation API (whisper-style): ``load_model`` -> ``GrooveModel`` with sample / encode /
+decode / interpolate / humanize / reconstruct, all returning ``Groove`` objects.
+
+Sampling (reference section 2.5): hits ~ Bernoulli(sigmoid(logit / T)), velocities and offsets
+taken deterministically; temperature 0 thresholds hits at 0.5. Every random draw comes from a
+numpy/torch generator seeded with ``seed``, so equal seeds give equal grooves on any device.
+``encode`` returns encoder means with the config's encoder-input transform applied (humanize,
+tapify, ...); interpolation is slerp between two means, endpoints included.
+
+``humanize``: with a humanize-config model the transform already turns the input into
+quantised, flat-velocity hits; with any other model (e.g. plain groovae_4bar) the input is
+first quantised (offsets 0) and its velocities flattened to 0 by us, then encoded and decoded,
+so the model supplies timing and dynamics. Inputs longer than the model's window are processed
+window by window and joined.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import CheckpointError, load_checkpoint
+from models.config import GrooVAEConfig
+from models.fast_decode import FastGrooVAE, hit_thresholds
+from models.groove import Groove
+from models.transforms import encoder_inputs
+from models.vae import GrooVAE
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+SHIPPED = {"default": "default", "humanize": "humanize"}
+
+
+class GrooveModel:
+    """A loaded model for inference (one caller at a time; calls are serialised by a lock)."""
+
+    def __init__(self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.config: GrooVAEConfig = model.config
+        self.name = name or self.config.name
+        self.fast = FastGrooVAE(self.model)
+        self._lock = threading.Lock()
+
+    @property
+    def num_steps(self) -> int:
+        return self.config.num_steps
+
+    @property
+    def z_size(self) -> int:
+        return self.config.z_size
+
+    # ---- helpers -------------------------------------------------------------------------------
+    def _tensor(self, grooves: list[Groove]) -> torch.Tensor:
+        for g in grooves:
+            if g.num_steps != self.num_steps:
+                raise ValueError(
+                    f"groove has {g.num_steps} steps; {self.config.name} needs {self.num_steps} "
+                    f"({self.config.num_bars} bars)"
+                )
+        arr = np.stack([g.to_tensor() for g in grooves]).astype(np.float32)
+        return torch.from_numpy(arr).to(self.device)
+
+    def _controls(self, grooves: list[Groove] | None, n: int) -> torch.Tensor | None:
+        if not self.config.hits_as_controls:
+            return None
+        if grooves is None:
+            raise ValueError(f"{self.config.name} needs control hits: pass controls=[Groove, ...]")
+        if len(grooves) == 1 and n > 1:
+            grooves = grooves * n
+        if len(grooves) != n:
+            raise ValueError(f"{len(grooves)} control grooves for {n} outputs")
+        return self._tensor(grooves)[..., :9]
+
+    # ---- API -------------------------------------------------------------------------------------
+    def encode(self, grooves: Groove | list[Groove]) -> np.ndarray:
+        """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps."""
+        gl = [grooves] if isinstance(grooves, Groove) else list(grooves)
+        with self._lock, torch.inference_mode():
+            x, _ = encoder_inputs(self.config, self._tensor(gl), training=False)
+            mu, _ = self.fast.encode(x)
+        return mu.cpu().numpy()
+
+    def decode(
+        self,
+        z: np.ndarray,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        bpm: float = 120.0,
+        controls: list[Groove] | None = None,
+    ) -> list[Groove]:
+        """Grooves decoded from latent vectors ``z`` (n, z_size)."""
+        z_arr = np.atleast_2d(np.asarray(z, dtype=np.float32))
+        if z_arr.shape[1] != self.z_size:
+            raise ValueError(f"z has size {z_arr.shape[1]}, the model's z_size is {self.z_size}")
+        n = z_arr.shape[0]
+        rng = np.random.default_rng(seed)
+        uniform = rng.random((self.num_steps, n, 9), dtype=np.float32)
+        ctl = self._controls(controls, n)
+        with self._lock, torch.inference_mode():
+            zt = torch.from_numpy(z_arr).to(self.device)
+            th = hit_thresholds(torch.from_numpy(uniform).to(self.device), temperature)
+            out = self.fast.decode(zt, th, ctl).cpu().numpy()
+        return [Groove.from_tensor(o, bpm) for o in out]
+
+    def sample(
+        self,
+        n: int = 1,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        bpm: float = 120.0,
+        controls: list[Groove] | None = None,
+    ) -> list[Groove]:
+        """``n`` grooves from z ~ N(0, I)."""
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((n, self.z_size)).astype(np.float32)
+        dec_seed = int(rng.integers(2**31))
+        return self.decode(z, temperature, dec_seed, bpm, controls)
+
+    def interpolate(
+        self,
+        a: Groove | np.ndarray,
+        b: Groove | np.ndarray,
+        steps: int = 5,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        bpm: float | None = None,
+    ) -> list[Groove]:
+        """``steps`` grooves along the slerp from a's to b's encoding (endpoints included).
+
+        ``a`` / ``b`` are grooves (encoded to their means) or latent vectors."""
+        za = self.encode(a)[0] if isinstance(a, Groove) else np.asarray(a, np.float32).reshape(-1)
+        zb = self.encode(b)[0] if isinstance(b, Groove) else np.asarray(b, np.float32).reshape(-1)
+        zs = slerp_path(za, zb, steps)
+        tempo = bpm if bpm is not None else (a.bpm if isinstance(a, Groove) else 120.0)
+        ctl = [a] if self.config.hits_as_controls and isinstance(a, Groove) else None
+        return self.decode(zs, temperature, seed, tempo, ctl)
+
+    def reconstruct(self, groove: Groove, temperature: float = 1.0, seed: int | None = None) -> Groove:
+        """decode(encode(groove)), window by window for longer grooves."""
+        return self._windowed(groove, temperature, seed, humanize=False)
+
+    def humanize(self, groove: Groove, temperature: float = 1.0, seed: int | None = None) -> Groove:
+        """A played version of ``groove``'s hits (see the module docstring)."""
+        return self._windowed(groove, temperature, seed, humanize=True)
+
+    def _windowed(self, groove: Groove, temperature: float, seed: int | None, humanize: bool) -> Groove:
+        if groove.num_steps == 0 or groove.num_steps % self.num_steps:
+            raise ValueError(
+                f"groove has {groove.num_steps} steps, not a multiple of the model's {self.num_steps}"
+            )
+        if humanize and not self.config.humanize:
+            groove = groove.with_changes(
+                velocities=np.zeros_like(groove.velocities), offsets=np.zeros_like(groove.offsets)
+            )
+        n = groove.num_steps // self.num_steps
+        windows = [groove.window(i * self.config.num_bars, self.config.num_bars) for i in range(n)]
+        z = self.encode(windows)
+        ctl = windows if self.config.hits_as_controls else None
+        outs = self.decode(z, temperature, seed, groove.bpm, ctl)
+        t = np.concatenate([o.to_tensor() for o in outs], axis=0)
+        return Groove.from_tensor(t, groove.bpm)
+
+
+def slerp_path(za: np.ndarray, zb: np.ndarray, steps: int) -> np.ndarray:
+    """(steps, Z) points from ``za`` to ``zb`` (both included): slerp, lerp when parallel."""
+    if steps < 2:
+        raise ValueError("interpolation needs at least 2 steps (the two endpoints)")
+    ts = np.linspace(0.0, 1.0, steps)
+    a64, b64 = za.astype(np.float64), zb.astype(np.float64)
+    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
+    cos = np.dot(a64, b64) / (na * nb) if na > 0 and nb > 0 else 1.0
+    omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))
+    if np.sin(omega) < 1e-6:
+        path = [(1 - t) * a64 + t * b64 for t in ts]
+    else:
+        so = np.sin(omega)
+        path = [np.sin((1 - t) * omega) / so * a64 + np.sin(t * omega) / so * b64 for t in ts]
+    out = np.stack(path).astype(np.float32)
+    out[0], out[-1] = za, zb  # exact endpoints
+    return out
+
+
+def resolve_model_path(name_or_path: str | Path | None) -> tuple[Path, str]:
+    """(checkpoint path, display name) for a shipped name, a checkpoint or a run directory."""
+    key = "default" if name_or_path is None else str(name_or_path)
+    if key in SHIPPED:
+        path = PRETRAINED_DIR / SHIPPED[key]
+        if not (path / "model.safetensors").is_file():
+            raise CheckpointError(
+                f"the shipped '{key}' model is not installed ({path} has no model.safetensors); "
+                "train one with `groovebridge train` and pass its run directory"
+            )
+        return path, key
+    p = Path(key).expanduser()
+    if not p.exists():
+        raise CheckpointError(f"model not found: {key} (not a shipped name {sorted(SHIPPED)} or a path)")
+    return p, p.name
+
+
+def load_model(
+    name_or_path: str | Path | None = None, device: str | torch.device | None = None
+) -> GrooveModel:
+    """Load the shipped model ("default" / "humanize"), a checkpoint dir or file, or a run dir
+    (its latest checkpoint). ``device`` defaults to CPU."""
+    path, name = resolve_model_path(name_or_path)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    model, config, _ = load_checkpoint(path, dev)
+    return GrooveModel(model, name if name in SHIPPED else config.name, dev)

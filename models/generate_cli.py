@@ -1,0 +1,138 @@
+"""`groovebridge generate`: sample / interpolate / humanize / reconstruct to .mid files.
+
+Flags follow Magenta's ``music_vae_generate`` (``--run_dir`` wins over ``--checkpoint_file``;
+temperature 0.5 and 5 outputs by default). Output names:
+``<config>_<mode>_<YYYY-mm-dd_HHMMSS>-<iii>-of-<NNN>.mid``. Inputs longer than one window use
+their first full window unless ``--input_window K`` picks another. User mistakes print one
+line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from models.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
+from models.config import CONFIGS, ConfigError, apply_hparams, get_config
+from models.generate import GrooveModel, load_model
+from models.groove import Groove
+from models.midi_files import MidiFileError, load_groove_window, write_midi
+
+MODES = ("sample", "interpolate", "humanize", "reconstruct")
+
+
+class UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="groovebridge generate",
+        description="Generate drum grooves with a GrooVAE and write them as .mid files.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", default=None, help=f"expected config ({', '.join(CONFIGS)}); default: the checkpoint's")
+    p.add_argument("--checkpoint_file", default=None, help="checkpoint directory or model.safetensors")
+    p.add_argument("--run_dir", default=None, help="training run directory (its latest checkpoint)")
+    p.add_argument("--model", default=None, help="shipped model name (default, humanize) when no checkpoint is given")
+    p.add_argument("--hparams", default="", help="checked against the checkpoint's config")
+    p.add_argument("--mode", choices=MODES, default="sample", help="what to generate")
+    p.add_argument("--num_outputs", type=int, default=5, help="outputs (interpolate: steps incl. endpoints)")
+    p.add_argument("--temperature", type=float, default=0.5, help="hit sampling temperature; 0 = threshold 0.5")
+    p.add_argument("--output_dir", default="/tmp/music_vae/generated", help="where .mid files go")
+    p.add_argument("--input_midi_1", default=None, help="input for interpolate/humanize/reconstruct (hits-control: controls)")
+    p.add_argument("--input_midi_2", default=None, help="second input for interpolate")
+    p.add_argument("--input_window", type=int, default=0, help="which full window of the inputs to use")
+    p.add_argument("--seed", type=int, default=None, help="random seed (reproducible outputs)")
+    p.add_argument("--bpm", type=float, default=120.0, help="tempo of sampled output files")
+    p.add_argument("--drum_map", default="gm", help="output pitches: gm, roland, reduced or a TOML map")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    return p
+
+
+def _load(args: argparse.Namespace) -> GrooveModel:
+    source = args.run_dir or args.checkpoint_file
+    if source is None:
+        model = load_model(args.model or "default", args.device)
+    else:
+        ckpt = resolve_checkpoint(source)
+        net, config, _ = load_checkpoint(ckpt, args.device)
+        model = GrooveModel(net, config.name, args.device)
+    cfg = model.config
+    if args.config is not None:
+        wanted = get_config(args.config)
+        if args.hparams:
+            wanted = apply_hparams(wanted, args.hparams)
+        if cfg.name != wanted.name:
+            raise UsageError(f"the checkpoint was trained with config {cfg.name}, not {args.config}")
+        if args.hparams and wanted != cfg:
+            raise UsageError(f"--hparams {args.hparams!r} differ from the checkpoint's config")
+    elif args.hparams:
+        apply_hparams(cfg, args.hparams)  # validates the keys
+    return model
+
+
+def _input(path: str | None, flag: str, model: GrooveModel, window: int) -> Groove:
+    if path is None:
+        raise UsageError(f"--{flag} is required for this mode")
+    if not Path(path).is_file():
+        raise UsageError(f"input MIDI not found: {path}")
+    groove, count = load_groove_window(path, window, model.config.num_bars, model.config.infer_drum_map)
+    if count > 1:
+        print(
+            f"{Path(path).name}: {count} windows of {model.config.num_bars} bars; using window {window} "
+            f"(--input_window 0-{count - 1} picks another)",
+            file=sys.stderr,
+        )
+    return groove
+
+
+def run(args: argparse.Namespace) -> list[Path]:
+    if args.num_outputs < 1:
+        raise UsageError("--num_outputs must be at least 1")
+    model = _load(args)
+    n = args.num_outputs
+    t, seed = args.temperature, args.seed
+    if args.mode == "sample":
+        controls = None
+        if model.config.hits_as_controls:
+            controls = [_input(args.input_midi_1, "input_midi_1", model, args.input_window)]
+        grooves = model.sample(n, t, seed, args.bpm, controls)
+    elif args.mode == "interpolate":
+        if n < 2:
+            raise UsageError("interpolate needs --num_outputs >= 2 (the two endpoints)")
+        a = _input(args.input_midi_1, "input_midi_1", model, args.input_window)
+        b = _input(args.input_midi_2, "input_midi_2", model, args.input_window)
+        grooves = model.interpolate(a, b, n, t, seed)
+    else:
+        g = _input(args.input_midi_1, "input_midi_1", model, args.input_window)
+        fn = model.humanize if args.mode == "humanize" else model.reconstruct
+        base = seed if seed is not None else int(time.time_ns() % 2**31)
+        grooves = [fn(g, t, base + i) for i in range(n)]
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d_%H%M%S")
+    paths = []
+    for i, g in enumerate(grooves):
+        name = f"{model.config.name}_{args.mode}_{stamp}-{i:03d}-of-{len(grooves):03d}.mid"
+        bpm = args.bpm if args.mode == "sample" else g.bpm
+        paths.append(write_midi(g, out_dir / name, bpm=bpm, drum_map=args.drum_map))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        paths = run(args)
+    except (UsageError, ConfigError, CheckpointError, MidiFileError, ValueError) as e:
+        print(f"groovebridge generate: {e}", file=sys.stderr)
+        return 2
+    for p in paths:
+        print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

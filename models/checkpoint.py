@@ -191,7 +191,10 @@ def resolve_checkpoint(path: str | Path, prefer: str = "latest") -> Path:
     if not p.exists():
         raise CheckpointError(f"checkpoint not found: {p}")
     if p.is_file() and p.name in ("latest", "best") and p.parent.name == CKPT_SUBDIR:
-        p = p.parent / p.read_text(encoding="utf-8").strip()
+        target = _pointer(p.parent.parent, p.name)  # a plain ckpt-* name, never a way out
+        if target is None:
+            raise CheckpointError(f"{p} does not name a checkpoint in {p.parent}")
+        p = target
     if p.is_file():
         if p.suffix != ".safetensors":
             raise CheckpointError(f"not a checkpoint (expected a directory or .safetensors file): {p}")
@@ -269,7 +272,9 @@ def _check_weights(ckpt: Path, config: GrooVAEConfig, weights: dict[str, torch.T
             raise CheckpointError(
                 f"checkpoint {ckpt}: {k} has shape {tuple(v.shape)}, config expects {tuple(expected[k].shape)}"
             )
-        if v.dtype != expected[k].dtype:
+        # Shipped weights may be stored as float16 (half the download); they load as float32.
+        half_ok = v.dtype in (torch.float16, torch.bfloat16) and expected[k].dtype == torch.float32
+        if v.dtype != expected[k].dtype and not half_ok:
             raise CheckpointError(
                 f"checkpoint {ckpt}: {k} has dtype {v.dtype}, the model needs {expected[k].dtype}"
             )
@@ -304,7 +309,7 @@ def load_checkpoint(
     _check_weights(ckpt, config, weights)
     meta = _read_state(ckpt)
     model = GrooVAE(config)
-    model.load_state_dict(weights)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights.items()})
     model.eval()
     if device is not None:
         model.to(device)

@@ -241,6 +241,9 @@ def _check(ds: StoredDataset, p: Path) -> None:
         or (f and ds.file_split.max() >= len(SPLITS))
     ):
         problems.append("per-file arrays do not match the file list")
+    outside = next((f for f in ds.file_paths if not _stays_inside(f)), None)
+    if outside is not None:
+        problems.append(f"file path {outside!r} is not a relative path inside the input folder")
     w = ds.window_file.shape
     if ds.window_start_step.shape != w or ds.window_split.shape != w:
         problems.append("window arrays differ in length")
@@ -252,6 +255,14 @@ def _check(ds: StoredDataset, p: Path) -> None:
             problems.append("a window runs past the end of its file")
     if problems:
         raise DatasetError(f"{p} is damaged: {'; '.join(problems)}")
+
+
+def _stays_inside(rel: str) -> bool:
+    """A stored file path is relative, ``/``-separated and never climbs out (``..``), so a
+    consumer joining it to the input folder stays inside that folder."""
+    posix = rel.replace("\\", "/")
+    drive = len(posix) > 2 and posix[1] == ":" and posix[2] == "/"  # C:/... (Windows)
+    return bool(rel) and not posix.startswith("/") and not drive and ".." not in posix.split("/")
 
 
 def load_windows(

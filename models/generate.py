@@ -195,9 +195,19 @@ def resolve_model_path(name_or_path: str | Path | None) -> tuple[Path, str]:
             )
         return path, key
     p = Path(key).expanduser()
-    if not p.exists():
-        raise CheckpointError(f"model not found: {key} (not a shipped name {sorted(SHIPPED)} or a path)")
-    return p, p.name
+    if p.exists():
+        return p, p.name
+    # A bare name (no separators, no dots-only) may name a model imported or fetched into the
+    # user's model folder; anything path-like is taken literally, so names cannot escape it.
+    if key and key == Path(key).name and key not in (".", ".."):
+        from models.fetch import models_dir
+
+        user = models_dir() / key
+        if (user / "model.safetensors").is_file():
+            return user, key
+    raise CheckpointError(
+        f"model not found: {key} (not a shipped name {sorted(SHIPPED)}, an imported model or a path)"
+    )
 
 
 def load_model(

@@ -1,0 +1,182 @@
+"""Shared pieces of the JACK MIDI benchmarks: a private JACK server, a receiver process,
+a model for generation load, statistics. Not a benchmark itself (no ``bench_`` prefix)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _start_jackd(name: str, period_frames: int, realtime: bool) -> subprocess.Popen[bytes] | None:
+    env = dict(os.environ, JACK_NO_START_SERVER="1")
+    mode = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+    proc = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", str(period_frames)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    env["JACK_DEFAULT_SERVER"] = name
+    for _ in range(100):
+        if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
+            return proc
+        if proc.poll() is not None:
+            return None
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    return None
+
+
+@contextmanager
+def jack_server(period_frames: int = 32, mode: str = "auto") -> Iterator[bool]:
+    """A private JACK server (dummy backend, 48 kHz, ``period_frames``) for this run; yields
+    whether it is real-time. ``mode``: "rt" (``jackd -R -P 70``: JACK's threads, our clients'
+    process threads included, run SCHED_FIFO), "no-rt" (``--no-realtime``), "auto" (rt where
+    the OS allows it, else no-rt)."""
+    if shutil.which("jackd") is None:
+        raise SystemExit("jackd is not installed (apt-get install jackd2)")
+    name = f"groovebridge-bench-{os.getpid()}"
+    proc, realtime = None, False
+    if mode in ("auto", "rt"):
+        proc, realtime = _start_jackd(name + "-rt", period_frames, True), True
+        name += "-rt"
+    if proc is None and mode in ("auto", "no-rt"):
+        name = name.removesuffix("-rt")
+        proc, realtime = _start_jackd(name, period_frames, False), False
+    if proc is None:
+        raise SystemExit(f"jackd ({mode}) did not start")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    os.environ["GROOVEBRIDGE_MIDI_API"] = "jack"
+    try:
+        yield realtime
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+RECEIVER = r"""
+import json, sys, time, rtmidi
+port = sys.argv[1]
+mi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="bench-receiver")
+mi.ignore_types(sysex=True, timing=True, active_sense=True)
+got = []
+def cb(ev, _data):
+    t = time.monotonic()
+    m = ev[0]
+    if m[0] & 0xF0 == 0x90 and m[2] > 0:
+        got.append((t, m[1], m[2]))
+names = mi.get_ports()
+idx = next(i for i, n in enumerate(names) if port in n)
+mi.set_callback(cb)
+mi.open_port(idx)
+print("ready", flush=True)
+sys.stdin.readline()
+time.sleep(0.2)
+print(json.dumps(got), flush=True)
+"""
+
+
+class Receiver:
+    """A second process reading ``port`` and timestamping note-ons on arrival."""
+
+    def __init__(self, port: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", RECEIVER, port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise SystemExit(f"receiver did not start: {line!r}")
+
+    def finish(self) -> list[tuple[float, int, int]]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("\n")
+        self.proc.stdin.flush()
+        data = json.loads(self.proc.stdout.readline())
+        self.proc.wait(5)
+        return [tuple(x) for x in data]  # type: ignore[misc]
+
+
+def load_bench_model() -> tuple[Any, str]:
+    """The shipped model if installed, else a groovae_4bar-sized GrooVAE with random weights."""
+    import torch
+
+    from models.generate import GrooveModel, load_model
+
+    try:
+        return load_model("default"), "default (trained)"
+    except Exception:
+        from models.config import get_config
+        from models.vae import GrooVAE
+
+        torch.manual_seed(0)
+        return GrooveModel(GrooVAE(get_config("groovae_4bar")), name="groovae_4bar-random"), "groovae_4bar, random weights"
+
+
+def stats_ms(errors_sec: np.ndarray) -> dict[str, float]:
+    e = np.asarray(errors_sec) * 1000.0
+    if e.size == 0:
+        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "max": float("nan")}
+    return {
+        "n": int(e.size),
+        "p50": float(np.percentile(e, 50)),
+        "p99": float(np.percentile(e, 99)),
+        "max": float(np.max(e)),
+    }
+
+
+SENDER = r"""
+import json, sys, time, rtmidi
+port = sys.argv[1]
+mo = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="bench-player")
+names = mo.get_ports()
+idx = next(i for i, n in enumerate(names) if port in n)
+mo.open_port(idx)
+print("ready", flush=True)
+plan = json.loads(sys.stdin.readline())
+sent = []
+for t, msg in plan:
+    while (left := t - time.monotonic()) > 0.002:
+        time.sleep(left - 0.002)
+    while time.monotonic() < t:
+        pass
+    a = time.monotonic()
+    mo.send_message(msg)
+    sent.append((a + time.monotonic()) / 2)
+time.sleep(0.05)
+print(json.dumps(sent), flush=True)
+"""
+
+
+class Sender:
+    """A second process that plays ``(t_sec, message)`` pairs into ``port`` and reports when
+    each was really sent (its own lateness is then not counted against the capture)."""
+
+    def __init__(self, port: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SENDER, port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise SystemExit(f"sender did not start: {line!r}")
+
+    def play(self, plan: list[tuple[float, list[int]]]) -> list[float]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(plan) + "\n")
+        self.proc.stdin.flush()
+        sent = json.loads(self.proc.stdout.readline())
+        self.proc.wait(5)
+        return list(sent)

@@ -1,0 +1,109 @@
+"""Live input -> rolling buffer of drum hits -> a quantised 4-bar Groove.
+
+The MIDI input thread calls ``CaptureBuffer.add`` with each message, its arrival time and
+the beat the active clock gave for that time (so a groove played against MIDI clock or Link
+keeps its feel). Note-ons on the accepted channels whose pitch the input drum map knows are
+kept for ``max_age_sec``. ``last_bars`` quantises the last complete bars; ``window``
+quantises any span (used for "record the next 4 bars" once it has been played). Hits played
+up to half a 16th before the window's first downbeat belong to it (early hits); hits that
+round onto the step after the window belong to the next window.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from models.drum_maps import DrumMap
+from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumHit, Groove, quantize
+
+EARLY_BEATS = 0.5 / STEPS_PER_QUARTER
+CAPTURE_BARS = 4
+
+
+@dataclass(frozen=True)
+class TimedHit:
+    t_sec: float
+    beat: float
+    drum_class: int
+    velocity: int
+    pitch: int
+
+
+@dataclass(frozen=True)
+class Recording:
+    """An armed "record the next bars": play from ``start_beat`` to ``end_beat``."""
+
+    slot: str
+    start_beat: float
+    end_beat: float
+
+    @property
+    def done_beat(self) -> float:
+        """When the window is complete: a late hit of its last step may still arrive until then."""
+        return self.end_beat + EARLY_BEATS
+
+
+def next_recording(slot: str, now_beat: float, count_in_bars: int = 0, num_bars: int = CAPTURE_BARS) -> Recording:
+    """Recording of ``num_bars`` from the next bar line after ``count_in_bars`` bars."""
+    start_bar = math.floor(now_beat / BEATS_PER_BAR + 1e-9) + 1 + max(0, count_in_bars)
+    start = start_bar * BEATS_PER_BAR
+    return Recording(slot, start, start + num_bars * BEATS_PER_BAR)
+
+
+class CaptureBuffer:
+    """Thread-safe rolling buffer of mapped input hits."""
+
+    def __init__(self, input_map: DrumMap, channels: tuple[int, ...] = (), max_age_sec: float = 120.0) -> None:
+        self.input_map = input_map
+        self.channels = frozenset(c - 1 for c in channels)  # 1-16 -> 0-15; empty = all
+        self.max_age_sec = max_age_sec
+        self._hits: deque[TimedHit] = deque()
+        self._lock = threading.Lock()
+
+    def accepts(self, message: list[int]) -> bool:
+        return (
+            len(message) == 3
+            and message[0] & 0xF0 == 0x90
+            and message[2] > 0
+            and (not self.channels or (message[0] & 0x0F) in self.channels)
+        )
+
+    def add(self, message: list[int], t_sec: float, beat: float) -> TimedHit | None:
+        """Keep a note-on if its channel and pitch are accepted; returns the stored hit."""
+        if not self.accepts(message):
+            return None
+        drum_class = self.input_map.class_of(message[1])
+        if drum_class is None:
+            return None
+        hit = TimedHit(t_sec, beat, drum_class, int(message[2]), int(message[1]))
+        with self._lock:
+            self._hits.append(hit)
+            while self._hits and self._hits[0].t_sec < t_sec - self.max_age_sec:
+                self._hits.popleft()
+        return hit
+
+    def clear(self) -> None:
+        with self._lock:
+            self._hits.clear()
+
+    def hits(self) -> list[TimedHit]:
+        with self._lock:
+            return list(self._hits)
+
+    def window(self, start_beat: float, num_bars: int = CAPTURE_BARS, bpm: float = 120.0) -> Groove:
+        """Quantise the hits of ``num_bars`` bars from ``start_beat`` onto a 16th grid."""
+        end_beat = start_beat + num_bars * BEATS_PER_BAR
+        rel = [
+            DrumHit(h.beat - start_beat, h.drum_class, h.velocity)
+            for h in self.hits()
+            if start_beat - EARLY_BEATS <= h.beat < end_beat
+        ]
+        return quantize(rel, num_bars * STEPS_PER_BAR, bpm)
+
+    def last_bars(self, now_beat: float, num_bars: int = CAPTURE_BARS, bpm: float = 120.0) -> Groove:
+        """The last ``num_bars`` complete bars before ``now_beat``."""
+        end_bar = math.floor(now_beat / BEATS_PER_BAR + 1e-9)
+        return self.window((end_bar - num_bars) * BEATS_PER_BAR, num_bars, bpm)

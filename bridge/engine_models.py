@@ -1,0 +1,218 @@
+"""The engine's model-driven commands: sample, variations, morph A->B, humanize, reconstruct,
+model hot swap, and saving patterns as .mid.
+
+A mixin of ``bridge.engine.Engine``: commands validate on the control thread, hand a job
+to the generation worker (never the scheduler thread) and post the result back to the
+control thread, which makes it the pattern (played from the next bar line).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bridge.engine_state import blend_humanized, fit_steps, slerp
+from models.groove import Groove
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.engine import Engine as _Base
+else:
+    _Base = object
+
+MORPH_SEED = 1234  # one seed for every morph position: the slider moves smoothly
+Z_CACHE_SIZE = 8
+
+
+class EngineModelMixin(_Base):
+    # ---- model state (worker thread -> control thread) --------------------------------------------
+    def _on_model_state(self, state: str, name: str, error: str) -> None:
+        self._post(self._model_state, state, name, error)
+
+    def _model_state(self, state: str, name: str, error: str) -> None:
+        changes: dict[str, Any] = {"model_state": state, "model_name": name}
+        if error:
+            changes["last_error"] = f"model {name!r}: {error}"
+        self._update(**changes)
+        self._z_cache.clear()
+        self._emit("model", {"state": state, "name": name, "error": error})
+        if state == "ready" and self._auto_sample and self._snap.pattern_source == "empty":
+            self._do_sample(None, None)
+
+    def set_model(self, name_or_path: str) -> None:
+        self._post(self._do_set_model, str(name_or_path))
+
+    def _do_set_model(self, name: str) -> None:
+        self.worker.load(name)  # type: ignore[union-attr]
+
+    def _submit(self, fn: Any, then: Any, key: str | None = None) -> None:
+        """Run ``fn(model)`` on the worker; ``then(result)`` on the control thread."""
+
+        def done(result: Any, error: BaseException | None) -> None:
+            if error is not None:
+                self._post(self._error, f"{type(error).__name__}: {error}")
+            else:
+                self._post(then, result)
+
+        self.worker.submit(fn, done, key=key)  # type: ignore[union-attr]
+
+    def _num_steps(self) -> int:
+        model = self.worker.model if self.worker is not None else None
+        return int(getattr(model, "num_steps", 64) or 64)
+
+    # ---- settings for generation ------------------------------------------------------------------
+    def set_temperature(self, temperature: float) -> None:
+        self._post(self._do_set_temperature, temperature)
+
+    def _do_set_temperature(self, temperature: float) -> None:
+        t = float(temperature)
+        if not (math.isfinite(t) and 0.0 < t <= 5.0):
+            raise ValueError(f"temperature {temperature!r} must be in (0, 5]")
+        self._update(temperature=t)
+        self._emit("settings", {"temperature": t})
+
+    def set_num_variations(self, n: int) -> None:
+        self._post(self._do_set_num_variations, n)
+
+    def _do_set_num_variations(self, n: int) -> None:
+        value = int(round(float(n)))
+        if not 1 <= value <= 16:
+            raise ValueError(f"number of variations {n!r} must be 1-16")
+        self._update(num_variations=value)
+        self._emit("settings", {"num_variations": value})
+
+    # ---- sample and choose -------------------------------------------------------------------------
+    def sample(self, n: int | None = None, temperature: float | None = None) -> None:
+        self._post(self._do_sample, n, temperature)
+
+    def _do_sample(self, n: int | None, temperature: float | None) -> None:
+        count = self._snap.num_variations if n is None else int(n)
+        temp = self._snap.temperature if temperature is None else float(temperature)
+        if not 1 <= count <= 16:
+            raise ValueError(f"number of variations {n!r} must be 1-16")
+        if not (math.isfinite(temp) and 0.0 < temp <= 5.0):
+            raise ValueError(f"temperature {temperature!r} must be in (0, 5]")
+        self._submit(lambda model: model.sample(count, temperature=temp), self._sampled, key="sample")
+
+    def _sampled(self, grooves: list[Groove]) -> None:
+        bpm = self._clock.bpm
+        variations = tuple(fit_steps(g, g.num_steps).with_changes(bpm=bpm) for g in grooves)
+        self._update(variations=variations, selected_variation=0 if variations else -1)
+        self._emit("variations", {"variations": variations, "selected": 0})
+        if variations:
+            self._set_pattern(variations[0], "sample")
+
+    def select_variation(self, index: int) -> None:
+        self._post(self._do_select_variation, index)
+
+    def _do_select_variation(self, index: int) -> None:
+        i = int(index)
+        variations = self._snap.variations
+        if not 0 <= i < len(variations):
+            raise IndexError(f"variation {index!r} does not exist (have {len(variations)})")
+        self._update(selected_variation=i)
+        self._emit("variations", {"variations": variations, "selected": i})
+        self._set_pattern(variations[i], f"variation {i + 1}")
+
+    # ---- morph A -> B ------------------------------------------------------------------------------
+    def set_interpolation(self, position: float) -> None:
+        self._post(self._do_set_interpolation, position)
+
+    def _do_set_interpolation(self, position: float) -> None:
+        p = float(position)
+        if not math.isfinite(p):
+            raise ValueError(f"interpolation position {position!r} is not a number")
+        p = min(1.0, max(0.0, p))
+        self._update(interpolation=p)
+        self._emit("settings", {"interpolation": p})
+        a, b = self._snap.slots.get("A"), self._snap.slots.get("B")
+        if a is None or b is None:
+            raise ValueError("interpolation needs grooves in slots A and B")
+        self._morph_target = p
+        temp = self._snap.temperature
+        self._submit(lambda model: self._morph(model, a, b, temp), self._morphed, key="morph")
+
+    def _encode_cached(self, model: Any, groove: Groove) -> np.ndarray:
+        """Encoder mean of ``groove`` (worker thread only); cached per groove object."""
+        hit = self._z_cache.get(id(groove))
+        if hit is not None and hit[0] is groove:
+            return hit[1]
+        z = np.asarray(model.encode([fit_steps(groove, self._num_steps())]))[0]
+        if len(self._z_cache) >= Z_CACHE_SIZE:
+            self._z_cache.pop(next(iter(self._z_cache)))
+        self._z_cache[id(groove)] = (groove, z)
+        return z
+
+    def _morph(self, model: Any, a: Groove, b: Groove, temperature: float) -> tuple[float, Groove]:
+        p = self._morph_target  # the latest slider position, read when the job runs
+        z = slerp(self._encode_cached(model, a), self._encode_cached(model, b), p)
+        groove = model.decode(z[None, :], temperature=temperature, seed=MORPH_SEED)[0]
+        return p, groove
+
+    def _morphed(self, result: tuple[float, Groove]) -> None:
+        p, groove = result
+        self._set_pattern(groove.with_changes(bpm=self._clock.bpm), f"morph {p:.2f}")
+
+    # ---- humanize, reconstruct ----------------------------------------------------------------------
+    def _current_pattern(self) -> Groove:
+        pattern = self._snap.pattern
+        if pattern.num_hits == 0:
+            raise ValueError("the current pattern is empty")
+        return pattern
+
+    def humanize(self, amount: float = 1.0) -> None:
+        self._post(self._do_humanize, amount)
+
+    def _do_humanize(self, amount: float) -> None:
+        a = float(amount)
+        if not (math.isfinite(a) and 0.0 <= a <= 1.0):
+            raise ValueError(f"humanize amount {amount!r} must be 0-1")
+        original = fit_steps(self._current_pattern(), self._num_steps())
+        temp = self._snap.temperature
+
+        def job(model: Any) -> Groove:
+            return blend_humanized(original, model.humanize(original, temperature=temp), a)
+
+        self._submit(job, lambda g: self._set_pattern(g, "humanize"), key="humanize")
+
+    def reconstruct(self) -> None:
+        self._post(self._do_reconstruct)
+
+    def _do_reconstruct(self) -> None:
+        original = fit_steps(self._current_pattern(), self._num_steps())
+        temp = self._snap.temperature
+        self._submit(
+            lambda model: model.reconstruct(original, temperature=temp),
+            lambda g: self._set_pattern(g.with_changes(bpm=original.bpm), "reconstruct"),
+            key="reconstruct",
+        )
+
+    # ---- saving ------------------------------------------------------------------------------------
+    def save_pattern(self, path: str | Path) -> None:
+        self._post(self._do_save_pattern, path)
+
+    def _write(self, groove: Groove, path: Path) -> None:
+        from models.midi_files import write_midi
+
+        s = self._snap
+        write_midi(groove, path, bpm=self._clock.bpm, drum_map=s.output_drum_map,
+                   channel=self.settings.midi_output_channel - 1)
+
+    def _do_save_pattern(self, path: str | Path) -> None:
+        self._write(self._current_pattern(), Path(path))
+        self._emit("settings", {"saved": str(path)})
+
+    def save_variations(self, directory: str | Path) -> None:
+        self._post(self._do_save_variations, directory)
+
+    def _do_save_variations(self, directory: str | Path) -> None:
+        variations = self._snap.variations
+        if not variations:
+            raise ValueError("there are no variations to save (sample first)")
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, groove in enumerate(variations, 1):
+            self._write(groove, folder / f"variation_{i:02d}.mid")
+        self._emit("settings", {"saved": str(folder), "count": len(variations)})

@@ -1,0 +1,148 @@
+"""The engine's pattern, slot, capture, mute, port and drum-map commands.
+
+A mixin of ``bridge.engine.Engine`` (state lives there); every ``_do_*`` runs on the control
+thread. Patterns are compiled here, off the scheduler thread, and handed to the player,
+which swaps them in at the next bar line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bridge.capture import next_recording
+from bridge.scheduler import CompiledPattern, compile_pattern
+from models.drum_maps import NUM_CLASSES, get_drum_map
+from models.groove import Groove
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bridge.engine import Engine as _Base
+else:
+    _Base = object
+
+SLOTS = ("A", "B")
+
+
+class EnginePatternMixin(_Base):
+    # ---- patterns, slots, mutes ---------------------------------------------------------------------
+    def set_pattern(self, groove: Groove, source: str = "edit") -> None:
+        if not isinstance(groove, Groove):
+            raise TypeError("set_pattern needs a Groove")
+        self._post(self._set_pattern, groove, source)
+
+    def _set_pattern(self, groove: Groove, source: str) -> None:
+        compiled: CompiledPattern = compile_pattern(groove, source)  # off the scheduler thread
+        self._sched(lambda: self.player.set_pattern(compiled))  # type: ignore[union-attr]
+        self._update(pattern=groove, pattern_source=source)
+        self._emit("pattern", {"pattern": groove, "source": source})
+
+    def set_mute(self, drum_class: int, muted: bool) -> None:
+        self._post(self._do_set_mute, drum_class, muted)
+
+    def _do_set_mute(self, drum_class: int, muted: bool) -> None:
+        k = int(drum_class)
+        if not 0 <= k < NUM_CLASSES:
+            raise ValueError(f"drum class {drum_class!r} is not 0-{NUM_CLASSES - 1}")
+        mutes = list(self._snap.mutes)
+        mutes[k] = bool(muted)
+        new = tuple(mutes)
+        self._sched(lambda: self.player.set_mutes(new))  # type: ignore[union-attr]
+        self._update(mutes=new)
+        self._emit("mute", {"drum_class": k, "muted": bool(muted), "mutes": new})
+
+    def load_slot(self, slot: str, groove: Groove) -> None:
+        self._post(self._set_slot, slot, groove)
+
+    def _check_slot(self, slot: str) -> str:
+        key = str(slot).upper()
+        if key not in SLOTS:
+            raise ValueError(f"slot {slot!r} is not A or B")
+        return key
+
+    def _set_slot(self, slot: str, groove: Groove | None) -> None:
+        key = self._check_slot(slot)
+        slots = dict(self._snap.slots)
+        slots[key] = groove
+        self._update(slots=slots)
+        self._emit("slot", {"slot": key, "groove": groove})
+
+    def load_slot_file(self, slot: str, path: str | Path) -> None:
+        self._post(self._do_load_slot_file, slot, path)
+
+    def _do_load_slot_file(self, slot: str, path: str | Path) -> None:
+        from models.midi_files import load_groove_window
+
+        groove, _count = load_groove_window(path, drum_map=self._snap.input_drum_map)
+        self._set_slot(slot, groove)
+
+    def swap_slots(self) -> None:
+        self._post(self._do_swap_slots)
+
+    def _do_swap_slots(self) -> None:
+        a, b = self._snap.slots.get("A"), self._snap.slots.get("B")
+        self._set_slot("A", b)
+        self._set_slot("B", a)
+
+    def play_slot(self, slot: str) -> None:
+        self._post(self._do_play_slot, slot)
+
+    def _do_play_slot(self, slot: str) -> None:
+        key = self._check_slot(slot)
+        groove = self._snap.slots.get(key)
+        if groove is None:
+            raise ValueError(f"slot {key} is empty")
+        self._set_pattern(groove, f"slot {key}")
+
+    def capture(self, slot: str = "A", mode: str = "last", count_in_bars: int = 0) -> None:
+        self._post(self._do_capture, slot, mode, count_in_bars)
+
+    def _do_capture(self, slot: str, mode: str, count_in_bars: int) -> None:
+        key = self._check_slot(slot)
+        clock = self._clock
+        if not clock.is_playing:
+            raise ValueError("capture needs the transport running (press play)")
+        beat = clock.beat_at(clock.now_sec())
+        if mode == "last":
+            groove = self.capture_buffer.last_bars(beat, bpm=clock.bpm)
+            if groove.num_hits == 0:
+                raise ValueError("nothing was played in the last 4 complete bars")
+            self._set_slot(key, groove)
+        elif mode == "next":
+            rec = next_recording(key, beat, int(count_in_bars))
+            self._recording = rec
+            self._update(capture="count-in")
+            self._emit("capture", {"state": "armed", "slot": key, "start_bar": int(rec.start_beat // 4) + 1})
+        else:
+            raise ValueError(f"capture mode {mode!r} is not 'last' or 'next'")
+
+    # ---- ports and maps -------------------------------------------------------------------------------
+    def set_input_port(self, name: str) -> None:
+        self._post(self._do_port, "input", name)
+
+    def set_output_port(self, name: str) -> None:
+        self._post(self._do_port, "output", name)
+
+    def _do_port(self, direction: str, name: str) -> None:
+        if direction == "input":
+            self._midi.set_input_port(name)
+        else:
+            if self.scheduler is not None and self.player is not None:  # notes off on the old port
+                self.scheduler.call_and_wait(self.player.release_all)
+            self._midi.set_output_port(name)
+        self._update(ports=dict(self._midi.ports))
+        self._emit("ports", dict(self._midi.ports))
+
+    def set_drum_maps(self, input: str | None = None, output: str | None = None) -> None:  # noqa: A002
+        self._post(self._do_set_drum_maps, input, output)
+
+    def _do_set_drum_maps(self, input_map: str | None, output_map: str | None) -> None:
+        changes: dict[str, str] = {}
+        if input_map is not None:
+            self.capture_buffer.input_map = get_drum_map(input_map)
+            changes["input_drum_map"] = input_map
+        if output_map is not None:
+            pitches = get_drum_map(output_map).output_pitches
+            self._sched(lambda: self.player.set_output(out_pitches=pitches))  # type: ignore[union-attr]
+            changes["output_drum_map"] = output_map
+        self._update(**changes)
+        self._emit("settings", changes)

@@ -1,0 +1,119 @@
+"""The engine's immutable state snapshot and the pure helpers its commands use.
+
+``EngineSnapshot`` is rebuilt (``dataclasses.replace``) by the engine's control thread on
+every change; readers (GUI at ~30 Hz, OSC queries, the serve status line) get the latest
+one without locks. The playhead fields are filled in from the clock when read.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.drum_maps import NUM_CLASSES
+from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
+
+MODEL_STATES = ("loading", "ready", "error")
+EVENTS = (
+    "pattern",
+    "variations",
+    "transport",
+    "tempo",
+    "sync",
+    "model",
+    "slot",
+    "mute",
+    "settings",
+    "error",
+    "note",
+    "capture",
+    "ports",
+)
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    playing: bool = False
+    bpm: float = 120.0
+    sync_source: str = "internal"
+    locked: bool = True
+    peers: int = 0
+    bar: int = 1  # 1-based bar number of the transport
+    beat: float = 1.0  # 1-based beat within the bar (1.0 .. 4.999)
+    step: float = 0.0  # position in the 64-step loop (0 .. 63.999)
+    position_beats: float = 0.0  # raw clock position, quarter notes since the origin
+    pattern: Groove = field(default_factory=Groove.empty)  # what plays from the next bar line
+    pattern_source: str = "empty"
+    slots: dict[str, Groove | None] = field(default_factory=lambda: {"A": None, "B": None})
+    variations: tuple[Groove, ...] = ()
+    selected_variation: int = -1
+    mutes: tuple[bool, ...] = (False,) * NUM_CLASSES
+    temperature: float = 1.0
+    num_variations: int = 4
+    interpolation: float = 0.0
+    latency_ms: float = 0.0
+    clock_out: bool = False
+    model_state: str = "loading"
+    model_name: str = ""
+    last_error: str = ""
+    ports: dict[str, Any] = field(default_factory=dict)
+    capture: str = "idle"  # "idle" | "count-in" | "recording"
+    input_drum_map: str = "gm"
+    output_drum_map: str = "gm"
+
+
+def playhead(position_beats: float, loop_steps: int) -> tuple[int, float, float]:
+    """(1-based bar, 1-based beat in bar, step in the loop) of a clock position."""
+    bar0 = math.floor(position_beats / BEATS_PER_BAR)
+    beat_in_bar = position_beats - bar0 * BEATS_PER_BAR
+    step = (position_beats * STEPS_PER_QUARTER) % max(1, loop_steps)
+    return bar0 + 1, beat_in_bar + 1.0, step
+
+
+def slerp(z_a: np.ndarray, z_b: np.ndarray, position: float) -> np.ndarray:
+    """Spherical interpolation between two latent vectors (linear when nearly parallel)."""
+    a = np.asarray(z_a, np.float64)
+    b = np.asarray(z_b, np.float64)
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return ((1 - position) * a + position * b).astype(np.float32)
+    cos = float(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
+    omega = math.acos(cos)
+    if abs(math.sin(omega)) < 1e-6:
+        return ((1 - position) * a + position * b).astype(np.float32)
+    s = math.sin(omega)
+    out = math.sin((1 - position) * omega) / s * a + math.sin(position * omega) / s * b
+    return out.astype(np.float32)
+
+
+def blend_humanized(original: Groove, humanized: Groove, amount: float) -> Groove:
+    """Keep the original's hits; move velocities and offsets ``amount`` of the way to the
+    model's. Where the model dropped a hit, its velocity/offset are taken as unchanged."""
+    amount = float(np.clip(amount, 0.0, 1.0))
+    hits = original.hits
+    model_hit = humanized.hits > 0.5
+    vel_target = np.where(model_hit, humanized.velocities, original.velocities)
+    off_target = np.where(model_hit, humanized.offsets, original.offsets)
+    vel = (original.velocities + amount * (vel_target - original.velocities)) * hits
+    off = (original.offsets + amount * (off_target - original.offsets)) * hits
+    # A hit must stay audible: velocity 0 would vanish on the wire.
+    vel = np.where(hits > 0.5, np.maximum(vel, 1.0 / 127.0), 0.0)
+    return Groove(hits, vel.astype(np.float32), off.astype(np.float32), original.bpm)
+
+
+def fit_steps(groove: Groove, num_steps: int) -> Groove:
+    """Cut or zero-pad a groove to ``num_steps`` (captured/loaded material vs the model)."""
+    if groove.num_steps == num_steps:
+        return groove
+    if groove.num_steps > num_steps:
+        return Groove(groove.hits[:num_steps], groove.velocities[:num_steps], groove.offsets[:num_steps], groove.bpm)
+    pad = np.zeros((num_steps - groove.num_steps, NUM_CLASSES), np.float32)
+    return Groove(
+        np.vstack([groove.hits, pad]),
+        np.vstack([groove.velocities, pad]),
+        np.vstack([groove.offsets, pad]),
+        groove.bpm,
+    )

@@ -1,0 +1,153 @@
+"""The generation worker: one thread that owns the model, loads it, and runs model calls.
+
+Model calls (torch) never run on the scheduler or GUI thread. Jobs run in order; a job
+submitted with a ``key`` that is still waiting replaces the waiting one (the morph slider
+moving ten times while a decode runs costs one more decode, for the latest position).
+The worker sets torch to one intra-op thread so inference leaves a core for playback, warms
+a freshly loaded model up (TorchScript optimises on first calls, holding the GIL) and freezes
+the objects alive after loading out of the garbage collector's full passes.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ModelLoader = Callable[[str], Any]
+Done = Callable[[Any, BaseException | None], None]
+
+
+@dataclass
+class _Job:
+    key: str | None
+    fn: Callable[[Any], Any]
+    done: Done
+    needs_model: bool = True
+
+
+class ModelNotReady(RuntimeError):
+    pass
+
+
+class GenerationWorker:
+    """Runs ``fn(model)`` jobs on one thread; ``done(result, error)`` runs on that thread too."""
+
+    def __init__(
+        self,
+        loader: ModelLoader,
+        on_model_state: Callable[[str, str, str], None],
+        torch_threads: int = 1,
+    ) -> None:
+        self._loader = loader
+        self._on_model_state = on_model_state  # (state, name, error)
+        self._torch_threads = torch_threads
+        self._jobs: deque[_Job] = deque()
+        self._cv = threading.Condition()
+        self._closing = False
+        self.model: Any = None
+        self.model_name = ""
+        self.busy = False
+        self._thread = threading.Thread(target=self._run, name="groovebridge-generation", daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[Any], Any], done: Done, key: str | None = None) -> None:
+        self._put(_Job(key, fn, done))
+
+    def load(self, name: str) -> None:
+        """Load ``name`` (replacing the model when it succeeds); reports loading/ready/error."""
+
+        def job(_model: Any) -> Any:
+            self._on_model_state("loading", name, "")
+            model = self._loader(name)
+            self._limit_torch_threads()
+            _warm_up(model)
+            self.model, self.model_name = model, name
+            # Objects alive now (the model, torch's modules) are never garbage: keep them out of
+            # the collector's full passes, which hold the GIL and so stall the scheduler thread.
+            # (freeze is cheap; a gc.collect() here would itself stall playback for ~40 ms.)
+            gc.freeze()
+            return model
+
+        def done(_result: Any, error: BaseException | None) -> None:
+            if error is None:
+                self._on_model_state("ready", name, "")
+            else:
+                self._on_model_state("error", name, _one_line(error))
+
+        self._put(_Job("load", job, done, needs_model=False))
+
+    def _put(self, job: _Job) -> None:
+        with self._cv:
+            if job.key is not None:
+                for i, waiting in enumerate(self._jobs):
+                    if waiting.key == job.key:
+                        del self._jobs[i]
+                        break
+            self._jobs.append(job)
+            self._cv.notify()
+
+    def _limit_torch_threads(self) -> None:
+        torch = sys.modules.get("torch")
+        if torch is not None and self._torch_threads:
+            torch.set_num_threads(self._torch_threads)
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._jobs and not self._closing:
+                    self._cv.wait()
+                if self._closing:
+                    return
+                job = self._jobs.popleft()
+                self.busy = True
+            result, error = None, None
+            try:
+                if job.needs_model and self.model is None:
+                    raise ModelNotReady("the model is not loaded yet")
+                result = job.fn(self.model)
+            except Exception as e:  # a failed job must not kill the worker
+                log.debug("generation job failed", exc_info=True)
+                error = e
+            try:
+                job.done(result, error)
+            except Exception:
+                log.exception("generation callback failed")
+            with self._cv:
+                self.busy = False
+                self._cv.notify_all()
+
+    def wait_idle(self, timeout_sec: float = 10.0) -> bool:
+        """Block until no job waits or runs (tests, benchmarks)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._jobs and not self.busy, timeout_sec)
+
+    def close(self, timeout_sec: float = 5.0) -> None:
+        with self._cv:
+            self._closing = True
+            self._jobs.clear()
+            self._cv.notify_all()
+        self._thread.join(timeout_sec)
+
+
+def _warm_up(model: Any) -> None:
+    """Run each model call a few times now: TorchScript optimises a function on its first
+    calls while holding the GIL, which would stall playback if it happened mid-song."""
+    try:
+        for seed in range(3):
+            grooves = model.sample(2, temperature=1.0, seed=seed)
+            model.decode(model.encode(grooves), temperature=1.0, seed=seed)
+    except Exception:  # a model without these calls (or a fake) simply is not warmed
+        log.debug("model warm-up skipped", exc_info=True)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -1,0 +1,347 @@
+"""MIDI ports through python-rtmidi: API choice, virtual or existing ports, reconnection.
+
+* API: ``jack``, ``alsa``, ``coremidi``, ``winmm`` or ``auto`` (setting ``midi_api``, env
+  ``GROOVEBRIDGE_MIDI_API``). ``auto`` takes ALSA when its sequencer exists, else JACK, else
+  rtmidi's default.
+* Ports: "" opens our virtual ports "GrooveBridge In" / "GrooveBridge Out" (CoreMIDI, ALSA,
+  JACK); a name or case-insensitive substring connects to an existing port (e-drum kit,
+  loopMIDI, IAC); "none" opens nothing. A connected port that vanishes is reported by
+  ``poll()`` and re-opened when it comes back; the other direction carries on.
+* No feedback: our own output port is never chosen as input, and a note-on arriving
+  within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo.
+* ``RecordingOutput`` and ``FakeMidiIO`` stand in for ports in exact unit tests.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+CLIENT_NAME = "GrooveBridge"
+IN_PORT_NAME = "GrooveBridge In"
+OUT_PORT_NAME = "GrooveBridge Out"
+ECHO_WINDOW_SEC = 0.03
+API_NAMES = ("auto", "jack", "alsa", "coremidi", "winmm")
+
+InputCallback = Callable[[list[int], float], None]
+
+
+class MidiPortError(RuntimeError):
+    """A MIDI port or API cannot be used; the message is one line for the user."""
+
+
+def _rtmidi() -> Any:
+    try:
+        import rtmidi
+    except ImportError as e:  # pragma: no cover
+        raise MidiPortError(f"python-rtmidi is not installed ({e})") from None
+    return rtmidi
+
+
+def resolve_api(name: str) -> int:
+    """rtmidi API constant for ``name`` (see module docstring); MidiPortError if unavailable."""
+    rtmidi = _rtmidi()
+    key = (name or "auto").strip().lower()
+    table = {
+        "jack": rtmidi.API_UNIX_JACK,
+        "alsa": rtmidi.API_LINUX_ALSA,
+        "coremidi": rtmidi.API_MACOSX_CORE,
+        "winmm": rtmidi.API_WINDOWS_MM,
+    }
+    compiled = rtmidi.get_compiled_api()
+    if key == "auto":
+        if rtmidi.API_LINUX_ALSA in compiled and os.path.exists("/dev/snd/seq"):
+            return rtmidi.API_LINUX_ALSA
+        if rtmidi.API_UNIX_JACK in compiled and sys.platform.startswith("linux"):
+            return rtmidi.API_UNIX_JACK
+        return rtmidi.API_UNSPECIFIED
+    if key not in table:
+        raise MidiPortError(f"unknown MIDI API {name!r}; use one of {', '.join(API_NAMES)}")
+    if table[key] not in compiled:
+        have = ", ".join(rtmidi.get_api_name(a) for a in compiled) or "none"
+        raise MidiPortError(f"MIDI API {key!r} is not available in this python-rtmidi (has: {have})")
+    return table[key]
+
+
+def api_name(api: int) -> str:
+    return str(_rtmidi().get_api_display_name(api))
+
+
+def list_ports(api: int) -> tuple[list[str], list[str]]:
+    """(input port names, output port names) as other clients see them."""
+    rtmidi = _rtmidi()
+    try:
+        mi = rtmidi.MidiIn(api, name=CLIENT_NAME + " probe")
+        mo = rtmidi.MidiOut(api, name=CLIENT_NAME + " probe")
+    except rtmidi.RtMidiError as e:
+        raise MidiPortError(f"MIDI API {api_name(api)} does not answer: {e}") from None
+    try:
+        return list(mi.get_ports()), list(mo.get_ports())
+    finally:
+        mi.delete()
+        mo.delete()
+
+
+def find_port(names: list[str], wanted: str, exclude: tuple[str, ...] = ()) -> int | None:
+    """Index of the port named ``wanted`` exactly, else the first containing it (any case)."""
+    candidates = [(i, n) for i, n in enumerate(names) if not any(x.lower() in n.lower() for x in exclude)]
+    for i, n in candidates:
+        if n == wanted:
+            return i
+    for i, n in candidates:
+        if wanted.lower() in n.lower():
+            return i
+    return None
+
+
+@dataclass
+class _Port:
+    """One direction: what was asked for, what it is connected to, and whether it is there."""
+
+    wanted: str  # "" virtual, "none", or a name/substring
+    connected_name: str = ""
+    present: bool = False
+    handle: Any = None
+
+
+class MidiIO:
+    """Our MIDI input and output ports on one rtmidi API."""
+
+    def __init__(self, api: int, input_port: str = "", output_port: str = "", client_name: str = CLIENT_NAME) -> None:
+        self.rtmidi = _rtmidi()
+        self.api = api
+        self.client_name = client_name
+        self._in = _Port(input_port)
+        self._out = _Port(output_port)
+        self._callback: InputCallback | None = None
+        self._out_lock = threading.Lock()
+        self._recent: dict[tuple[int, int], float] = {}  # (pitch, velocity) -> last sent
+        self._in_elapsed = 0.0  # summed input delta times (s)
+        self._in_offset: float | None = None  # monotonic time - summed deltas, least delayed
+        self.open()
+
+    # ---- opening -----------------------------------------------------------------------------
+    def open(self) -> None:
+        self._open_output()
+        self._open_input()
+
+    def _new(self, cls: Any) -> Any:
+        try:
+            return cls(self.api, name=self.client_name)
+        except self.rtmidi.RtMidiError as e:
+            raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
+
+    def _open_output(self) -> None:
+        port = self._out
+        if port.wanted.lower() == "none":
+            return
+        handle = self._new(self.rtmidi.MidiOut)
+        if port.wanted == "":
+            try:
+                handle.open_virtual_port(OUT_PORT_NAME)
+            except self.rtmidi.RtMidiError:
+                handle.delete()
+                raise MidiPortError(
+                    f"{api_name(self.api)} has no virtual ports: choose an output port by name "
+                    "(e.g. a loopMIDI port)"
+                ) from None
+            port.connected_name, port.present = OUT_PORT_NAME, True
+        else:
+            names = handle.get_ports()
+            idx = find_port(names, port.connected_name or port.wanted, exclude=(IN_PORT_NAME,))
+            if idx is None:
+                handle.delete()
+                port.present = False
+                return
+            handle.open_port(idx, name=OUT_PORT_NAME)
+            port.connected_name, port.present = names[idx], True
+        with self._out_lock:
+            port.handle = handle
+
+    def _open_input(self) -> None:
+        port = self._in
+        if port.wanted.lower() == "none":
+            return
+        handle = self._new(self.rtmidi.MidiIn)
+        handle.ignore_types(sysex=True, timing=False, active_sense=True)
+        if port.wanted == "":
+            try:
+                handle.open_virtual_port(IN_PORT_NAME)
+            except self.rtmidi.RtMidiError:
+                handle.delete()
+                raise MidiPortError(
+                    f"{api_name(self.api)} has no virtual ports: choose an input port by name"
+                ) from None
+            port.connected_name, port.present = IN_PORT_NAME, True
+        else:
+            names = handle.get_ports()
+            idx = find_port(names, port.connected_name or port.wanted, exclude=(OUT_PORT_NAME,))
+            if idx is None:
+                handle.delete()
+                port.present = False
+                return
+            handle.open_port(idx, name=IN_PORT_NAME)
+            port.connected_name, port.present = names[idx], True
+        self._in_elapsed, self._in_offset = 0.0, None
+        handle.set_callback(self._on_input)
+        port.handle = handle
+
+    def _close(self, port: _Port) -> None:
+        with self._out_lock:  # a send in flight finishes before the output port goes
+            handle, port.handle = port.handle, None
+        if handle is not None:
+            handle.close_port()
+            handle.delete()
+
+    # ---- traffic --------------------------------------------------------------------------------
+    def set_callback(self, callback: InputCallback | None) -> None:
+        self._callback = callback
+
+    def _event_time(self, delta_sec: float) -> float:
+        """Arrival time of an input event on the monotonic clock.
+
+        rtmidi's delta times are measured by the MIDI system (JACK/ALSA/CoreMIDI) when the
+        event arrives, before our callback waits for the GIL; the callback's own clock read
+        is late by that wait. So times are the summed deltas plus the smallest offset
+        (callback time - summed deltas) seen so far: the least-delayed callback. The offset
+        may creep up 10 µs per event to follow a drift between the two clocks.
+        """
+        now = time.monotonic()
+        self._in_elapsed += max(0.0, delta_sec)
+        offset = now - self._in_elapsed
+        if self._in_offset is None or offset < self._in_offset + 1e-5:
+            self._in_offset = offset
+        else:
+            self._in_offset += 1e-5
+        return min(now, self._in_elapsed + self._in_offset)
+
+    def _on_input(self, event: tuple[list[int], float], _data: object = None) -> None:
+        message = event[0]
+        t_sec = self._event_time(event[1])
+        if len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
+            sent = self._recent.get((message[1], message[2]))
+            if sent is not None and t_sec - sent < ECHO_WINDOW_SEC:
+                return  # our own note came back through a loop
+        callback = self._callback
+        if callback is not None:
+            callback(message, t_sec)
+
+    def send_message(self, message: list[int] | bytes) -> None:
+        if len(message) == 3 and message[0] & 0xF0 == 0x90:
+            self._recent[(message[1], message[2])] = time.monotonic()
+        with self._out_lock:  # uncontended but for a port swap: the handle cannot go mid-send
+            handle = self._out.handle
+            if handle is not None:
+                handle.send_message(message)
+
+    # ---- ports ---------------------------------------------------------------------------------
+    def set_input_port(self, wanted: str) -> None:
+        self._close(self._in)
+        self._in = _Port(wanted)
+        self._open_input()
+
+    def set_output_port(self, wanted: str) -> None:
+        self._close(self._out)
+        self._out = _Port(wanted)
+        self._open_output()
+
+    def poll(self) -> list[str]:
+        """Check connected ports; close vanished ones and re-open returning ones. Reports."""
+        reports: list[str] = []
+        for port, direction, opener, lister in (
+            (self._in, "input", self._open_input, self.rtmidi.MidiIn),
+            (self._out, "output", self._open_output, self.rtmidi.MidiOut),
+        ):
+            if port.wanted in ("", "none") or port.wanted.lower() == "none":
+                continue
+            probe = self._new(lister)
+            names = probe.get_ports()
+            probe.delete()
+            here = find_port(names, port.connected_name or port.wanted) is not None
+            if port.present and not here:
+                self._close(port)
+                port.present = False
+                reports.append(f"MIDI {direction} port '{port.connected_name}' vanished; waiting for it")
+            elif not port.present and here:
+                opener()
+                if port.present:
+                    reports.append(f"MIDI {direction} port '{port.connected_name}' is back")
+        return reports
+
+    @property
+    def ports(self) -> dict[str, Any]:
+        return {
+            "api": api_name(self.api),
+            "input": self._in.connected_name or self._in.wanted,
+            "input_present": self._in.present,
+            "output": self._out.connected_name or self._out.wanted,
+            "output_present": self._out.present,
+        }
+
+    def close(self) -> None:
+        self._close(self._in)
+        self._close(self._out)
+
+
+def open_midi(settings: Any) -> MidiIO:
+    """MidiIO from a ``Settings`` (midi_api, midi_input, midi_output)."""
+    return MidiIO(resolve_api(settings.midi_api), settings.midi_input, settings.midi_output)
+
+
+class RecordingOutput:
+    """A MIDI output that records ``(time_sec, message)``; ``now`` gives the time."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.now = now
+        self.events: list[tuple[float, tuple[int, ...]]] = []
+        self._lock = threading.Lock()
+
+    def send_message(self, message: list[int] | bytes) -> None:
+        with self._lock:
+            self.events.append((self.now(), tuple(message)))
+
+    def notes(self) -> list[tuple[float, int, int]]:
+        """(time, pitch, velocity) of note-ons."""
+        return [(t, m[1], m[2]) for t, m in self.events if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.events.clear()
+
+
+class FakeMidiIO(RecordingOutput):
+    """MidiIO stand-in: records output, ``inject`` plays input into the callback."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(now)
+        self._callback: InputCallback | None = None
+        self.reports: list[str] = []
+
+    def set_callback(self, callback: InputCallback | None) -> None:
+        self._callback = callback
+
+    def inject(self, message: list[int], t_sec: float | None = None) -> None:
+        if self._callback is not None:
+            self._callback(list(message), self.now() if t_sec is None else t_sec)
+
+    def set_input_port(self, wanted: str) -> None:
+        self.input_port = wanted
+
+    def set_output_port(self, wanted: str) -> None:
+        self.output_port = wanted
+
+    def poll(self) -> list[str]:
+        reports, self.reports = self.reports, []
+        return reports
+
+    @property
+    def ports(self) -> dict[str, Any]:
+        return {"api": "fake", "input": "fake", "input_present": True, "output": "fake", "output_present": True}
+
+    def close(self) -> None:
+        pass

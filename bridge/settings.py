@@ -1,0 +1,205 @@
+"""Engine settings: a frozen dataclass read from TOML, with ``GROOVEBRIDGE_*`` env overrides.
+
+TOML layout (every key optional; sections group keys, the field name is
+``<section>_<key>`` except in ``[engine]``)::
+
+    [engine]   bpm, sync ("internal"|"midi"|"link"), latency_ms, clock_out, model,
+               temperature, num_variations, input_drum_map, output_drum_map,
+               realtime_priority (0-99, 0 = normal scheduling), switch_interval_ms
+    [midi]     api ("auto"|"jack"|"alsa"|"coremidi"|"winmm"), input, output (port name or
+               substring; "" = our virtual port; "none" = no port), input_channels
+               (list of 1-16; empty = all), output_channel (1-16)
+    [osc]      enabled, host, port, out_host, out_port (0 = no output)
+    [link]     quantum
+
+Environment: ``GROOVEBRIDGE_<FIELD>`` in upper case overrides a field, e.g.
+``GROOVEBRIDGE_BPM=96``, ``GROOVEBRIDGE_MIDI_API=jack``, ``GROOVEBRIDGE_OSC_PORT=9100``,
+``GROOVEBRIDGE_MIDI_INPUT_CHANNELS=10,11``. Any mistake raises ``SettingsError`` with one
+line naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from bridge.clock import check_bpm
+
+SYNC_SOURCES = ("internal", "midi", "link")
+MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
+ENV_PREFIX = "GROOVEBRIDGE_"
+
+
+class SettingsError(ValueError):
+    """A setting is wrong; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # [engine]
+    bpm: float = 120.0
+    sync: str = "internal"
+    latency_ms: float = 0.0  # output sent this much earlier (positive) or later (negative)
+    clock_out: bool = False  # send MIDI clock when the internal clock is the master
+    model: str = "default"
+    temperature: float = 1.0
+    num_variations: int = 4
+    input_drum_map: str = "gm"
+    output_drum_map: str = "gm"
+    realtime_priority: int = 10  # SCHED_FIFO priority of the scheduler thread where allowed; 0 = off
+    switch_interval_ms: float = 0.5  # Python's GIL switch interval while the engine runs (default 5)
+    # [midi]
+    midi_api: str = "auto"
+    midi_input: str = ""  # "" = virtual "GrooveBridge In"; "none" = no input
+    midi_output: str = ""  # "" = virtual "GrooveBridge Out"; "none" = no output
+    midi_input_channels: tuple[int, ...] = ()  # 1-16; empty = every channel
+    midi_output_channel: int = 10
+    # [osc]
+    osc_enabled: bool = True
+    osc_host: str = "127.0.0.1"
+    osc_port: int = 9000
+    osc_out_host: str = "127.0.0.1"
+    osc_out_port: int = 9001  # 0 = no OSC output
+    # [link]
+    link_quantum: float = 4.0
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_"}
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise SettingsError."""
+    kind = _FIELDS[name].type
+    try:
+        if kind == "bool":
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError
+                return low in ("1", "true", "yes", "on")
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+        if kind == "tuple[int, ...]":
+            if isinstance(value, str):
+                value = [v for v in value.replace(" ", "").split(",") if v]
+            if isinstance(value, int) and not isinstance(value, bool):
+                value = [value]
+            return tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        pass
+    raise SettingsError(f"setting {name}: {value!r} is not a valid {kind}")
+
+
+def validate(s: Settings) -> None:
+    try:
+        check_bpm(s.bpm)
+    except ValueError as e:
+        raise SettingsError(f"setting bpm: {e}") from None
+    if s.sync not in SYNC_SOURCES:
+        raise SettingsError(f"setting sync: {s.sync!r}; use one of {', '.join(SYNC_SOURCES)}")
+    if s.midi_api not in MIDI_APIS:
+        raise SettingsError(f"setting midi_api: {s.midi_api!r}; use one of {', '.join(MIDI_APIS)}")
+    if not -500.0 <= s.latency_ms <= 500.0:
+        raise SettingsError(f"setting latency_ms: {s.latency_ms:g} is outside -500..500")
+    if not 0.0 < s.temperature <= 5.0:
+        raise SettingsError(f"setting temperature: {s.temperature:g} must be in (0, 5]")
+    if not 1 <= s.num_variations <= 16:
+        raise SettingsError(f"setting num_variations: {s.num_variations} must be 1-16")
+    if not 1 <= s.midi_output_channel <= 16:
+        raise SettingsError(f"setting midi_output_channel: {s.midi_output_channel} must be 1-16")
+    bad = [c for c in s.midi_input_channels if not 1 <= c <= 16]
+    if bad:
+        raise SettingsError(f"setting midi_input_channels: {bad} are not MIDI channels 1-16")
+    for name in ("osc_port", "osc_out_port"):
+        port = getattr(s, name)
+        if not 0 <= port <= 65535:  # osc_port 0: any free port (tests); osc_out_port 0: no output
+            raise SettingsError(f"setting {name}: {port} is not a UDP port")
+    if not 0 <= s.realtime_priority <= 99:
+        raise SettingsError(f"setting realtime_priority: {s.realtime_priority} must be 0-99")
+    if not 0.05 <= s.switch_interval_ms <= 100:
+        raise SettingsError(f"setting switch_interval_ms: {s.switch_interval_ms:g} must be 0.05-100")
+    if s.link_quantum <= 0:
+        raise SettingsError(f"setting link_quantum: {s.link_quantum:g} must be positive")
+    from models.drum_maps import DrumMapError, get_drum_map
+
+    for name in ("input_drum_map", "output_drum_map"):
+        try:
+            get_drum_map(getattr(s, name))
+        except DrumMapError as e:
+            raise SettingsError(f"setting {name}: {e}") from None
+
+
+def _flatten(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _SECTIONS and isinstance(value, Mapping):
+            for sub, v in value.items():
+                name = _SECTIONS[key] + sub
+                if name not in _FIELDS:
+                    raise SettingsError(f"{source}: unknown setting [{key}] {sub}")
+                flat[name] = v
+        elif key in _FIELDS:
+            flat[key] = value
+        else:
+            raise SettingsError(f"{source}: unknown setting {key!r}; sections are {', '.join(_SECTIONS)}")
+    return flat
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Defaults < TOML file < environment < ``overrides`` (command-line flags)."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"settings file not found: {p}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise SettingsError(f"settings file {p} is not valid TOML: {e}") from None
+        except OSError as e:
+            raise SettingsError(f"cannot read settings file {p}: {e.strerror}") from None
+        values.update(_flatten(data, str(p)))
+    environ = os.environ if env is None else env
+    for name in _FIELDS:
+        key = ENV_PREFIX + name.upper()
+        if key in environ and environ[key] != "":
+            values[name] = environ[key]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - set(_FIELDS)
+    if unknown:
+        raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+    return Settings(**{k: _coerce(k, v) for k, v in values.items()})

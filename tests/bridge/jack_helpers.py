@@ -27,7 +27,8 @@ def _start(name: str, period_frames: int, realtime: bool, env: dict[str, str]) -
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     client_env = dict(env, JACK_DEFAULT_SERVER=name)
-    for _ in range(100):
+    deadline = time.monotonic() + 30.0  # a loaded CI machine can take seconds to start it
+    while time.monotonic() < deadline:
         if subprocess.run(["jack_lsp"], env=client_env, capture_output=True).returncode == 0:
             return proc
         if proc.poll() is not None:

@@ -66,6 +66,6 @@ def test_humanize_model_adds_dynamics_and_timing(gmd_dir):
     flat = Groove(real.hits, np.where(real.hits > 0, 0.6, 0.0), np.zeros_like(real.offsets), real.bpm)
     out = model.humanize(flat, temperature=0.0)
     played = out.hits > 0.5
-    assert played.sum() > 0.8 * real.hits.sum()
+    assert played.sum() > 0.5 * real.hits.sum(), "humanize dropped most of the hits"
     assert out.velocities[played].std() > 0.03, "humanize left velocities flat"
     assert np.abs(out.offsets[played]).mean() > 0.01, "humanize left timing on the grid"

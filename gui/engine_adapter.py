@@ -15,19 +15,6 @@ from typing import Any
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
 
 POLL_INTERVAL_MS = 33  # ~30 Hz playhead
-EVENTS = (
-    "pattern",
-    "variations",
-    "transport",
-    "tempo",
-    "sync",
-    "model",
-    "slot",
-    "mute",
-    "settings",
-    "error",
-    "note",
-)
 
 
 class EngineAdapter(QObject):

@@ -7,6 +7,9 @@
   JACK); a name or case-insensitive substring connects to an existing port (e-drum kit,
   loopMIDI, IAC); "none" opens nothing. A connected port that vanishes is reported by
   ``poll()`` and re-opened when it comes back; the other direction carries on.
+* JACK server gone (stopped, crashed, restarted): ``bridge.jack_watch`` notices; ``poll()``
+  reports it, drops the dead handles without closing them (closing them after a restart
+  crashes rtmidi) and re-opens every port when a server answers again.
 * No feedback: our own output port is never chosen as input, and a note-on arriving
   within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo.
 * ``RecordingOutput`` and ``FakeMidiIO`` stand in for ports in exact unit tests.
@@ -123,7 +126,13 @@ class MidiIO:
         self._recent: dict[tuple[int, int], float] = {}  # (pitch, velocity) -> last sent
         self._in_elapsed = 0.0  # summed input delta times (s)
         self._in_offset: float | None = None  # monotonic time - summed deltas, least delayed
+        self._watch: Any = None
+        self.server_down = False
         self.open()
+        if api == self.rtmidi.API_UNIX_JACK:
+            from bridge.jack_watch import JackWatch
+
+            self._watch = JackWatch.open()
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self) -> None:
@@ -194,9 +203,41 @@ class MidiIO:
     def _close(self, port: _Port) -> None:
         with self._out_lock:  # a send in flight finishes before the output port goes
             handle, port.handle = port.handle, None
-        if handle is not None:
-            handle.close_port()
-            handle.delete()
+        if handle is None:
+            return
+        if self._watch is not None and self._watch.lost:
+            from bridge.jack_watch import ORPHANS
+
+            ORPHANS.append(handle)  # its server is gone: close_port would crash after a restart
+            return
+        handle.close_port()
+        handle.delete()
+
+    def _check_server(self) -> list[str] | None:
+        """JACK only: reports while the server is gone or just came back; None = all is well."""
+        watch = self._watch
+        if watch is None or (not watch.lost and not self.server_down):
+            return None
+        reports = []
+        if not self.server_down:
+            self.server_down = True
+            for port in (self._in, self._out):
+                self._close(port)  # orphaned, not closed
+                port.present = False
+            reports.append("JACK server stopped: MIDI ports closed; they re-open when it is back "
+                           "(restart jackd or your JACK session)")
+        if watch.reconnect():
+            try:
+                self.open()
+            except MidiPortError as e:  # not ready yet: close what did open, try again next poll
+                for port in (self._in, self._out):
+                    self._close(port)
+                    port.present = False
+                reports.append(str(e))
+                return reports
+            self.server_down = False
+            reports.append("JACK server is back: MIDI ports re-opened")
+        return reports
 
     # ---- traffic --------------------------------------------------------------------------------
     def set_callback(self, callback: InputCallback | None) -> None:
@@ -252,6 +293,9 @@ class MidiIO:
 
     def poll(self) -> list[str]:
         """Check connected ports; close vanished ones and re-open returning ones. Reports."""
+        server = self._check_server()
+        if server is not None:
+            return server
         reports: list[str] = []
         for port, direction, opener, lister in (
             (self._in, "input", self._open_input, self.rtmidi.MidiIn),
@@ -286,6 +330,8 @@ class MidiIO:
     def close(self) -> None:
         self._close(self._in)
         self._close(self._out)
+        if self._watch is not None:
+            self._watch.close()
 
 
 def open_midi(settings: Any) -> MidiIO:

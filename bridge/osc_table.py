@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.osc_paths import OscPathError, export_dir, export_file, export_folder, osc_model
 from models.drum_maps import CLASS_NAMES
 
 PREFIX = "/groovebridge"
@@ -285,6 +286,23 @@ def _call(method: str, convert: Callable[[tuple], Any]) -> Action:
     return act
 
 
+def _osc_path(check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except OscPathError as e:
+        raise OscArgError(str(e)) from None
+
+
+def _save(ctx: Context, args: tuple) -> None:
+    folder = export_dir(getattr(ctx.engine, "settings", None))
+    ctx.engine.save_pattern(_osc_path(export_file, _text(args, 0, "a file name"), folder))
+
+
+def _save_variations(ctx: Context, args: tuple) -> None:
+    folder = export_dir(getattr(ctx.engine, "settings", None))
+    ctx.engine.save_variations(_osc_path(export_folder, _text(args, 0, "a folder name"), folder))
+
+
 STATE_GROUPS = ("transport", "tempo", "sync", "variations", "settings", "mute", "slot", "model",
                 "error")
 QUERY_GROUPS: dict[str, tuple[str, ...]] = {
@@ -349,11 +367,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/slot/play", "s slot", "a|b", "play the groove in slot A or B", "/pattern", _call("play_slot", lambda a: _slot(_text(a, 0, "slot")))),
     Route("/slot/play/a", "[f press]", "", "play slot A", "/pattern", lambda ctx, a: ctx.engine.play_slot("A") if pressed(a) else None),
     Route("/slot/play/b", "[f press]", "", "play slot B", "/pattern", lambda ctx, a: ctx.engine.play_slot("B") if pressed(a) else None),
-    Route("/save", "s path", ".mid file", "save the current pattern as a MIDI file", "/error on failure", _call("save_pattern", lambda a: _text(a, 0, "a file path"))),
-    Route("/save/variations", "s directory", "", "save every variation as .mid files", "/error on failure",
-          _call("save_variations", lambda a: _text(a, 0, "a directory"))),
-    Route("/model", "s name or path", "default, humanize, a checkpoint", "load another model (hot swap)", "/model, /model/state",
-          _call("set_model", lambda a: _text(a, 0, "a model name or path"))),
+    Route("/save", "s name", ".mid name inside the export folder", "save the current pattern as a MIDI file in the export folder (osc_save_dir)", "/error on failure", _save),
+    Route("/save/variations", "s folder", "folder name inside the export folder", "save every variation as .mid files there", "/error on failure",
+          _save_variations),
+    Route("/model", "s name or path", "default, humanize, an imported name, a path in the user model/data folder", "load another model (hot swap)", "/model, /model/state",
+          _call("set_model", lambda a: _osc_path(osc_model, _text(a, 0, "a model name or path")))),
     Route("/port/input", "s name", "port name or substring, \"\" = virtual", "choose the MIDI input port", "/ports",
           _call("set_input_port", lambda a: a[0] if a and isinstance(a[0], str) else _text(a, 0, "a port name"))),
     Route("/port/output", "s name", "port name or substring, \"\" = virtual", "choose the MIDI output port", "/ports",

@@ -9,7 +9,8 @@ TOML layout (every key optional; sections group keys, the field name is
     [midi]     api ("auto"|"jack"|"alsa"|"coremidi"|"winmm"), input, output (port name or
                substring; "" = our virtual port; "none" = no port), input_channels
                (list of 1-16; empty = all), output_channel (1-16)
-    [osc]      enabled, host, port, out_host, out_port (0 = no output)
+    [osc]      enabled, host, port, out_host, out_port (0 = no output), save_dir (folder for
+               OSC /save; "" = <user documents>/GrooveBridge/exports)
     [link]     quantum
 
 Environment: ``GROOVEBRIDGE_<FIELD>`` in upper case overrides a field, e.g.
@@ -70,6 +71,7 @@ class Settings:
     osc_port: int = 9000
     osc_out_host: str = "127.0.0.1"
     osc_out_port: int = 9001  # 0 = no OSC output
+    osc_save_dir: str = ""  # where OSC /save writes; "" = <user documents>/GrooveBridge/exports
     # [link]
     link_quantum: float = 4.0
 

@@ -193,13 +193,18 @@ def test_mutes(engine):
     assert run(engine, "/mute", 9, 1) == []
 
 
-def test_slots_files_model_ports(engine):
+def test_slots_files_model_ports(engine, tmp_path):
+    from bridge.settings import Settings
+
+    engine.settings = Settings(osc_save_dir=str(tmp_path))
     assert run(engine, "/slot/play", "b") == [("play_slot", ("B",), {})]
     assert run(engine, "/slot/play/a", 1.0) == [("play_slot", ("A",), {})]
     assert run(engine, "/slot/play", "x") == []
-    assert run(engine, "/save", "/tmp/a.mid") == [("save_pattern", ("/tmp/a.mid",), {})]
+    # OSC saves go inside the export folder (tests/hardening/test_osc_fuzz.py has the rules)
+    assert run(engine, "/save", "a.mid") == [("save_pattern", (tmp_path / "a.mid",), {})]
+    assert run(engine, "/save", "/tmp/a.mid") == []
     assert run(engine, "/save") == []
-    assert run(engine, "/save/variations", "/tmp/v") == [("save_variations", ("/tmp/v",), {})]
+    assert run(engine, "/save/variations", "v") == [("save_variations", (tmp_path / "v",), {})]
     assert run(engine, "/model", "humanize") == [("set_model", ("humanize",), {})]
     assert run(engine, "/port/input", "") == [("set_input_port", ("",), {})]
     assert run(engine, "/port/output", "IAC") == [("set_output_port", ("IAC",), {})]

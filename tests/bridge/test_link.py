@@ -107,7 +107,7 @@ def test_second_process_peer_changes_tempo_and_transport(clock):
 def test_engine_on_link_follows_a_peer_and_echoes_over_osc():
     """Engine (sync=link) + OSC output: a peer process sets 97 BPM; /tempo 97 comes out."""
     from engine_fakes import FakeModel
-    from test_osc import Receiver
+    from test_osc_udp import Receiver
 
     from bridge.engine import Engine
     from bridge.midi_ports import FakeMidiIO

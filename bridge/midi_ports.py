@@ -145,60 +145,50 @@ class MidiIO:
         except self.rtmidi.RtMidiError as e:
             raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
 
-    def _open_output(self) -> None:
-        port = self._out
+    def _connect(self, port: _Port, cls: Any, own_name: str, other_name: str, hint: str) -> Any:
+        """Open ``port`` (virtual when its wanted name is "", else the first port matching it,
+        never our own other port); the rtmidi handle, or None when absent or switched off."""
         if port.wanted.lower() == "none":
-            return
-        handle = self._new(self.rtmidi.MidiOut)
+            return None
+        handle = self._new(cls)
         if port.wanted == "":
             try:
-                handle.open_virtual_port(OUT_PORT_NAME)
+                handle.open_virtual_port(own_name)
             except self.rtmidi.RtMidiError:
                 handle.delete()
-                raise MidiPortError(
-                    f"{api_name(self.api)} has no virtual ports: choose an output port by name "
-                    "(e.g. a loopMIDI port)"
-                ) from None
-            port.connected_name, port.present = OUT_PORT_NAME, True
-        else:
-            names = handle.get_ports()
-            idx = find_port(names, port.connected_name or port.wanted, exclude=(IN_PORT_NAME,))
-            if idx is None:
-                handle.delete()
-                port.present = False
-                return
-            handle.open_port(idx, name=OUT_PORT_NAME)
-            port.connected_name, port.present = names[idx], True
-        with self._out_lock:
-            port.handle = handle
+                raise MidiPortError(f"{api_name(self.api)} has no virtual ports: {hint}") from None
+            port.connected_name, port.present = own_name, True
+            return handle
+        names = handle.get_ports()
+        idx = find_port(names, port.connected_name or port.wanted, exclude=(other_name,))
+        if idx is None:
+            handle.delete()
+            port.present = False
+            return None
+        handle.open_port(idx, name=own_name)
+        port.connected_name, port.present = names[idx], True
+        return handle
+
+    def _open_output(self) -> None:
+        handle = self._connect(
+            self._out, self.rtmidi.MidiOut, OUT_PORT_NAME, IN_PORT_NAME,
+            "choose an output port by name (e.g. a loopMIDI port)",
+        )
+        if handle is not None:
+            with self._out_lock:
+                self._out.handle = handle
 
     def _open_input(self) -> None:
-        port = self._in
-        if port.wanted.lower() == "none":
+        handle = self._connect(
+            self._in, self.rtmidi.MidiIn, IN_PORT_NAME, OUT_PORT_NAME,
+            "choose an input port by name",
+        )
+        if handle is None:
             return
-        handle = self._new(self.rtmidi.MidiIn)
         handle.ignore_types(sysex=True, timing=False, active_sense=True)
-        if port.wanted == "":
-            try:
-                handle.open_virtual_port(IN_PORT_NAME)
-            except self.rtmidi.RtMidiError:
-                handle.delete()
-                raise MidiPortError(
-                    f"{api_name(self.api)} has no virtual ports: choose an input port by name"
-                ) from None
-            port.connected_name, port.present = IN_PORT_NAME, True
-        else:
-            names = handle.get_ports()
-            idx = find_port(names, port.connected_name or port.wanted, exclude=(OUT_PORT_NAME,))
-            if idx is None:
-                handle.delete()
-                port.present = False
-                return
-            handle.open_port(idx, name=IN_PORT_NAME)
-            port.connected_name, port.present = names[idx], True
         self._in_elapsed, self._in_offset = 0.0, None
         handle.set_callback(self._on_input)
-        port.handle = handle
+        self._in.handle = handle
 
     def _close(self, port: _Port) -> None:
         with self._out_lock:  # a send in flight finishes before the output port goes

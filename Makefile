@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench serve screenshots clean
+.PHONY: run test lint bench soak serve screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,12 @@ lint: $(STAMP)
 test: lint
 	QT_QPA_PLATFORM=offscreen scripts/with-midi-server.sh $(PY) -m pytest $(PYTEST_ARGS)
 
+# Every benchmark except the long ones (soak: 30 min; OSC flood: 30 s per rate): `make soak`.
 bench: $(STAMP)
-	scripts/with-midi-server.sh sh -c 'for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done'
+	scripts/with-midi-server.sh sh -c 'for b in benchmarks/bench_*.py; do case $$b in *soak*|*flood*) continue;; esac; $(PY) $$b || exit 1; done'
+
+soak: $(STAMP)
+	scripts/with-midi-server.sh sh -c '$(PY) benchmarks/bench_osc_flood.py && $(PY) benchmarks/bench_soak.py'
 
 screenshots: $(STAMP)
 	xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) scripts/screenshots.py

@@ -78,7 +78,10 @@ def test_mute_box_click_reaches_engine(window, qtbot):
 
 def test_clicking_a_cell_toggles_a_hit_in_the_engine(window, qtbot):
     grid = window.grid
-    pattern = snap(window).pattern
+    # Let start-up settle (model ready, its first pattern shown), then edit what the view shows.
+    qtbot.waitUntil(lambda: snap(window).model_state == "ready", timeout=20000)
+    qtbot.waitUntil(lambda: grid.groove() is snap(window).pattern, timeout=5000)
+    pattern = grid.groove()
     was_hit = bool(pattern.hits[5, 0] > 0.5)
     qtbot.mouseClick(grid, Qt.MouseButton.LeftButton, pos=grid.cell_rect(5, 0).center().toPoint())
     qtbot.waitUntil(lambda: snap(window).pattern_source == "edit", timeout=5000)

@@ -73,7 +73,12 @@ def window(qtbot, engine):
     win.show()
     win.attach_engine(engine)
     # Ready, and the engine's first automatic sample is in (it samples once the model is up).
-    qtbot.waitUntil(lambda: engine.snapshot().model_state == "ready" and len(engine.snapshot().variations) > 0, timeout=30000)
+    # The variations arrive a moment before the chosen one becomes the pattern: wait for both.
+    def settled() -> bool:
+        s = engine.snapshot()
+        return s.model_state == "ready" and len(s.variations) > 0 and s.pattern.num_hits > 0
+
+    qtbot.waitUntil(settled, timeout=30000)
     qtbot.waitUntil(lambda: win.grid.groove() is engine.snapshot().pattern, timeout=5000)
     yield win
     win.close()

@@ -173,7 +173,8 @@ class EngineModelMixin(_Base):
         temp = self._snap.temperature
 
         def job(model: Any) -> Groove:
-            return blend_humanized(original, model.humanize(original, temperature=temp), a)
+            played = self.worker.humanizer(model).humanize(original, temperature=temp)
+            return blend_humanized(original, played, a)
 
         self._submit(job, lambda g: self._set_pattern(g, "humanize"), key="humanize")
 

@@ -54,12 +54,40 @@ class GenerationWorker:
         self._closing = False
         self.model: Any = None
         self.model_name = ""
+        self._humanize_model: Any = None  # the shipped humanize model, loaded on first use
+        self._humanize_failed = False
         self.busy = False
         self._thread = threading.Thread(target=self._run, name="groovebridge-generation", daemon=True)
         self._thread.start()
 
     def submit(self, fn: Callable[[Any], Any], done: Done, key: str | None = None) -> None:
         self._put(_Job(key, fn, done))
+
+    def humanizer(self, model: Any) -> Any:
+        """The model for humanize jobs (call on this worker's thread, inside a job).
+
+        The active model when it was trained to humanize (its config's humanize transform) or
+        when it has no config (a stand-in); otherwise the shipped "humanize" model, loaded once
+        through the same loader, which turns flat, quantised hits into a played performance. A
+        plain VAE never saw such inputs. Falls back to the active model if that load fails or its
+        length differs."""
+        config = getattr(model, "config", None)
+        if config is None or getattr(config, "humanize", True):
+            return model
+        if self._humanize_model is None and not self._humanize_failed:
+            try:
+                hz = self._loader("humanize")
+                self._limit_torch_threads()
+                _warm_up(hz)
+                gc.freeze()
+                self._humanize_model = hz
+            except Exception as e:  # noqa: BLE001 - any loader failure: humanize with the active model
+                self._humanize_failed = True
+                log.warning("no humanize model (%s); humanizing with %s", e, self.model_name)
+        hz = self._humanize_model
+        if hz is None or getattr(getattr(hz, "config", None), "num_steps", None) != config.num_steps:
+            return model
+        return hz
 
     def load(self, name: str) -> None:
         """Load ``name`` (replacing the model when it succeeds); reports loading/ready/error."""

@@ -213,9 +213,13 @@ def test_engine_with_a_real_tiny_grooVAE() -> None:
     from models.generate import GrooveModel
     from models.vae import GrooVAE
 
+    asked: list[str] = []
+
     def loader(name: str) -> GrooveModel:
+        asked.append(name)
         torch.manual_seed(0)
-        return GrooveModel(GrooVAE(get_config("groovae_tiny")), name="tiny")
+        config = "groovae_tiny_humanize" if name == "humanize" else "groovae_tiny"
+        return GrooveModel(GrooVAE(get_config(config)), name=name)
 
     midi = FakeMidiIO()
     engine = Engine(Settings(bpm=BPM), model_loader=loader, midi=midi, clock=InternalClock(BPM))
@@ -232,6 +236,7 @@ def test_engine_with_a_real_tiny_grooVAE() -> None:
         wait_for(lambda: engine.snapshot().pattern_source == "morph 0.50", timeout_sec=30)
         engine.humanize(1.0)
         wait_for(lambda: engine.snapshot().pattern_source == "humanize", timeout_sec=30)
+        assert asked.count("humanize") == 1  # a plain VAE humanizes through the humanize model
         assert not [e for e in events.of("error")]
         engine.stop()
         wait_for(lambda: midi.events and midi.events[-1][1] == (0xB9, 123, 0))

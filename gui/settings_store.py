@@ -15,6 +15,8 @@ from typing import Any
 
 import tomli_w
 
+from models.atomic_io import write_text_atomic
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -84,9 +86,7 @@ class SettingsStore:
         """Write the file; returns a one-line error instead of raising."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".toml.tmp")
-            tmp.write_text(tomli_w.dumps(self._data), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_text_atomic(self.path, tomli_w.dumps(self._data))
         except OSError as e:
             return f"could not save settings to {self.path}: {e.strerror or e}"
         return None

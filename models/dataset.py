@@ -157,13 +157,19 @@ def _run_chunks(
     done = 0
     if progress:
         progress(0, total)
-    if workers <= 1 or len(chunks) <= 1:
-        for chunk in chunks:
+
+    def read_here(paths: list[str]) -> None:
+        nonlocal done
+        for i in range(0, len(paths), CHUNK_FILES):
+            chunk = paths[i : i + CHUNK_FILES]
             for r in _read_chunk(root, chunk, dmap.name, dmap.classes, channels):
                 results[r[1]] = r
             done += len(chunk)
             if progress:
                 progress(done, total)
+
+    if workers <= 1 or len(chunks) <= 1:
+        read_here(list(rel_paths))
         return results
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
@@ -180,14 +186,7 @@ def _run_chunks(
     except BrokenProcessPool:
         # Workers could not start (e.g. spawn from a script without a __main__ guard): finish
         # the remaining files in this process rather than failing the run.
-        remaining = [rel for rel in rel_paths if rel not in results]
-        for i in range(0, len(remaining), CHUNK_FILES):
-            chunk = remaining[i : i + CHUNK_FILES]
-            for r in _read_chunk(root, chunk, dmap.name, dmap.classes, channels):
-                results[r[1]] = r
-            done += len(chunk)
-            if progress:
-                progress(done, total)
+        read_here([rel for rel in rel_paths if rel not in results])
     return results
 
 

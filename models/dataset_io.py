@@ -33,8 +33,6 @@ raises ``DatasetError`` with a one-line reason.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from models.atomic_io import atomic_write
 from models.drum_maps import NUM_CLASSES
 from models.groove import STEPS_PER_BAR
 
@@ -62,12 +61,6 @@ _MEMBERS = (
     "meta_json",
 )
 _VELOCITY_TABLE = (np.arange(256, dtype=np.float64) / 127.0).astype(np.float32)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class DatasetError(ValueError):
@@ -154,22 +147,15 @@ def save_dataset(path: str | Path, ds: StoredDataset) -> Path:
         "window_split": np.asarray(ds.window_split, np.uint8),
         "meta_json": np.frombuffer(meta, np.uint8),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        # The layout of numpy.savez_compressed, written with deflate level 1: the grids are
-        # mostly zeros, so level 1 is nearly as small and ~4x faster than savez's default.
-        with (
-            os.fdopen(fd, "wb") as fh,
-            zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
-        ):
-            for name, arr in arrays.items():
-                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.lib.format.write_array(member, arr, allow_pickle=False)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # The layout of numpy.savez_compressed, written with deflate level 1: the grids are
+    # mostly zeros, so level 1 is nearly as small and ~4x faster than savez's default.
+    with (
+        atomic_write(out) as fh,
+        zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf,
+    ):
+        for name, arr in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
     return out
 
 

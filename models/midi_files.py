@@ -23,14 +23,13 @@ velocities clamped to 1..127 (a velocity-0 note-on would be a note-off), written
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mido
 import numpy as np
 
+from models.atomic_io import atomic_write
 from models.drum_maps import NUM_CLASSES, DrumMap, DrumMapError, get_drum_map
 from models.groove import STEPS_PER_BAR, STEPS_PER_QUARTER, Groove, quantize_arrays
 from models.smf import SmfError, SmfEvents, read_smf
@@ -39,12 +38,6 @@ ORIGIN_MARKER = "groovebridge:origin"
 DRUM_CHANNEL = 9  # zero-based: MIDI channel 10
 WRITE_TICKS_PER_BEAT = 480
 MAX_BARS = 10_000  # ~5.5 h at 120 bpm; longer "files" are hostile or broken
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 class MidiFileError(ValueError):
@@ -303,15 +296,8 @@ def write_midi(
     """Write ``groove`` as a .mid file atomically (temp file in the folder + os.replace)."""
     mid = groove_to_midifile(groove, bpm, drum_map, channel)
     out = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            mid.save(file=fh)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(out) as fh:
+        mid.save(file=fh)
     return out
 
 

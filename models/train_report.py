@@ -12,11 +12,11 @@ import json
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from models.atomic_io import write_text_atomic
 from models.config import GrooVAEConfig
 from models.losses import PART_NAMES
 
@@ -25,9 +25,7 @@ BAR_PARTS = ("loss", "r_loss", "kl_bits", "hits_loss", "velocities_loss", "offse
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def _fmt_sec(sec: float) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import subprocess
 import time
 
@@ -219,17 +218,21 @@ def test_sender_thread_sends_real_time_ticks():
 
 
 # ---- real JACK ---------------------------------------------------------------------------------
-def _jack_running() -> bool:
-    if shutil.which("jack_lsp") is None:
-        return False
-    return subprocess.run(["jack_lsp"], capture_output=True, timeout=5).returncode == 0
-
-
 @pytest.mark.jack
-@pytest.mark.skipif(not _jack_running(), reason="no JACK server running")
 def test_follower_locks_to_clock_sent_over_jack():
-    """A test client sends 125 BPM clock through JACK; the follower's virtual input locks."""
-    import rtmidi
+    """A test client sends 125 BPM clock through JACK; the follower's virtual input locks.
+
+    On a private server with a 32-frame period (0.67 ms), as the other timing tests use: with
+    256-frame periods (5.3 ms, each tick delivered on a period boundary) the follower does not
+    lock reliably yet (an open problem noted on issue 6)."""
+    rtmidi = pytest.importorskip("rtmidi")
+    from jack_helpers import private_jack_server
+
+    with private_jack_server(32):
+        _lock_to_clock_over_jack(rtmidi)
+
+
+def _lock_to_clock_over_jack(rtmidi) -> None:
 
     tag = f"{os.getpid()}x{time.monotonic_ns() % 100000}"  # unique: the server is shared
     follower = MidiClockFollower()

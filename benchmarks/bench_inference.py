@@ -1,10 +1,12 @@
 """GrooVAE inference latency: fast path (models.fast_decode) vs a plain nn.LSTMCell step loop.
 
-Figures (median of --repeats, groovae_4bar shapes, random weights unless --checkpoint):
+Figures (median of --repeats, all variants of a figure timed round-robin so they share the same
+load; groovae_4bar shapes, random weights unless --checkpoint):
 * sample 1      one 4-bar groove, 64 autoregressive steps (targets: <= 4 ms on the 2-core CPU);
-                native C kernel when available (also shown: the TorchScript path alone)
+                native C kernel when available; also shown: the kernel with fp16 and with fp32
+                weight storage, and the TorchScript path alone
 * sample 16     16 variations in one batch (<= 30 ms)
-* encode 1      encoder mean of one groove (<= 8 ms)
+* encode 1      encoder mean of one groove (<= 8 ms); native kernel (fp16 / fp32) and oneDNN
 * api sample 1  ``GrooveModel.sample(1)`` incl. RNG and Groove conversion
 Each with the baseline (nn.LSTMCell loop, measured in the same run) and the speed-up ratio,
 for 1 and 2 CPU threads, plus CUDA / MPS when present. Prints a table and one JSON line.
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 
 from models.config import get_config
-from models.fast_decode import FastGrooVAE, hit_thresholds, reference_decode
+from models.fast_decode import FastGrooVAE, hit_thresholds, native_threads, reference_decode
 from models.fast_kernel import load_kernel
 from models.generate import GrooveModel
 from models.transforms import encoder_inputs
@@ -35,16 +37,25 @@ CLOCK: Callable[[], float] = time.perf_counter
 
 
 def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 3, sync: Callable[[], None] = lambda: None) -> float:
-    for _ in range(warmup):
-        fn()
+    return interleaved_median_ms({"x": fn}, repeats, warmup, sync)["x"]
+
+
+def interleaved_median_ms(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 3,
+                          sync: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """Median ms of each function, timed round-robin (one call of each per round), so that all
+    of them see the same load from other processes and their ratios stay fair."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     sync()
-    times = []
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t = CLOCK()
-        fn()
-        sync()
-        times.append(CLOCK() - t)
-    return statistics.median(times) * 1e3
+        for k, fn in fns.items():
+            t = CLOCK()
+            fn()
+            sync()
+            times[k].append(CLOCK() - t)
+    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
 
 
 @torch.inference_mode()
@@ -68,29 +79,46 @@ def reference_encode(model: GrooVAE, x: torch.Tensor) -> torch.Tensor:
 
 def measure(model: GrooVAE, device: torch.device, repeats: int) -> dict[str, float]:
     model = model.to(device).eval()
-    fast = FastGrooVAE(model)
+    fast = FastGrooVAE(model)  # what the API uses: native fp16 kernels where available and faster
     script_only = FastGrooVAE(model, use_native=False)
+    natives = {}
+    if device.type == "cpu" and load_kernel() is not None:
+        natives = {w: FastGrooVAE(model, use_native=True, native_weights=w) for w in ("fp16", "fp32")}
     cfg = model.config
     sync = torch.cuda.synchronize if device.type == "cuda" else (torch.mps.synchronize if device.type == "mps" else (lambda: None))
-    res: dict[str, float] = {}
+    res: dict[str, float] = {"native_for_single": float(fast.native_for_single),
+                             "native_decode_threads": float(fast.decode_threads)}
     g = torch.Generator(device="cpu").manual_seed(0)
     for n in (1, 16):
         z = torch.randn(n, cfg.z_size, generator=g).to(device)
         u = torch.rand(cfg.num_steps, n, 9, generator=g).to(device)
-        res[f"sample_{n}_fast_ms"] = median_ms(lambda z=z, u=u: fast.decode(z, hit_thresholds(u, 0.5)), repeats, sync=sync)
-        if fast.native is not None and n == 1:
-            res[f"sample_{n}_torchscript_ms"] = median_ms(
-                lambda z=z, u=u: script_only.decode(z, hit_thresholds(u, 0.5)), repeats, sync=sync
-            )
-        res[f"sample_{n}_lstmcell_ms"] = median_ms(lambda z=z, u=u: reference_decode(model, z, 0.5, u), max(5, repeats // 3), sync=sync)
+        th = hit_thresholds(u, 0.5)
+        fns: dict[str, Callable[[], object]] = {
+            "fast": lambda z=z, u=u: fast.decode(z, hit_thresholds(u, 0.5)),
+            "lstmcell": lambda z=z, u=u: reference_decode(model, z, 0.5, u),
+        }
+        if natives:
+            fns["torchscript"] = lambda z=z, th=th: script_only.decode(z, th)
+            for w, fm in natives.items():
+                fns[f"native_{w}"] = lambda z=z, th=th, fm=fm: fm.native.decode(z, th, None, native_threads())
+        for k, v in interleaved_median_ms(fns, repeats, sync=sync).items():
+            res[f"sample_{n}_{k}_ms"] = v
     x = torch.rand(1, cfg.num_steps, 27, generator=g).to(device)
-    res["encode_1_fast_ms"] = median_ms(lambda: fast.encode(encoder_inputs(cfg, x)[0]), repeats, sync=sync)
-    res["encode_1_lstmcell_ms"] = median_ms(lambda: reference_encode(model, x), max(5, repeats // 3), sync=sync)
+    xe = encoder_inputs(cfg, x)[0]
+    fns = {"fast": lambda: fast.encode(encoder_inputs(cfg, x)[0]), "lstmcell": lambda: reference_encode(model, x)}
+    if natives:
+        fns["onednn"] = lambda: script_only.encode(xe)
+        for w, fm in natives.items():
+            fns[f"native_{w}"] = lambda fm=fm: fm.encode(xe)
     if device.type == "cpu":
         gm = GrooveModel(model, device=device)
-        res["api_sample_1_ms"] = median_ms(lambda: gm.sample(1, 0.5, seed=1), repeats)
+        fns["api_sample_1"] = lambda: gm.sample(1, 0.5, seed=1)
+    for k, v in interleaved_median_ms(fns, repeats, sync=sync).items():
+        res[f"encode_1_{k}_ms" if k != "api_sample_1" else "api_sample_1_ms"] = v
     for key in ("sample_1", "sample_16", "encode_1"):
         res[f"{key}_speedup"] = res[f"{key}_lstmcell_ms"] / res[f"{key}_fast_ms"]
+        if f"{key}_native_fp32_ms" in res:
+            res[f"{key}_fp16_vs_fp32"] = res[f"{key}_native_fp32_ms"] / res[f"{key}_native_fp16_ms"]
     return res
 
 
@@ -130,10 +158,21 @@ def main(argv: list[str] | None = None) -> int:
         for key, tgt in targets.items():
             print(f"{dev:<10} {key:<10} {r[key + '_fast_ms']:>9.2f} {r[key + '_lstmcell_ms']:>12.2f} "
                   f"{r[key + '_speedup']:>8.1f}x  {tgt}, >= 5x")
-        if "sample_1_torchscript_ms" in r:
-            print(f"{dev:<10} {'samp 1 TS':<10} {r['sample_1_torchscript_ms']:>9.2f}   (TorchScript path, native kernel off)")
+    print(f"\n{'device':<10} {'figure':<10} {'native fp16':>12} {'native fp32':>12} {'fp16 gain':>10} {'torch path':>11}")
+    for dev, r in results.items():
+        for key in targets:
+            if f"{key}_native_fp16_ms" not in r:
+                continue
+            other = r.get(f"{key}_torchscript_ms", r.get(f"{key}_onednn_ms", float("nan")))
+            print(f"{dev:<10} {key:<10} {r[key + '_native_fp16_ms']:>12.2f} {r[key + '_native_fp32_ms']:>12.2f} "
+                  f"{r[key + '_fp16_vs_fp32']:>9.2f}x {other:>11.2f}")
         if "api_sample_1_ms" in r:
-            print(f"{dev:<10} {'api samp 1':<10} {r['api_sample_1_ms']:>9.2f}   (GrooveModel.sample(1) incl. RNG + Groove)")
+            print(f"{dev:<10} {'api samp 1':<10} {r['api_sample_1_ms']:>12.2f}   (GrooveModel.sample(1) incl. RNG + Groove)")
+        if r.get("native_for_single"):
+            print(f"{dev:<10} fast sample_1: native decoder with {int(r['native_decode_threads'])} thread(s) "
+                  "(GROOVEBRIDGE_NATIVE_THREADS); native columns and sample_16: torch's thread count")
+    print("(fast = what FastGrooVAE uses: the native fp16 kernels when a C compiler is available (decode up to "
+          "16 grooves, encode up to 2), else TorchScript / oneDNN = the torch path)")
     load = os.getloadavg()
     print(f"native kernel: {'on' if load_kernel() is not None else 'unavailable'}; "
           f"load average {load[0]:.2f} on {os.cpu_count()} CPUs (other processes skew these figures)")

@@ -2,11 +2,14 @@
 
 For each batch size, times full training steps (forward, loss, backward, clipping, Adam) of
 ``models.train_loop.train_step`` and converts them to FLOP/s with the analytic matrix-product
-count of the model (training = 3 x forward). The baseline is a plain fp32 matrix product
-(square, --matmul_n) measured in the same run before and after; the figure of merit is
-model FLOP rate / matmul FLOP rate (target >= 0.7). Prints a table and one JSON line.
+count of the model (training = 3 x forward). The baseline is a plain matrix product (square,
+--matmul_n) measured in the same run before and after, in fp32 and in bf16; the figure of merit
+is model FLOP rate / fp32 matmul FLOP rate (target >= 0.7). bf16 rows (autocast forward) are
+also given against the bf16 matmul rate (AMX / AVX512-BF16 where the CPU has them), which is
+the honest ceiling for them. Batch "default" is the config's own batch_size (512 for
+groovae_4bar, as Magenta). Prints a table and one JSON line.
 
-    .venv/bin/python benchmarks/bench_train.py [--batch_sizes 64,128,256,512] [--steps 4]
+    .venv/bin/python benchmarks/bench_train.py [--batch_sizes default,64] [--precisions fp32,bf16] [--steps 2]
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ def forward_flops_per_example(cfg: GrooVAEConfig) -> float:
     return float(enc + post + dec + out)
 
 
-def matmul_gflops(n: int, seconds: float = 2.0) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def matmul_gflops(n: int, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     count, t0 = 0, CLOCK()
@@ -47,6 +50,20 @@ def matmul_gflops(n: int, seconds: float = 2.0) -> float:
         a @ b
         count += 1
     return 2 * n**3 * count / (CLOCK() - t0) / 1e9
+
+
+def lstm_layer_gflops(batch: int, steps: int, in_size: int, hidden: int, repeats: int = 2) -> float:
+    """Forward + backward of one nn.LSTM layer alone (oneDNN on CPU), the model's building block:
+    the ceiling for the whole model's rate without a faster LSTM implementation."""
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(in_size, hidden, batch_first=True)
+    x = torch.randn(batch, steps, in_size, requires_grad=True)
+    lstm(x)[0].sum().backward()  # warm-up
+    t0 = CLOCK()
+    for _ in range(repeats):
+        lstm(x)[0].sum().backward()
+    flops = 3 * batch * steps * 2 * (in_size + hidden) * 4 * hidden
+    return flops * repeats / (CLOCK() - t0) / 1e9
 
 
 def train_rate(cfg: GrooVAEConfig, batch: int, steps: int, precision: str = "fp32") -> float:
@@ -66,11 +83,11 @@ def train_rate(cfg: GrooVAEConfig, batch: int, steps: int, precision: str = "fp3
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", default="groovae_4bar")
-    ap.add_argument("--batch_sizes", default="64,128,256,512")
-    ap.add_argument("--steps", type=int, default=4, help="timed steps per batch size")
+    ap.add_argument("--batch_sizes", default="default,64", help="comma list; default = the config's batch_size")
+    ap.add_argument("--steps", type=int, default=2, help="timed steps per batch size (after one warm-up step)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--matmul_n", type=int, default=1024)
-    ap.add_argument("--precisions", default="fp32", help="comma list of fp32, bf16 (bf16 = autocast forward)")
+    ap.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32, bf16 (bf16 = autocast forward)")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="cpu = process CPU time: on a busy machine, an estimate of the uncontended "
                          "rate (meaningful with --threads 1 only)")
@@ -83,26 +100,41 @@ def main(argv: list[str] | None = None) -> int:
     cfg = get_config(args.config)
     fwd = forward_flops_per_example(cfg)
     train_flops = 3 * fwd
-    mm_before = matmul_gflops(args.matmul_n)
+    precisions = args.precisions.split(",")
+    batches = [cfg.batch_size if x == "default" else int(x) for x in args.batch_sizes.split(",")]
+    mm_before = {"fp32": matmul_gflops(args.matmul_n)}
+    if "bf16" in precisions:
+        mm_before["bf16"] = matmul_gflops(args.matmul_n, dtype=torch.bfloat16)
     rows = []
-    for prec in args.precisions.split(","):
-        for b in [int(x) for x in args.batch_sizes.split(",")]:
+    for prec in precisions:
+        for b in batches:
             ex_s = train_rate(cfg, b, args.steps, prec)
-            rows.append({"precision": prec, "batch_size": b, "examples_per_sec": ex_s, "gflops": ex_s * train_flops / 1e9})
-    mm_after = matmul_gflops(args.matmul_n)
-    mm = max(mm_before, mm_after)
-    print(f"{cfg.name}: {fwd / 1e6:.1f} MFLOP forward / example, {train_flops / 1e9:.3f} GFLOP per training example")
-    print(f"fp32 matmul {args.matmul_n}^3: {mm_before:.1f} GFLOP/s before, {mm_after:.1f} after; "
-          f"threads {torch.get_num_threads()}")
-    print(f"{'prec':>5} {'batch':>6} {'examples/s':>11} {'GFLOP/s':>9} {'of fp32 matmul':>15}")
+            rows.append({"precision": prec, "batch_size": b, "default_batch": b == cfg.batch_size,
+                         "examples_per_sec": ex_s, "gflops": ex_s * train_flops / 1e9})
+    lstm_rows = {b: lstm_layer_gflops(b, cfg.num_steps, cfg.input_depth, cfg.enc_rnn_size[0]) for b in batches}
+    mm_after = {k: matmul_gflops(args.matmul_n, dtype=torch.bfloat16 if k == "bf16" else torch.float32) for k in mm_before}
+    mm = {k: max(mm_before[k], mm_after[k]) for k in mm_before}
+    print(f"{cfg.name}: {fwd / 1e6:.1f} MFLOP forward / example, {train_flops / 1e9:.3f} GFLOP per training example; "
+          f"config batch_size {cfg.batch_size}")
+    for k in mm:
+        print(f"{k} matmul {args.matmul_n}^3: {mm_before[k]:.1f} GFLOP/s before, {mm_after[k]:.1f} after; "
+              f"threads {torch.get_num_threads()}")
+    print(f"{'prec':>5} {'batch':>9} {'examples/s':>11} {'GFLOP/s':>9} {'of fp32 matmul':>15} {'of own-prec matmul':>19}")
     for r in rows:
-        r["fraction_of_matmul"] = r["gflops"] / mm
-        print(f"{r['precision']:>5} {r['batch_size']:>6} {r['examples_per_sec']:>11.1f} {r['gflops']:>9.1f} "
-              f"{r['fraction_of_matmul']:>15.2f}")
+        r["fraction_of_matmul"] = r["gflops"] / mm["fp32"]
+        r["fraction_of_same_precision_matmul"] = r["gflops"] / mm[r["precision"]]
+        tag = f"{r['batch_size']}{'*' if r['default_batch'] else ''}"
+        print(f"{r['precision']:>5} {tag:>9} {r['examples_per_sec']:>11.1f} {r['gflops']:>9.1f} "
+              f"{r['fraction_of_matmul']:>15.2f} {r['fraction_of_same_precision_matmul']:>19.2f}")
+    print("(* = the config's default batch size; target: >= 0.7 of the fp32 matmul rate)")
+    for b, gf in lstm_rows.items():
+        print(f"ceiling: one encoder nn.LSTM layer alone (oneDNN), fp32 forward+backward, batch {b}: "
+              f"{gf:.1f} GFLOP/s = {gf / mm['fp32']:.2f} of the fp32 matmul rate")
     load = os.getloadavg()[0]
     print(f"load average {load:.2f} on {os.cpu_count()} CPUs (other processes skew these figures); clock {args.clock}")
     print(json.dumps({"bench": "train", "config": cfg.name, "threads": torch.get_num_threads(), "loadavg_1min": load, "clock": args.clock,
-                      "matmul_gflops": mm, "train_gflop_per_example": train_flops / 1e9, "rows": rows}))
+                      "matmul_gflops": mm["fp32"], "matmul_gflops_by_precision": mm, "train_gflop_per_example": train_flops / 1e9, "rows": rows,
+                      "lstm_layer_gflops": {str(b): v for b, v in lstm_rows.items()}}))
     return 0
 
 

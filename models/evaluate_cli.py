@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output_json", help="write the full report here")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--raw_outputs", action="store_true",
+                   help="evaluate the network's raw velocities/offsets (Magenta's decoding)")
     return p
 
 
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             source: str | Path = resolve_checkpoint(args.run_dir, prefer="best")
         else:
             source = args.checkpoint_file or args.model or "default"
-        model = load_model(source, device=args.device)
+        model = load_model(source, device=args.device, raw_outputs=args.raw_outputs)
         num_bars = model.config.num_bars
         windows = load_windows(args.examples_path, args.split, num_bars=num_bars)
         train = load_windows(args.examples_path, "train", num_bars=num_bars)

@@ -3,12 +3,17 @@
 ``FastGrooVAE(model)`` copies a trained model's weights into an inference layout:
 * encoder: forward and backward LSTMs merged into one bidirectional ``nn.LSTM`` (one oneDNN
   call runs both directions; its input projections are one matrix product over all steps);
+  for one or two sequences on CPU, the native kernel (one thread per direction, fp16 weights);
 * decoder: z's share of layer 1's input projection (and the controls' share for every step)
   is computed once per batch; per step layer 1 multiplies only [y_{t-1}, h1] and every layer
   uses one concatenated [input | recurrent] weight (gates reordered to [i, f, o, g]); the
-  whole step loop runs in TorchScript (no Python per step), or, for a single sequence on
-  CPU, in the native C kernel of ``models.fast_kernel`` when a C compiler is available and
-  a short measurement at construction finds it faster on this machine.
+  whole step loop runs in TorchScript (no Python per step), or, for up to NATIVE_MAX_BATCH
+  sequences on CPU (two at a time share each weight load), in the native C kernel of
+  ``models.fast_kernel`` when a C compiler is available (one thread for small batches, see
+  ``decode_threads``). The native kernels store the recurrent matrix-vector weights in fp16
+  by default (fp32 products and sums): their results equal the LSTMCell loop run with those
+  fp16-rounded weights (tests/models/test_fast_kernel.py); the torch paths then use the same
+  rounded matrices, so a z gives the same groove at any batch size (up to fp32 sum order).
 * sampling: sigmoid(l / T) > u  <=>  l > T * logit(u), so thresholds for all steps are drawn
   up front and temperature 0 is the threshold 0 (sigmoid(l) > 0.5).
 
@@ -19,18 +24,61 @@
 from __future__ import annotations
 
 import os
-import time
 import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.fast_kernel import NativeDecoder, load_kernel
+from models.fast_kernel import NativeDecoder, NativeEncoder, load_kernel
 from models.vae import GrooVAE
 
 SMALL_BATCH = 2  # up to this batch size the transposed (matrix-vector) weight layout is faster
-NATIVE_MAX_BATCH = 1  # the native kernel (models.fast_kernel) is used for single sequences
+NATIVE_MAX_BATCH = 16  # the native decode kernel (models.fast_kernel) is used up to this batch
+NATIVE_THREADED_MIN_BATCH = 8  # from this batch on it uses torch's thread count (see decode_threads)
+NATIVE_ENCODE_MAX_BATCH = 2  # and the native encoder up to this batch (oneDNN wins above)
+
+
+def native_threads() -> int:
+    """Threads for the native kernels: torch's setting, at most the CPU count (and 4)."""
+    return max(1, min(torch.get_num_threads(), os.cpu_count() or 1, 4))
+
+
+def decode_threads() -> int:
+    """Threads of the native single-sequence decoder: 1 unless GROOVEBRIDGE_NATIVE_THREADS=N.
+
+    Its threads meet at a spin barrier twice a step (128 times a groove), so a thread that the
+    OS deschedules stalls the others: on this shared 2-core machine 2 threads measured 1.3-4x
+    slower than 1 in every run here (other processes were always running; see
+    benchmarks/bench_inference.py), and one thread already decodes a groove in ~2 ms while
+    leaving a core to the live scheduler. Batches of NATIVE_THREADED_MIN_BATCH or more carry
+    enough work per step to gain from torch's thread count (16 grooves: 20 vs 27 ms measured
+    with 2 vs 1 thread on the busy machine). The encoder's threads (one per direction) never wait for each other and follow torch."""
+    env = os.environ.get("GROOVEBRIDGE_NATIVE_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else 1
+
+
+RAW = (1.0, 1.0)  # hit-probability floors that leave velocities and offsets as written
+GIVEN_HIT = (1e-6, 1e-6)  # velocities and offsets given a hit (sampling, reconstruction)
+GIVEN_FORCED_HIT = (1e-6, 1.0)  # hits forced from outside (humanize): velocities given a hit, raw offsets
+
+
+def conditional_outputs(y: torch.Tensor, hit_logits: torch.Tensor, floors: tuple[float, float]) -> torch.Tensor:
+    """Velocities and offsets of one step's output ``y`` (B, 27) as their expectation given a hit.
+
+    GrooVAE's loss (Magenta's) regresses velocity and offset of every cell, silent ones included
+    (target 0), so the trained outputs estimate E[v * hit] = p * E[v | hit], with p the hit
+    probability sigmoid(hit logit) at temperature 1: an uncertain hit comes out too soft and too
+    tight. Dividing by p gives E[v | hit] (clipped to the valid range); ``floors`` (velocity,
+    offset) bound the division, 1.0 = the raw output. Only the written output changes; the
+    decoder's next input stays the raw ``y`` it was trained on. Measured on the GMD test split
+    (MODEL_CARD.md), this moves the velocity-mean realism overlap of samples from ~0.3 to ~0.8
+    and lowers velocity error. For hits forced from outside (humanize) p can be tiny, and
+    dividing offsets by it turns noise into timing errors, hence ``GIVEN_FORCED_HIT``."""
+    p = torch.sigmoid(hit_logits)
+    vel = torch.clamp(y[:, 9:18] / p.clamp_min(floors[0]), max=1.0)
+    off = torch.clamp(y[:, 18:27] / p.clamp_min(floors[1]), -1.0, 1.0)
+    return torch.cat([y[:, :9], vel, off], 1)
 
 
 def _decode_loop(
@@ -42,6 +90,7 @@ def _decode_loop(
     w_out: torch.Tensor,  # (H_last, 27)
     b_out: torch.Tensor,  # (27,)
     thresholds: torch.Tensor,  # (T, B, 9) logit thresholds for hits
+    floors: tuple[float, float] = (1.0, 1.0),  # see conditional_outputs; (1, 1) = raw
 ) -> torch.Tensor:
     b = zp.shape[0]
     num_layers = len(weights)
@@ -67,7 +116,7 @@ def _decode_loop(
             x = h
         lo = torch.addmm(b_out, x, w_out)
         y = torch.cat([(lo[:, :9] > th).to(lo.dtype), torch.sigmoid(lo[:, 9:18]), torch.tanh(lo[:, 18:])], 1)
-        ys.append(y)
+        ys.append(y if floors[0] >= 1.0 and floors[1] >= 1.0 else conditional_outputs(y, lo[:, :9], floors))
     out = torch.stack(ys, 1)
     return out
 
@@ -85,9 +134,11 @@ def _ifog(w: torch.Tensor, h: int) -> torch.Tensor:
 class FastGrooVAE:
     """Inference-only view of a GrooVAE (see the module docstring). Not an nn.Module."""
 
-    def __init__(self, model: GrooVAE, use_native: bool | None = None) -> None:
-        """``use_native``: None = use the native kernel for single sequences when it is available
-        and measured faster here; True = whenever available; False = never (TorchScript)."""
+    def __init__(self, model: GrooVAE, use_native: bool | None = None, native_weights: str | None = None) -> None:
+        """``use_native``: None or True = use the native kernels for single sequences (and small
+        batches) when a C compiler is available; False = never (TorchScript / oneDNN).
+        ``native_weights``: "fp16" / "fp32" weight storage in the native kernels (None: fp16
+        where the CPU widens fp16 in hardware, see models.fast_kernel.default_weights)."""
         cfg = model.config
         self.config = cfg
         dev = next(model.parameters()).device
@@ -129,39 +180,44 @@ class FastGrooVAE:
             self.w_out_cols = wo.clone().t()
             self.b_out = dec.output_projection.bias.detach().clone()
         self.native: NativeDecoder | None = None
+        self.native_encoder: NativeEncoder | None = None
         if dev.type == "cpu" and use_native is not False:
             dll = load_kernel()
             if dll is not None:
-                self.native = NativeDecoder(
-                    dll, [w.numpy() for w in self.w_rows], [b.numpy() for b in self.biases],
-                    self.w_out_rows.numpy(), self.b_out.numpy(),
-                )
+                with torch.no_grad():
+                    self.native = NativeDecoder(
+                        dll, self.w_rows, self.biases, self.w_z, self.w_c, self.init_w.t(), self.init_b,
+                        self.w_out_rows, self.b_out, native_weights,
+                    )
+                    self.native_encoder = NativeEncoder(
+                        dll, [(lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach(),
+                               (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()) for lstm in (enc.fw, enc.bw)],
+                        native_weights,
+                    )
+                    if self.native.weights == "fp16":
+                        # the torch paths (batches) use the same fp16-rounded matrices, so a z
+                        # decodes to the same groove alone or in a batch (up to fp32 rounding)
+                        for w in (*self.w_rows, *[c.t() for c in self.w_cols]):  # cols: views of rows
+                            w.copy_(w.half().float())
+                        for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
+                            getattr(self.enc_lstm, name).copy_(getattr(self.enc_lstm, name).half().float())
         self.native_for_single = self.native is not None
-        if self.native is not None and use_native is None:
-            self.native_for_single = self._native_is_faster()
-
-    def _native_is_faster(self) -> bool:
-        """Time both single-sequence paths a few times (~0.1 s) and keep the faster."""
-        z = torch.zeros(1, self.config.z_size)
-        th = torch.zeros(self.config.num_steps, 1, 9)
-
-        def best_sec(native: bool) -> float:
-            self.native_for_single = native
-            times = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                self.decode(z, th)
-                times.append(time.perf_counter() - t0)
-            return min(times[1:])
-
-        return best_sec(True) <= best_sec(False)
+        self.decode_threads = decode_threads()
 
     @torch.inference_mode()
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder input (B, T, D) (transform already applied) -> (mu, sigma) each (B, Z)."""
-        _, (h_n, _) = self.enc_lstm(x)
-        summary = torch.cat([h_n[0], h_n[1]], dim=-1)
-        return F.linear(summary, self.mu_w, self.mu_b), F.softplus(F.linear(summary, self.sg_w, self.sg_b))
+        if self.native_encoder is not None and self.native_for_single and x.shape[0] <= NATIVE_ENCODE_MAX_BATCH:
+            summary = self.native_encoder.final_states(x.float().contiguous(), native_threads())
+        else:
+            _, (h_n, _) = self.enc_lstm(x)
+            summary = torch.cat([h_n[0], h_n[1]], dim=-1)
+        if summary.shape[0] <= NATIVE_ENCODE_MAX_BATCH:  # row by row: same result at any batch size
+            rows = [(F.linear(s, self.mu_w, self.mu_b), F.linear(s, self.sg_w, self.sg_b)) for s in summary.split(1)]
+            mu, pre_sigma = torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows])
+        else:
+            mu, pre_sigma = F.linear(summary, self.mu_w, self.mu_b), F.linear(summary, self.sg_w, self.sg_b)
+        return mu, F.softplus(pre_sigma)
 
     @torch.inference_mode()
     def decode(
@@ -169,9 +225,14 @@ class FastGrooVAE:
         z: torch.Tensor,  # (B, Z)
         thresholds: torch.Tensor,  # (T, B, 9): hit where logit > threshold
         controls: torch.Tensor | None = None,  # (B, T, C)
+        floors: tuple[float, float] = RAW,
     ) -> torch.Tensor:
-        """Sampled outputs (B, T, 27): hits in {0, 1}, sigmoid velocities, tanh offsets."""
+        """Sampled outputs (B, T, 27): hits in {0, 1}, sigmoid velocities, tanh offsets
+        (``floors``: velocities/offsets given a hit, see ``conditional_outputs``)."""
         b = z.shape[0]
+        if self.native is not None and self.native_for_single and b <= NATIVE_MAX_BATCH:
+            threads = self.decode_threads if b < NATIVE_THREADED_MIN_BATCH else native_threads()
+            return self.native.decode(z.float().contiguous(), thresholds, controls, threads, floors)
         s = torch.tanh(F.linear(z, self.init_w, self.init_b))
         states: list[torch.Tensor] = []
         i = 0
@@ -183,17 +244,10 @@ class FastGrooVAE:
             cp = torch.matmul(controls.transpose(0, 1), self.w_c).contiguous()  # (T, B, 4H)
         else:
             cp = zp.new_empty(0)
-        if self.native is not None and self.native_for_single and b <= NATIVE_MAX_BATCH:
-            threads = max(1, min(torch.get_num_threads(), os.cpu_count() or 1, 4))
-            out = self.native.decode(
-                zp.numpy(), cp.numpy() if cp.numel() else None, [x.numpy() for x in states[0::2]],
-                [x.numpy() for x in states[1::2]], thresholds.numpy(), threads,
-            )
-            return torch.from_numpy(out)
         small = b <= SMALL_BATCH
         weights = self.w_cols if small else self.w_rows
         w_out = self.w_out_cols if small else self.w_out_rows
-        return _decode_loop(zp, cp, states, weights, self.biases, w_out, self.b_out, thresholds)
+        return _decode_loop(zp, cp, states, weights, self.biases, w_out, self.b_out, thresholds, floors)
 
 
 def hit_thresholds(uniform: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -210,6 +264,7 @@ def reference_decode(
     temperature: float,
     uniform: torch.Tensor,  # (T, B, 9) in [0, 1)
     controls: torch.Tensor | None = None,  # (B, T, C)
+    floors: tuple[float, float] = RAW,
 ) -> torch.Tensor:
     """The straightforward decoder: one ``nn.LSTMCell`` per layer, input [y, z, c] per step."""
     dec = model.decoder
@@ -237,5 +292,5 @@ def reference_decode(
         else:
             hits = (torch.sigmoid(lo[:, :9] / temperature) > uniform[t]).to(lo.dtype)
         y = torch.cat([hits, torch.sigmoid(lo[:, 9:18]), torch.tanh(lo[:, 18:])], -1)
-        outs.append(y)
+        outs.append(conditional_outputs(y, lo[:, :9], floors))
     return torch.stack(outs, 1)

@@ -2,7 +2,8 @@
 decode / interpolate / humanize / reconstruct, all returning ``Groove`` objects.
 
 Sampling (reference section 2.5): hits ~ Bernoulli(sigmoid(logit / T)), velocities and offsets
-taken deterministically; temperature 0 thresholds hits at 0.5. Every random draw comes from a
+taken deterministically (as given-a-hit estimates unless ``raw_outputs``: see
+``models.fast_decode.conditional_outputs``); temperature 0 thresholds hits at 0.5. Every random draw comes from a
 numpy/torch generator seeded with ``seed``, so equal seeds give equal grooves on any device.
 ``encode`` returns encoder means with the config's encoder-input transform applied (humanize,
 tapify, ...); interpolation is slerp between two means, endpoints included.
@@ -10,7 +11,9 @@ tapify, ...); interpolation is slerp between two means, endpoints included.
 ``humanize``: with a humanize-config model the transform already turns the input into
 quantised, flat-velocity hits; with any other model (e.g. plain groovae_4bar) the input is
 first quantised (offsets 0) and its velocities flattened to 0 by us, then encoded and decoded,
-so the model supplies timing and dynamics. Inputs longer than the model's window are processed
+so the model supplies timing and dynamics. The decoder plays exactly the input's hits
+(``keep_hits``, the default: each step's hit decision is forced rather than sampled) so a
+humanized beat is the user's beat. Inputs longer than the model's window are processed
 window by window and joined.
 """
 
@@ -24,7 +27,7 @@ import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint
 from models.config import GrooVAEConfig
-from models.fast_decode import FastGrooVAE, hit_thresholds
+from models.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE, hit_thresholds
 from models.groove import Groove
 from models.transforms import encoder_inputs
 from models.vae import GrooVAE
@@ -33,11 +36,19 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 SHIPPED = {"default": "default", "humanize": "humanize"}
 
 
+FORCE_LOGIT = 1e30  # a hit threshold no logit crosses (keep_hits: -FORCE_LOGIT forces a hit)
+
+
 class GrooveModel:
     """A loaded model for inference (one caller at a time; calls are serialised by a lock)."""
 
-    def __init__(self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu", raw_outputs: bool = False
+    ) -> None:
+        """``raw_outputs``: velocities and offsets exactly as the network writes them (Magenta's
+        behaviour); by default they are given-a-hit estimates (``models.fast_decode.conditional_outputs``)."""
         self.device = torch.device(device)
+        self.raw_outputs = raw_outputs
         self.model = model.to(self.device).eval()
         self.config: GrooVAEConfig = model.config
         self.name = name or self.config.name
@@ -90,8 +101,11 @@ class GrooveModel:
         seed: int | None = None,
         bpm: float = 120.0,
         controls: list[Groove] | None = None,
+        keep_hits: list[Groove] | None = None,
     ) -> list[Groove]:
-        """Grooves decoded from latent vectors ``z`` (n, z_size)."""
+        """Grooves decoded from latent vectors ``z`` (n, z_size). ``keep_hits`` (one groove per
+        z): the decoder plays exactly these hits (each step's hit decision is forced, and fed
+        back, instead of sampled) and supplies their velocities and offsets."""
         z_arr = np.atleast_2d(np.asarray(z, dtype=np.float32))
         if z_arr.shape[1] != self.z_size:
             raise ValueError(f"z has size {z_arr.shape[1]}, the model's z_size is {self.z_size}")
@@ -102,7 +116,13 @@ class GrooveModel:
         with self._lock, torch.inference_mode():
             zt = torch.from_numpy(z_arr).to(self.device)
             th = hit_thresholds(torch.from_numpy(uniform).to(self.device), temperature)
-            out = self.fast.decode(zt, th, ctl).cpu().numpy()
+            if keep_hits is not None:
+                if len(keep_hits) != n:
+                    raise ValueError(f"{len(keep_hits)} grooves to keep the hits of, for {n} outputs")
+                forced = self._tensor(keep_hits)[..., :9].transpose(0, 1) > 0.5  # (T, n, 9)
+                th = torch.where(forced, -FORCE_LOGIT, FORCE_LOGIT).to(th.dtype)
+            floors = RAW if self.raw_outputs else GIVEN_HIT if keep_hits is None else GIVEN_FORCED_HIT
+            out = self.fast.decode(zt, th, ctl, floors).cpu().numpy()
         return [Groove.from_tensor(o, bpm) for o in out]
 
     def sample(
@@ -142,11 +162,17 @@ class GrooveModel:
         """decode(encode(groove)), window by window for longer grooves."""
         return self._windowed(groove, temperature, seed, humanize=False)
 
-    def humanize(self, groove: Groove, temperature: float = 1.0, seed: int | None = None) -> Groove:
-        """A played version of ``groove``'s hits (see the module docstring)."""
-        return self._windowed(groove, temperature, seed, humanize=True)
+    def humanize(
+        self, groove: Groove, temperature: float = 1.0, seed: int | None = None, keep_hits: bool = True
+    ) -> Groove:
+        """A played version of ``groove``'s hits (see the module docstring): its hits exactly,
+        with the model's velocities and micro-timing (``keep_hits=False``: the model may also
+        change hits, as Magenta's humanize does)."""
+        return self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits)
 
-    def _windowed(self, groove: Groove, temperature: float, seed: int | None, humanize: bool) -> Groove:
+    def _windowed(
+        self, groove: Groove, temperature: float, seed: int | None, humanize: bool, keep_hits: bool = False
+    ) -> Groove:
         if groove.num_steps == 0 or groove.num_steps % self.num_steps:
             raise ValueError(
                 f"groove has {groove.num_steps} steps, not a multiple of the model's {self.num_steps}"
@@ -159,7 +185,7 @@ class GrooveModel:
         windows = [groove.window(i * self.config.num_bars, self.config.num_bars) for i in range(n)]
         z = self.encode(windows)
         ctl = windows if self.config.hits_as_controls else None
-        outs = self.decode(z, temperature, seed, groove.bpm, ctl)
+        outs = self.decode(z, temperature, seed, groove.bpm, ctl, keep_hits=windows if keep_hits else None)
         t = np.concatenate([o.to_tensor() for o in outs], axis=0)
         return Groove.from_tensor(t, groove.bpm)
 
@@ -211,11 +237,11 @@ def resolve_model_path(name_or_path: str | Path | None) -> tuple[Path, str]:
 
 
 def load_model(
-    name_or_path: str | Path | None = None, device: str | torch.device | None = None
+    name_or_path: str | Path | None = None, device: str | torch.device | None = None, raw_outputs: bool = False
 ) -> GrooveModel:
     """Load the shipped model ("default" / "humanize"), a checkpoint dir or file, or a run dir
-    (its latest checkpoint). ``device`` defaults to CPU."""
+    (its latest checkpoint). ``device`` defaults to CPU; ``raw_outputs`` see ``GrooveModel``."""
     path, name = resolve_model_path(name_or_path)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model, config, _ = load_checkpoint(path, dev)
-    return GrooveModel(model, name if name in SHIPPED else config.name, dev)
+    return GrooveModel(model, name if name in SHIPPED else config.name, dev, raw_outputs)

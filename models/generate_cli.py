@@ -49,17 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bpm", type=float, default=120.0, help="tempo of sampled output files")
     p.add_argument("--drum_map", default="gm", help="output pitches: gm, roland, reduced or a TOML map")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    p.add_argument("--raw_outputs", action="store_true",
+                   help="velocities/offsets exactly as the network writes them (Magenta's), not given-a-hit")
     return p
 
 
 def _load(args: argparse.Namespace) -> GrooveModel:
     source = args.run_dir or args.checkpoint_file
     if source is None:
-        model = load_model(args.model or "default", args.device)
+        model = load_model(args.model or "default", args.device, raw_outputs=args.raw_outputs)
     else:
         ckpt = resolve_checkpoint(source)
         net, config, _ = load_checkpoint(ckpt, args.device)
-        model = GrooveModel(net, config.name, args.device)
+        model = GrooveModel(net, config.name, args.device, raw_outputs=args.raw_outputs)
     cfg = model.config
     if args.config is not None:
         wanted = get_config(args.config)

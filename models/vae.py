@@ -39,6 +39,11 @@ def input_dropout(
     if keep_prob >= 1.0:
         return x
     u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if x.dtype in (torch.float32, torch.float64):
+        # mask * (1 / keep) in place in the uniform buffer: one product over x instead of two
+        # and no extra temporaries; x * (m * s) == (x * m) * s bit for bit (m is 0 or 1, s is
+        # exact in x's precision as a Python scalar would be)
+        return x * u.lt_(keep_prob).mul_(1.0 / keep_prob)
     return x * (u < keep_prob).to(x.dtype) * (1.0 / keep_prob)
 
 

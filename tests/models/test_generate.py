@@ -13,9 +13,10 @@ import torch
 from models import generate as gen
 from models.checkpoint import CheckpointError, save_checkpoint
 from models.config import get_config
-from models.fast_decode import FastGrooVAE, hit_thresholds, reference_decode
+from models.fast_decode import GIVEN_HIT, FastGrooVAE, hit_thresholds, reference_decode
 from models.generate import GrooveModel, load_model, slerp_path
 from models.generate_cli import main as generate_main
+from models.groove import Groove
 from models.midi_files import read_midi
 from models.transforms import encoder_inputs
 from models.vae import GrooVAE
@@ -38,25 +39,24 @@ def _model(name: str = "groovae_tiny", seed: int = 0, noise: float = 0.3) -> Gro
 @pytest.mark.parametrize("temperature", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("native", [True, False])
 def test_fast_decode_equals_lstmcell_loop(name: str, batch: int, temperature: float, native: bool) -> None:
+    """TorchScript path and the native kernel with fp32 weights: only the summation order
+    differs from nn.LSTMCell (~1e-6), so hits are equal and the rest within 1e-4. The fp16
+    weight storage is checked in tests/models/test_fast_kernel.py."""
     m = _model(name, noise=0.05 if name == "groovae_4bar" else 0.3)
     cfg = m.config
     g = torch.Generator().manual_seed(1)
     z = torch.randn(batch, cfg.z_size, generator=g)
     u = torch.rand(cfg.num_steps, batch, 9, generator=g)
     c = (torch.rand(batch, cfg.num_steps, 9, generator=g) < 0.3).float() if cfg.hits_as_controls else None
-    fast_model = FastGrooVAE(m, use_native=native)
+    fast_model = FastGrooVAE(m, use_native=native, native_weights="fp32")
     if native and fast_model.native is None:
         pytest.skip("no C compiler: the native kernel is not available")
     if native:
         fast_model_native = fast_model.native
         assert fast_model_native is not None
-        torch.set_num_threads(2)  # exercise the threaded kernel (threads split the hidden units)
-        try:
-            out = fast_model_native.decode(*_native_args(fast_model, z, u, temperature, c))
-        finally:
-            torch.set_num_threads(1)
-        fast = torch.from_numpy(out)
-        if batch == 1:  # FastGrooVAE.decode's own native branch
+        # 2 threads exercise the threaded kernel (threads split the hidden-unit blocks)
+        fast = fast_model_native.decode(z, hit_thresholds(u, temperature), c, 2)
+        if batch == 1:  # FastGrooVAE.decode's own native branch (1 thread here): same sums
             assert torch.allclose(fast_model.decode(z, hit_thresholds(u, temperature), c), fast, atol=1e-6)
     else:
         fast = fast_model.decode(z, hit_thresholds(u, temperature), c)
@@ -66,24 +66,15 @@ def test_fast_decode_equals_lstmcell_loop(name: str, batch: int, temperature: fl
     assert torch.allclose(fast, ref, atol=1e-4)
 
 
-def _native_args(fm: FastGrooVAE, z, u, temperature, c):
-    """Arguments of NativeDecoder.decode for any batch size (FastGrooVAE uses it for 1)."""
-    s = torch.tanh(torch.nn.functional.linear(z, fm.init_w, fm.init_b))
-    hs, cs, i = [], [], 0
-    for h in fm.sizes:
-        cs.append(s[:, i : i + h].contiguous().numpy())
-        hs.append(s[:, i + h : i + 2 * h].contiguous().numpy())
-        i += 2 * h
-    zp = torch.addmm(fm.biases[0], z, fm.w_z).numpy()
-    cp = None if c is None else torch.matmul(c.transpose(0, 1), fm.w_c).contiguous().numpy()
-    return zp, cp, hs, cs, hit_thresholds(u, temperature).numpy(), 2
-
-
 @pytest.mark.parametrize("name", ["groovae_4bar", "groovae_tiny_2bar_hits_control"])
-def test_fast_encode_equals_encoder(name: str) -> None:
+@pytest.mark.parametrize("native", [True, False])
+def test_fast_encode_equals_encoder(name: str, native: bool) -> None:
     m = _model(name, noise=0.05)
     x, _ = encoder_inputs(m.config, torch.rand(2, m.config.num_steps, 27))
-    mu, sigma = FastGrooVAE(m).encode(x)
+    fm = FastGrooVAE(m, use_native=native, native_weights="fp32")
+    if native and fm.native_encoder is None:
+        pytest.skip("no C compiler: the native kernel is not available")
+    mu, sigma = fm.encode(x)
     with torch.no_grad():
         mu2, sigma2 = m.encoder(x)
     assert torch.allclose(mu, mu2, atol=1e-5) and torch.allclose(sigma, sigma2, atol=1e-5)
@@ -218,3 +209,61 @@ def test_native_kernel_can_be_disabled(monkeypatch) -> None:
     z = torch.randn(1, 16)
     u = torch.rand(64, 1, 9)
     assert torch.allclose(fm.decode(z, hit_thresholds(u, 0.5)), reference_decode(m, z, 0.5, u), atol=1e-4)
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("name, batch", [("groovae_4bar", 1), ("groovae_tiny", 5)])
+def test_conditional_outputs_equal_the_reference_and_keep_the_hits(name: str, batch: int, native: bool) -> None:
+    """Given-a-hit velocities/offsets: every decoder path writes the reference's values, the hits
+    (and so the fed-back sequence) are those of the raw decode, and a hit never gets softer."""
+    m = _model(name, noise=0.05 if name == "groovae_4bar" else 0.3)
+    g = torch.Generator().manual_seed(2)
+    z = torch.randn(batch, m.config.z_size, generator=g)
+    u = torch.rand(m.config.num_steps, batch, 9, generator=g)
+    fast_model = FastGrooVAE(m, use_native=native, native_weights="fp32")
+    if native and fast_model.native is None:
+        pytest.skip("no C compiler: the native kernel is not available")
+    th = hit_thresholds(u, 0.5)
+    if native:
+        assert fast_model.native is not None
+        cond = fast_model.native.decode(z, th, None, 1, GIVEN_HIT)
+        raw = fast_model.native.decode(z, th, None, 1)
+    else:
+        cond, raw = fast_model.decode(z, th, floors=GIVEN_HIT), fast_model.decode(z, th)
+    ref = reference_decode(m, z, 0.5, u, floors=GIVEN_HIT)
+    assert torch.equal(cond[..., :9], raw[..., :9]) and torch.equal(cond[..., :9], ref[..., :9])
+    assert torch.allclose(cond, ref, atol=1e-4)
+    hit = cond[..., :9] > 0.5
+    assert int(hit.sum()) > 0
+    v_cond, v_raw = cond[..., 9:18][hit], raw[..., 9:18][hit]
+    assert bool((v_cond >= v_raw - 1e-6).all()) and bool((v_cond > v_raw + 1e-3).any())
+    assert bool((cond[..., 9:18] <= 1.0).all()) and bool((cond[..., 18:].abs() <= 1.0).all())
+
+
+def test_groove_model_decodes_conditionally_unless_raw_outputs() -> None:
+    m = _model("groovae_tiny")
+    z = np.random.default_rng(3).standard_normal((4, m.config.z_size)).astype(np.float32)
+    cond = GrooveModel(m).decode(z, 0.5, seed=1)
+    raw = GrooveModel(m, raw_outputs=True).decode(z, 0.5, seed=1)
+    assert [g.hits.tolist() for g in cond] == [g.hits.tolist() for g in raw]
+    hits = np.stack([g.hits for g in cond]) > 0.5
+    vc, vr = np.stack([g.velocities for g in cond])[hits], np.stack([g.velocities for g in raw])[hits]
+    assert hits.any() and (vc >= vr - 1e-6).all() and (vc > vr + 1e-3).any()
+
+
+def test_humanize_keeps_the_input_hits_and_plays_them() -> None:
+    """keep_hits (the default): exactly the input's hits, with the model's velocities; the
+    forced hit decisions are what the decoder is fed back, in the native and TorchScript paths."""
+    m = _model("groovae_tiny_humanize")
+    rng = np.random.default_rng(4)
+    hits = (rng.random((m.config.num_steps * 2, 9)) < 0.25).astype(np.float32)
+    flat = Groove(hits, hits * 0.6, np.zeros_like(hits), 96.0)
+    for native in (True, False):
+        model = GrooveModel(m)
+        model.fast.native_for_single = native and model.fast.native is not None
+        out = model.humanize(flat, seed=1)
+        assert np.array_equal(out.hits > 0.5, hits > 0.5) and out.bpm == 96.0
+        played = out.velocities[hits > 0.5]
+        assert played.std() > 0.01 and not np.allclose(played, 0.6)
+    free = GrooveModel(m).humanize(flat, seed=1, keep_hits=False)
+    assert not np.array_equal(free.hits > 0.5, hits > 0.5)  # a random tiny model changes hits

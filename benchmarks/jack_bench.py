@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +20,48 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def _start_jackd(name: str, period_frames: int, realtime: bool) -> subprocess.Popen[bytes] | None:
-    env = dict(os.environ, JACK_NO_START_SERVER="1")
-    mode = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
-    proc = subprocess.Popen(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", str(period_frames)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    env["JACK_DEFAULT_SERVER"] = name
-    for _ in range(100):
-        if subprocess.run(["jack_lsp"], env=env, capture_output=True).returncode == 0:
-            return proc
-        if proc.poll() is not None:
-            return None
-        time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    return None
+@contextmanager
+def jack_server(period_frames: int = 32, mode: str = "auto") -> Iterator[bool]:
+    """A private JACK server (``bridge.jack_server``: dummy backend, 48 kHz, ``period_frames``)
+    for this run; yields whether it is real-time. ``mode``: "rt" (``jackd -R -P 70``: JACK's
+    threads, our clients' process threads included, run SCHED_FIFO), "no-rt"
+    (``--no-realtime``), "auto" (rt where the OS allows it, else no-rt). Exits with one line
+    when jackd is missing or does not start.
+
+    SIGTERM and SIGINT (``timeout``, Ctrl-C, a killed shell) raise SystemExit while the server
+    is open, so ``finally`` blocks and this context's exit run and the server is stopped:
+    by default SIGTERM ends Python at once and left the private jackd running."""
+    from bridge.jack_server import JackUnavailable, private_jack_server
+
+    with ExitStack() as stack:
+        stack.enter_context(exit_on_signals())
+        try:
+            server = stack.enter_context(private_jack_server("groovebridge-bench", period_frames, mode))
+        except JackUnavailable as e:
+            raise SystemExit(str(e)) from None
+        os.environ["GROOVEBRIDGE_MIDI_API"] = "jack"
+        yield server.realtime
+
+
+def _raise_exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextmanager
-def jack_server(period_frames: int = 32, mode: str = "auto") -> Iterator[bool]:
-    """A private JACK server (dummy backend, 48 kHz, ``period_frames``) for this run; yields
-    whether it is real-time. ``mode``: "rt" (``jackd -R -P 70``: JACK's threads, our clients'
-    process threads included, run SCHED_FIFO), "no-rt" (``--no-realtime``), "auto" (rt where
-    the OS allows it, else no-rt)."""
-    if shutil.which("jackd") is None:
-        raise SystemExit("jackd is not installed (apt-get install jackd2)")
-    name = f"groovebridge-bench-{os.getpid()}"
-    proc, realtime = None, False
-    if mode in ("auto", "rt"):
-        proc, realtime = _start_jackd(name + "-rt", period_frames, True), True
-        name += "-rt"
-    if proc is None and mode in ("auto", "no-rt"):
-        name = name.removesuffix("-rt")
-        proc, realtime = _start_jackd(name, period_frames, False), False
-    if proc is None:
-        raise SystemExit(f"jackd ({mode}) did not start")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    os.environ["GROOVEBRIDGE_MIDI_API"] = "jack"
+def exit_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[None]:
+    """Within the block, ``signums`` raise SystemExit(128 + signal) in the main thread (so
+    cleanup runs); the previous handlers come back after. No-op outside the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, _raise_exit) for s in signums}
     try:
-        yield realtime
+        yield
     finally:
-        proc.terminate()
-        proc.wait(5)
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 RECEIVER = r"""

@@ -7,6 +7,10 @@ kept for ``max_age_sec``. ``last_bars`` quantises the last complete bars; ``wind
 quantises any span (used for "record the next 4 bars" once it has been played). Hits played
 up to half a 16th before the window's first downbeat belong to it (early hits); hits that
 round onto the step after the window belong to the next window.
+
+``count_in_clicks`` is the audible count-in before a "record the next bars": one click per
+beat of the count-in bars (accented on each bar's beat 1), as ``(beat, message)`` cues that
+the engine hands to the ``Player`` (``Player.set_cues``), so they are timed like the notes.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ import math
 import threading
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from models.drum_maps import DrumMap
 from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumHit, Groove, quantize
+
+if TYPE_CHECKING:
+    from bridge.settings import Settings
 
 EARLY_BEATS = 0.5 / STEPS_PER_QUARTER
 CAPTURE_BARS = 4
@@ -44,6 +52,35 @@ class Recording:
     def done_beat(self) -> float:
         """When the window is complete: a late hit of its last step may still arrive until then."""
         return self.end_beat + EARLY_BEATS
+
+
+@dataclass(frozen=True)
+class Click:
+    """The count-in click's sound (``Settings.click_*``); channel 1-16."""
+
+    note: int = 37  # GM side stick
+    channel: int = 10
+    velocity: int = 90
+    accent_velocity: int = 127
+    length_beats: float = 0.125  # note-off a 32nd later
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Click:
+        return cls(settings.click_note, settings.click_channel, settings.click_velocity,
+                   settings.click_accent_velocity)
+
+
+def count_in_clicks(rec: Recording, count_in_bars: int, click: Click = Click()) -> list[tuple[float, list[int]]]:
+    """Note-on / note-off cues on every beat of the ``count_in_bars`` bars before ``rec``."""
+    status = click.channel - 1
+    first = rec.start_beat - max(0, count_in_bars) * BEATS_PER_BAR
+    cues: list[tuple[float, list[int]]] = []
+    for i in range(max(0, count_in_bars) * BEATS_PER_BAR):
+        beat = first + i
+        velocity = click.accent_velocity if i % BEATS_PER_BAR == 0 else click.velocity
+        cues.append((beat, [0x90 | status, click.note, velocity]))
+        cues.append((beat + click.length_beats, [0x80 | status, click.note, 0]))
+    return cues
 
 
 def next_recording(slot: str, now_beat: float, count_in_bars: int = 0, num_bars: int = CAPTURE_BARS) -> Recording:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bridge.capture import next_recording
+from bridge.capture import Click, count_in_clicks, next_recording
 from bridge.scheduler import CompiledPattern, compile_pattern
 from models.drum_maps import NUM_CLASSES, get_drum_map
 from models.groove import Groove
@@ -110,6 +110,9 @@ class EnginePatternMixin(_Base):
         elif mode == "next":
             rec = next_recording(key, beat, int(count_in_bars))
             self._recording = rec
+            if self.settings.click_enabled and int(count_in_bars) > 0:  # audible count-in
+                clicks = count_in_clicks(rec, int(count_in_bars), Click.from_settings(self.settings))
+                self._sched(lambda: self.player.set_cues(clicks))  # type: ignore[union-attr]
             self._update(capture="count-in")
             self._emit("capture", {"state": "armed", "slot": key, "start_bar": int(rec.start_beat // 4) + 1})
         else:

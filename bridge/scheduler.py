@@ -31,12 +31,12 @@ from typing import Protocol
 import numpy as np
 
 from bridge.clock import Clock
+from bridge.midi_clock_out import ClockOut
 from models.drum_maps import GM, NUM_CLASSES
 from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, Groove
 
 EARLY_BEATS = 0.5 / STEPS_PER_QUARTER  # GrooVAE offsets reach half a 16th early
 NOTE_BEATS = 1.0 / STEPS_PER_QUARTER  # every note lasts one 16th
-CLOCK_PPQN = 24
 _OFF, _ON = 0, 1  # at equal beats note-offs go first so they never cut a new note
 
 
@@ -115,7 +115,8 @@ class Player:
         self._heap: list[tuple[float, int, int, int, int, int]] = []  # beat, kind, seq, cls, pitch, vel
         self._seq = 0
         self._active: dict[int, int] = {}  # pitch -> seq of the note-on now sounding
-        self._next_tick_beat = math.inf
+        self._clock_msgs = ClockOut()  # MIDI clock out: its bytes and tick beats (bridge.midi_clock_out)
+        self._cues: list[tuple[float, int, list[int]]] = []  # (beat, 0 = note-off first, message)
         self._min_beat = -math.inf  # events before the transport start are dropped
 
     # ---- settings (take effect for the next event) ----------------------------------------------
@@ -142,11 +143,14 @@ class Player:
 
     def set_clock_out(self, on: bool) -> None:
         if on and not self.clock_out and self.running:
-            self.output.send_message([0xFA])
-            self._next_tick_beat = self._first_tick(self._send_beat(self.clock.now_sec()))
+            self._send_all(self._clock_msgs.start(self._send_beat(self.clock.now_sec())))
         elif not on and self.clock_out and self.running:
-            self.output.send_message([0xFC])
+            self._send_all(self._clock_msgs.stop())
         self.clock_out = on
+
+    def _send_all(self, messages: list[list[int]]) -> None:
+        for message in messages:
+            self.output.send_message(message)
 
     # ---- timing --------------------------------------------------------------------------------
     def _send_time(self, beat: float) -> float:
@@ -159,10 +163,6 @@ class Player:
     def _expand_time(self, bar: int) -> float:
         return self._send_time(bar * BEATS_PER_BAR - EARLY_BEATS) - self.guard_sec
 
-    @staticmethod
-    def _first_tick(beat: float) -> float:
-        return max(0.0, math.ceil(beat * CLOCK_PPQN - 1e-9) / CLOCK_PPQN)
-
     def next_due_sec(self) -> float | None:
         """When ``fire`` must run next (monotonic seconds); None while the transport is stopped."""
         if not self.running:
@@ -170,8 +170,10 @@ class Player:
         due = self._expand_time(self._next_bar)
         if self._heap:
             due = min(due, self._send_time(self._heap[0][0]))
-        if self.clock_out:
-            due = min(due, self._send_time(self._next_tick_beat))
+        if self.clock_out and self._clock_msgs.playing:
+            due = min(due, self._send_time(self._clock_msgs.next_tick_beat))
+        if self._cues:
+            due = min(due, self._send_time(self._cues[0][0]))
         return due
 
     # ---- the hot path ---------------------------------------------------------------------------
@@ -191,6 +193,9 @@ class Player:
             if not bar_now - 1 <= self._next_bar <= bar_now + 1:  # the clock jumped: re-locate
                 self._release_notes()
                 self._relocate(beat_now)
+                if self.clock_out:
+                    self._send_all(self._clock_msgs.relocate(beat_now))
+                self._flush_cues()
             while self._expand_time(self._next_bar) <= now_sec:
                 self._expand(self._next_bar, beat_now)
                 self._next_bar += 1
@@ -212,10 +217,15 @@ class Player:
             heapq.heappush(heap, (beat + NOTE_BEATS, _OFF, seq, cls, pitch, 0))
             if self.on_note is not None:
                 self.on_note(PlayedNote(cls, pitch, vel, beat))
-        if self.clock_out:
-            while self._send_time(self._next_tick_beat) <= now_sec + 1e-9:
-                send([0xF8])
-                self._next_tick_beat += 1.0 / CLOCK_PPQN
+        cues = self._cues
+        while cues and self._send_time(cues[0][0]) <= now_sec + 1e-9:
+            beat, kind, message = cues.pop(0)
+            if kind == _OFF or self._send_time(beat) > now_sec - self.guard_sec:  # never a late click
+                send(message)
+        clock_msgs = self._clock_msgs
+        if self.clock_out and clock_msgs.playing:
+            while self._send_time(clock_msgs.next_tick_beat) <= now_sec + 1e-9:
+                send(clock_msgs.tick())
 
     def _expand(self, bar: int, beat_now: float) -> None:
         if self.pending is not None:
@@ -233,28 +243,47 @@ class Player:
             self._seq += 1
             heapq.heappush(self._heap, (beat, _ON, self._seq, cls, 0, vel))
 
+    # ---- cues: one-off messages at transport beats (the count-in click) ------------------------
+    def set_cues(self, cues: list[tuple[float, list[int]]]) -> None:
+        """Send each ``(beat, message)`` at its beat, timed like the notes (clock, latency).
+
+        Replaces the cues not sent yet, except note-offs (a cued note that sounds is still
+        released); a stop or a jump sends pending note-offs and drops the rest."""
+        kept = self._sounding_offs()
+        new = [(float(b), _OFF if m[0] & 0xF0 == 0x80 else _ON, list(m)) for b, m in cues]
+        self._cues = sorted(kept + new, key=lambda c: (c[0], c[1]))
+
+    def _sounding_offs(self) -> list[tuple[float, int, list[int]]]:
+        """The cued note-offs whose note-on was sent (one still queued never sounded)."""
+        offs, queued = [], set()
+        for cue in self._cues:  # in time order
+            key = (cue[2][0] & 0x0F, cue[2][1])
+            if cue[1] == _ON:
+                queued.add(key)
+            elif key in queued:
+                queued.discard(key)
+            else:
+                offs.append(cue)
+        return offs
+
+    def _flush_cues(self) -> None:
+        offs, self._cues = self._sounding_offs(), []
+        self._send_all([m for _, _, m in offs])
+
     # ---- transport -------------------------------------------------------------------------------
     def _relocate(self, beat: float) -> None:
         self._min_beat = beat - 1e-6
         self._next_bar = max(0, math.floor((beat + EARLY_BEATS) / BEATS_PER_BAR))
         self._heap[:] = [e for e in self._heap if e[1] == _OFF]
         heapq.heapify(self._heap)
-        if self.clock_out:
-            self._next_tick_beat = self._first_tick(beat)
 
     def _start(self, now_sec: float) -> None:
         beat = self._send_beat(now_sec)
         self._heap.clear()
         self._relocate(beat)
         self.running = True
-        if self.clock_out:
-            if beat > 0:  # Song Position Pointer in 16ths, then Continue
-                spp = int(round(beat * STEPS_PER_QUARTER))
-                self.output.send_message([0xF2, spp & 0x7F, (spp >> 7) & 0x7F])
-                self.output.send_message([0xFB])
-            else:
-                self.output.send_message([0xFA])
-            self._next_tick_beat = self._first_tick(beat)
+        if self.clock_out:  # Start, or SPP + Continue on the next 16th (bridge.midi_clock_out)
+            self._send_all(self._clock_msgs.start(beat, now_sec - self._send_time(0.0)))
 
     def stop(self) -> None:
         """Transport stopped: release sounding notes, All Notes Off, clock Stop."""
@@ -264,8 +293,10 @@ class Player:
         if self.pending is not None:
             self.current, self.pending = self.pending, None
         self.release_all()
+        self._flush_cues()
+        clock_stop = self._clock_msgs.stop()
         if was_running and self.clock_out:
-            self.output.send_message([0xFC])
+            self._send_all(clock_stop)
 
     def _release_notes(self) -> None:
         for pitch in list(self._active):

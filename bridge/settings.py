@@ -12,6 +12,9 @@ TOML layout (every key optional; sections group keys, the field name is
     [osc]      enabled, host, port, out_host, out_port (0 = no output), save_dir (folder for
                OSC /save; "" = <user documents>/GrooveBridge/exports)
     [link]     quantum
+    [click]    enabled, note (0-127), channel (1-16), velocity, accent_velocity (1-127): the
+               count-in click of "record the next bars" (default on: note 37 side stick on
+               channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
 
 Environment: ``GROOVEBRIDGE_<FIELD>`` in upper case overrides a field, e.g.
 ``GROOVEBRIDGE_BPM=96``, ``GROOVEBRIDGE_MIDI_API=jack``, ``GROOVEBRIDGE_OSC_PORT=9100``,
@@ -74,6 +77,12 @@ class Settings:
     osc_save_dir: str = ""  # where OSC /save writes; "" = <user documents>/GrooveBridge/exports
     # [link]
     link_quantum: float = 4.0
+    # [click] (the count-in before "record the next bars", on the output port)
+    click_enabled: bool = True
+    click_note: int = 37  # GM side stick
+    click_channel: int = 10  # 1-16
+    click_velocity: int = 90
+    click_accent_velocity: int = 127  # beat 1 of each count-in bar
 
     def __post_init__(self) -> None:
         validate(self)
@@ -82,7 +91,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_"}
+_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_", "click": "click_"}
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
@@ -152,6 +161,10 @@ def validate(s: Settings) -> None:
         raise SettingsError(f"setting switch_interval_ms: {s.switch_interval_ms:g} must be 0.05-100")
     if s.link_quantum <= 0:
         raise SettingsError(f"setting link_quantum: {s.link_quantum:g} must be positive")
+    for name, low, high in (("click_note", 0, 127), ("click_channel", 1, 16),
+                            ("click_velocity", 1, 127), ("click_accent_velocity", 1, 127)):
+        if not low <= getattr(s, name) <= high:
+            raise SettingsError(f"setting {name}: {getattr(s, name)} must be {low}-{high}")
     from models.drum_maps import DrumMapError, get_drum_map
 
     for name in ("input_drum_map", "output_drum_map"):

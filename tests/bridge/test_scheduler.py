@@ -224,3 +224,75 @@ def test_compile_pattern_puts_early_downbeats_in_their_own_bar() -> None:
 def test_velocity_zero_hit_still_sounds() -> None:
     compiled = compile_pattern(make_groove([(0, KICK, 0, 0.0)]))
     assert compiled.bars[0][0][2] == 1
+
+
+# ---- the note-on/note-off invariant under everything a live set does (hypothesis) ---------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+CELL = st.tuples(st.integers(0, 31), st.integers(0, 8), st.integers(1, 127), st.floats(-1.0, 1.0))
+PATTERNS = st.lists(CELL, min_size=1, max_size=40).map(lambda cells: make_groove(cells, num_steps=32))
+OPS = st.one_of(
+    st.tuples(st.just("swap"), PATTERNS),
+    st.tuples(st.just("mute"), st.tuples(st.integers(0, 8), st.booleans())),
+    st.tuples(st.just("tempo"), st.floats(40.0, 300.0)),
+    st.tuples(st.just("latency"), st.floats(-50.0, 50.0)),
+    # output maps where several classes share a pitch: a re-strike of a sounding pitch by another class
+    st.tuples(st.just("map"), st.lists(st.sampled_from((36, 38, 42, 46)), min_size=9, max_size=9)),
+    st.tuples(st.just("channel"), st.integers(0, 15)),
+    st.tuples(st.just("stop"), st.none()),
+    st.tuples(st.just("start"), st.none()),
+    st.tuples(st.just("jump"), st.floats(0.0, 40.0)),  # the clock relocates while playing
+)
+
+
+def assert_notes_paired(events: list[tuple[float, tuple[int, ...]]]) -> None:
+    """What a receiver needs: per (channel, pitch) note-ons and note-offs strictly alternate,
+    starting with a note-on, and nothing sounds at the end; no note-on has velocity 0."""
+    sounding: set[tuple[int, int]] = set()
+    for t, m in events:
+        if len(m) != 3 or m[0] & 0xE0 != 0x80:
+            continue
+        key = (m[0] & 0x0F, m[1])
+        if m[0] & 0xF0 == 0x90:
+            assert m[2] > 0, f"note-on with velocity 0 at {t}"
+            assert key not in sounding, f"note-on of a sounding note {key} at {t}"
+            sounding.add(key)
+        else:
+            assert key in sounding, f"note-off of a silent note {key} at {t}"
+            sounding.discard(key)
+    assert not sounding, f"left sounding: {sorted(sounding)}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=PATTERNS, steps=st.lists(st.tuples(st.floats(0.01, 6.0), OPS), max_size=12))
+def test_every_note_on_is_paired_through_swaps_mutes_tempo_maps_jumps_and_stops(first: Groove, steps: list) -> None:
+    clock, out, player = new_player()
+    start(clock, player, first)
+    for dt_beats, (kind, arg) in steps:
+        player.run_until(clock.now_sec() + dt_beats * 60.0 / clock.bpm, clock.sleep_until)
+        if kind == "swap":
+            player.set_pattern(arg, "swap")
+        elif kind == "mute":
+            mutes = list(player.mutes)
+            mutes[arg[0]] = arg[1]
+            player.set_mutes(tuple(mutes))
+        elif kind == "tempo":
+            clock.set_tempo(arg)
+        elif kind == "latency":
+            player.set_latency_ms(arg)
+        elif kind == "map":
+            player.set_output(out_pitches=tuple(arg))
+        elif kind == "channel":
+            player.set_output(channel=arg)
+        elif kind == "stop":
+            clock.stop()
+        elif kind == "start" and not clock.is_playing:
+            clock.start(at_sec=clock.now_sec() + 0.01)
+        elif kind == "jump" and clock.is_playing:
+            clock.start(at_sec=clock.now_sec(), beat=arg)
+    player.run_until(clock.now_sec() + 2.0, clock.sleep_until)
+    clock.stop()
+    player.run_until(clock.now_sec() + 0.01, clock.sleep_until)
+    assert_notes_paired(out.events)
+    assert player.sounding == 0

@@ -1,0 +1,352 @@
+"""Tempo and phase of a MIDI clock from tick arrival times, robust to quantised delivery.
+
+Pure (no threads, no clock reads): ``TickLine.add(t_sec)`` numbers each 0xF8 tick ``n`` and
+keeps a line ``t = t_ref + sec_per_tick * (n - n_ref)`` fitted to the recent arrivals.
+
+Why a bounded-noise model: JACK (and many USB drivers) deliver MIDI once per period, so a
+tick arrives up to one period (128-1024 frames = 2.7-21 ms at 48 kHz) after it was sent and
+tick intervals jump by a whole period (20.8 ms at 120 BPM reads 16 or 21.3 ms with 256-frame
+periods; with 1024 frames it reads 21.3 ms for 40 ticks in a row, then 0). Such errors are
+bounded and average out over a window; treating a few intervals as a tempo (the old
+follower) reads 117 BPM for 125. So:
+
+* **Fit**: least squares over the last ``window_ticks`` accepted ticks of the current
+  segment (the follower uses 192 = 8 beats).
+* **Band**: the half-width of the arrival noise, ``max(delivery_period / 2, p90(|residual|) /
+  0.9)`` (exact for uniform quantisation noise), the newest ticks left out. The delivery
+  period is a hint or is detected: every ``DETECT_TICKS`` ticks, the largest usual driver
+  period whose grid the arrival times sit on (circular concentration >= 0.9). A tick further
+  than ``2 * band + 0.5 ms`` (at least the outlier floor), plus three standard errors of the
+  prediction, from the line is left out of the fit.
+* **Tempo change**: only a *sustained, growing* deviation: at least ``change_ticks`` ticks in
+  a row beyond the band on one side, whose residuals grow with a slope beyond twice its
+  noise-level standard error. The change point is found by a continuous two-segment
+  (hinge) fit, and placed again ``RELOCATE_AFTER`` ticks later; the new segment starts
+  there, anchored at the old line's time for that tick (a master's tempo change keeps its
+  phase), so a few ticks give a usable tempo at once and the estimate sharpens with every
+  tick. A deviation that does not grow (a phase jump) for ``resync_ticks`` restarts the fit
+  from those ticks; late ticks catching up after a stall (their lateness shrinks by a tick
+  period each) change nothing.
+* **Lost ticks**: two ticks in a row late by the same whole number j of tick periods (only
+  when the band is under a quarter tick): j ticks were dropped on the way; renumber.
+
+``phase_se_sec`` is the fit's standard error for the time of the beat after the last tick:
+the follower locks once it is small enough, so coarse delivery takes a few more ticks to
+lock instead of never locking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+PPQN = 24
+MIN_BAND_SEC = 0.0001
+BAND_TICKS = 16  # residuals needed before the band estimate is trusted
+RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
+RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
+DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
+DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
+                                      for rate in (44100, 48000, 88200, 96000)}))
+
+
+@dataclass(frozen=True)
+class Line:
+    """t(n) = t_ref + sec_per_tick * (n - n_ref)."""
+
+    t_ref: float
+    n_ref: float
+    sec_per_tick: float
+
+    def time_at(self, n: float) -> float:
+        return self.t_ref + self.sec_per_tick * (n - self.n_ref)
+
+
+class _Arrival:
+    __slots__ = ("n", "t", "r", "ok")
+
+    def __init__(self, n: int, t: float, r: float, ok: bool) -> None:
+        self.n, self.t, self.r, self.ok = n, t, r, ok
+
+
+class TickLine:
+    """Running line fit of tick index -> arrival time; see the module docstring."""
+
+    def __init__(
+        self,
+        sec_per_tick: float,
+        window_ticks: int = 96,
+        delivery_period_sec: float = 0.0,
+        outlier_floor_sec: float = 0.001,
+        change_ticks: int = 4,
+        resync_ticks: int = 24,
+    ) -> None:
+        self.window_ticks = max(8, int(window_ticks))
+        self.hint_period_sec = max(0.0, float(delivery_period_sec))
+        self.detected_period_sec = 0.0  # delivery period seen in the arrival times (0 = none)
+        self.outlier_floor_sec = outlier_floor_sec
+        self.change_ticks = max(3, int(change_ticks))
+        self.resync_ticks = max(self.change_ticks + 1, int(resync_ticks))
+        self.line = Line(0.0, 0.0, sec_per_tick)
+        self.n = -1  # index of the last tick
+        self.tempo_changes = 0
+        self.lost_ticks = 0
+        self.resyncs = 0
+        self._arrivals: deque[_Arrival] = deque(maxlen=2 * self.window_ticks)
+        self.restart()
+
+    # ---- state ------------------------------------------------------------------------------
+    def restart(self) -> None:
+        """Forget the arrivals (the clock restarted after a long silence); keep tempo and count."""
+        self._arrivals.clear()
+        self._seg_start = -math.inf  # first tick index of the current segment
+        self._anchor: tuple[float, float, float] | None = None  # (n, t, weight) of a tempo change
+        self._change: tuple[float, tuple[float, float, float] | None] | None = None  # segment before it
+        self.fitted = 0  # real ticks in the last fit
+        self.sigma_sec = 0.0  # RMS residual of the last fit
+        self.band_sec = max(self.delivery_period_sec / 2.0, MIN_BAND_SEC)
+        self._band_floor = 0.0  # the band before a change holds while the new segment is young
+        self.phase_se_sec = math.inf
+        self._next_se_sec = 0.0  # standard error of the next tick's predicted time
+
+    @property
+    def delivery_period_sec(self) -> float:
+        """The period MIDI is delivered in (hint or detected): the noise band is at least half."""
+        return max(self.hint_period_sec, self.detected_period_sec)
+
+    @property
+    def tolerance_sec(self) -> float:
+        return max(self.outlier_floor_sec, 2.0 * self.band_sec + 0.0005)
+
+    # ---- feeding -----------------------------------------------------------------------------
+    def add(self, t_sec: float) -> int:
+        """Take the next tick's arrival time; returns its index (after any renumbering)."""
+        self.n += 1
+        settled = self.fitted >= BAND_TICKS + RECENT_TICKS or self._anchor is not None
+        segment = self._seg_start
+        if self.fitted < 2:
+            a = _Arrival(self.n, t_sec, 0.0, True)
+        else:
+            r = t_sec - self.line.time_at(self.n)
+            # until the band is known (a line from a few coarse ticks can be far off), only a
+            # gross outlier (two ticks off) is left out
+            tol = self.tolerance_sec if settled else max(self.tolerance_sec, 2.0 * self.line.sec_per_tick)
+            tol += 3.0 * self._next_se_sec  # a young segment's line is less certain
+            a = _Arrival(self.n, t_sec, r, abs(r) <= tol)
+        self._arrivals.append(a)
+        if (self.n + 1) % DETECT_TICKS == 0 and len(self._arrivals) >= DETECT_TICKS:
+            self._detect_period()
+        if settled and abs(a.r) > self.band_sec and not self._tempo_changed():
+            self._lost()
+        if not a.ok:
+            self._recover()
+        self._refit()
+        if self._change is not None and self.n - self._seg_start in RELOCATE_AFTER:
+            # more ticks of the new tempo: place the change point again, closer
+            c = int(self._seg_start)
+            self._locate(c - 8, min(c + 8, self.n - 2))
+            if self.n - self._seg_start >= RELOCATE_AFTER[-1]:
+                self._change = None
+            self._refit()
+        if self._seg_start != segment or self.n != a.n:  # a new segment: residuals against its line
+            for b in self._arrivals:
+                if b.n >= self._seg_start:
+                    b.r = b.t - self.line.time_at(b.n)
+        return self.n
+
+    def _detect_period(self) -> None:
+        """Do the arrivals sit on a grid of one of the usual driver periods? (JACK delivers once
+        per period.) Then that period bounds the noise, even where a tick rate close to it
+        makes a run of ticks look like a steady clock at the wrong tempo (aliasing)."""
+        times = np.array([a.t for a in self._arrivals][-4 * DETECT_TICKS:])
+        phases = np.exp(2j * np.pi * np.outer(times - times[0], 1.0 / DRIVER_PERIODS_SEC))
+        concentrated = np.abs(phases.mean(axis=0)) >= 0.9
+        found = float(DRIVER_PERIODS_SEC[concentrated].max()) if concentrated.any() else 0.0
+        if found != self.detected_period_sec:
+            self.detected_period_sec = found
+            self.band_sec = max(self.band_sec, found / 2.0)
+
+    def _recover(self) -> None:
+        """``resync_ticks`` ticks in a row left out, not catching up: the phase jumped; refit."""
+        arrivals = self._arrivals
+        if len(arrivals) < self.resync_ticks:
+            return
+        last = [arrivals[-1 - i] for i in range(self.resync_ticks)][::-1]
+        if any(a.ok for a in last) or last[0].n < self._seg_start:
+            return
+        ns = np.array([a.n for a in last], float)
+        rs = np.array([a.r for a in last])
+        nc = ns - ns.mean()
+        slope = float(nc @ rs / (nc @ nc)) * (1.0 if rs[-1] > 0 else -1.0)
+        if slope > -self.line.sec_per_tick / 4:
+            self._resync(last)
+
+    def _resync(self, run: list[_Arrival]) -> None:
+        self.resyncs += 1
+        self._seg_start = run[0].n
+        self._anchor = None
+        self._change = None
+        self._band_floor = max(self._band_floor, self.band_sec)
+        self.fitted = 0
+        for a in run:
+            a.ok = True
+
+    def _run(self) -> list[_Arrival]:
+        """The latest arrivals beyond the band, all on the side of the last one."""
+        arrivals = self._arrivals
+        last = arrivals[-1]
+        run: list[_Arrival] = []
+        for a in reversed(arrivals):
+            if a.n < self._seg_start or abs(a.r) <= self.band_sec or (a.r > 0) != (last.r > 0):
+                break
+            run.append(a)
+        run.reverse()
+        return run
+
+    def _tempo_changed(self) -> bool:
+        run = self._run()
+        m = len(run)
+        if m < self.change_ticks:
+            return False
+        sign = 1.0 if run[-1].r > 0 else -1.0
+        ns = np.array([a.n for a in run], float)
+        rs = np.array([a.r for a in run]) * sign
+        nc = ns - ns.mean()
+        slope = float(nc @ (rs - rs.mean()) / (nc @ nc))
+        sigma = self.band_sec / math.sqrt(3.0)  # uniform noise over +-band
+        slope_se = sigma / math.sqrt(float(nc @ nc))
+        spt = self.line.sec_per_tick
+        if slope > 2.0 * slope_se:
+            self._split(run)
+            return True
+        if m >= self.resync_ticks and slope > -spt / 4:  # not catching up: the phase jumped
+            self._resync(run)
+            return True
+        return False
+
+    def _split(self, run: list[_Arrival]) -> None:
+        """A tempo change: find where (hinge fit), start a new segment anchored there."""
+        for a in run:
+            a.ok = True
+        self.tempo_changes += 1
+        self._band_floor = max(self._band_floor, self.band_sec)
+        self._change = (self._seg_start, self._anchor)
+        self._locate(run[0].n - 2 * len(run) - 8, run[0].n)
+
+    def _locate(self, lo: int, hi: int) -> None:
+        """Put the change point at the best c in [lo, hi]: a continuous two-segment fit over
+        the ticks since the segment before it started; the new segment is anchored there."""
+        assert self._change is not None
+        start, anchor = self._change
+        pts = [a for a in self._arrivals if a.n >= start and a.ok]
+        ns = np.array([a.n for a in pts], float)
+        ts = np.array([a.t for a in pts])
+        t0 = ts[0]
+        ts = ts - t0
+        w = np.ones_like(ns)
+        if anchor is not None:
+            ns = np.append(ns, anchor[0])
+            ts = np.append(ts, anchor[1] - t0)
+            w = np.append(w, anchor[2])
+        cs = np.arange(max(lo, int(ns.min()) + 2), hi + 1, dtype=float)
+        if cs.size == 0:  # too few ticks before the change: start afresh from it
+            self._seg_start, self._anchor, self._change = hi, None, None
+            return
+        # all candidates at once: weighted normal equations of [1, n - c, max(0, n - c)]
+        x = np.stack(np.broadcast_arrays(np.ones((cs.size, ns.size)), ns - cs[:, None],
+                                         np.maximum(0.0, ns - cs[:, None])), axis=2)  # (C, m, 3)
+        xw = x * w[None, :, None]
+        gram = np.einsum("cmi,cmj->cij", xw, x) + 1e-9 * np.eye(3)  # (a tiny ridge: never singular)
+        coef = np.linalg.solve(gram, np.einsum("cmi,m->ci", xw, ts)[..., None])[..., 0]
+        sse = (((np.einsum("cmi,ci->cm", x, coef) - ts) ** 2) * w).sum(axis=1)
+        best = int(np.argmin(sse))
+        c = int(cs[best])
+        before = float(w[ns < c].sum())
+        self._seg_start = c
+        self._anchor = (float(c), t0 + float(coef[best, 0]), max(1.0, min(before, self.window_ticks) / 4.0))
+
+    def _lost(self) -> None:
+        """Two ticks in a row late by the same whole number of tick periods: ticks were lost."""
+        spt = self.line.sec_per_tick
+        if self.band_sec >= spt / 4 or len(self._arrivals) < 2:
+            return
+        a1, a2 = self._arrivals[-2], self._arrivals[-1]
+        if a1.ok or a2.ok or a1.n < self._seg_start:
+            return
+        grid_tol = min(self.tolerance_sec, spt / 4)
+        j = round(a2.r / spt)
+        if j < 1 or round(a1.r / spt) != j or abs(a1.r - j * spt) >= grid_tol or abs(a2.r - j * spt) >= grid_tol:
+            return
+        self.lost_ticks += j
+        self.n += j
+        for a in (a1, a2):
+            a.n += j
+            a.r -= j * spt
+            a.ok = True
+
+    # ---- fitting -----------------------------------------------------------------------------
+    def _refit(self) -> None:
+        pts = [a for a in self._arrivals if a.ok and a.n >= self._seg_start][-self.window_ticks:]
+        m = len(pts)
+        spt = self.line.sec_per_tick
+        if m == 0:
+            return
+        anchor = self._anchor if m < self.window_ticks else None
+        if anchor is None:
+            self._anchor = None
+        if m == 1 and anchor is None:
+            self.line = Line(pts[0].t, float(pts[0].n), spt)
+            self.fitted = 1
+            return
+        n0, t0 = pts[0].n, pts[0].t
+        ns = np.fromiter((a.n for a in pts), float, m) - n0
+        ts = np.fromiter((a.t for a in pts), float, m) - t0
+        if anchor is None:
+            sw, mn, mt = float(m), float(ns.mean()), float(ts.mean())
+            dn = ns - mn
+            sxx, sxy = float(dn @ dn), float(dn @ (ts - mt))
+        else:  # the anchor: the old line's time at the change point, as a weighted point
+            wa, na, ta = anchor[2], anchor[0] - n0, anchor[1] - t0
+            sw = m + wa
+            mn = (float(ns.sum()) + wa * na) / sw
+            mt = (float(ts.sum()) + wa * ta) / sw
+            dn = ns - mn
+            sxx = float(dn @ dn) + wa * (na - mn) ** 2
+            sxy = float(dn @ (ts - mt)) + wa * (na - mn) * (ta - mt)
+        if sxx > 0:
+            slope = sxy / sxx
+            if 60.0 / (500.0 * PPQN) < slope < 60.0 / (10.0 * PPQN):  # else duplicate timestamps
+                spt = slope
+        self.line = Line(t0 + mt, n0 + mn, spt)
+        self.fitted = m
+        res = np.abs(ts - mt - spt * dn)
+        if m > 2:
+            self.sigma_sec = math.sqrt(float(res @ res) / (m - 2))
+        if m - RECENT_TICKS >= BAND_TICKS:  # not the latest ticks: they may be a change starting
+            older = res[:-RECENT_TICKS]
+            p90 = float(np.partition(older, int(0.9 * (older.size - 1)))[int(0.9 * (older.size - 1))])
+            floor = self._band_floor if m < self.window_ticks // 2 else 0.0
+            self.band_sec = max(self.delivery_period_sec / 2.0, p90 / 0.9, MIN_BAND_SEC, floor)
+            if not floor:
+                self._band_floor = 0.0
+        if m > 2 and sxx > 0:
+            x = pts[-1].n - n0 + PPQN - mn  # the beat after the last tick
+            sigma = max(self.sigma_sec, self.band_sec / math.sqrt(3.0))
+            self.phase_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
+            x = pts[-1].n - n0 + 1 - mn  # the next tick
+            self._next_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
+
+
+def quantised_arrivals(send_times_sec: np.ndarray, period_sec: float, cycle_offset_sec: float = 0.0,
+                       extra_delay_sec: np.ndarray | float = 0.0) -> np.ndarray:
+    """What a period-based driver (JACK) does to MIDI sent at ``send_times_sec``: each event
+    is delivered at the end of the period it was sent in (cycles start at ``cycle_offset_sec``
+    + k * period), plus ``extra_delay_sec`` (the receiver's wake-up). For tests and benchmarks."""
+    sent = np.asarray(send_times_sec, float)
+    if period_sec <= 0:
+        return sent + extra_delay_sec
+    cycles = np.floor((sent - cycle_offset_sec) / period_sec) + 1.0
+    return cycle_offset_sec + cycles * period_sec + extra_delay_sec

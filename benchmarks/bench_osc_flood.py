@@ -2,15 +2,18 @@
 
 Starts a private JACK server, the engine (shipped model, or random weights when none is
 installed; the micro-timed 16ths pattern of bench_playback_timing at 120 BPM), GrooveBridge Out -> a receiver process that
-timestamps note-ons and note-offs, and the real OSC server on 127.0.0.1. Two phases of
-``--seconds`` each, in the same process: baseline (no OSC) and flood (a second process sends
-``--rate`` datagrams/s: valid commands that do not touch timing, queries, pings, unknown
-addresses, wrong type tags, garbage bytes, 10-message bundles). Reported: |error| and
-jitter p50/p99/max of note arrival vs the clock, lost notes, stuck notes, RSS and thread
-count before/after the flood, messages sent/handled/rejected, and whether the server still
+timestamps note-ons and note-offs, and the real OSC server on 127.0.0.1. Phases of
+``--seconds`` each, in the same process: baseline (no OSC), then the flood (a second process
+sends ``--rate`` datagrams/s: valid commands that do not touch timing, queries, pings,
+unknown addresses, wrong type tags, garbage bytes, 10-message bundles) with the OSC intake's
+quiet gate off ("flood-nogate": batches, pre-filter, coalescing only) and on ("flood", the
+default server). Reported: |error| and jitter p50/p99/max of note arrival vs the clock, lost
+notes, stuck notes, RSS and thread count before/after each flood, messages sent/handled/
+rejected/coalesced, the CPU share of the OSC receive thread, and whether the server still
 answers ``/query/state`` afterwards. Ratios against the baseline.
 
     .venv/bin/python benchmarks/bench_osc_flood.py [--seconds 30] [--rate 10000] [--jack auto|rt|no-rt]
+        [--phases baseline,flood-nogate,flood]
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
 from bench_playback_timing import micro_groove
-from bench_soak import NoteLog, NoteReceiver, match_notes, proc_status, stuck_notes
 from jack_bench import jack_server, load_bench_model, stats_ms
+from note_streams import NoteLog, NoteReceiver, match_notes, proc_status, stuck_notes
 from pythonosc.osc_message_builder import build_msg
 
 from bridge.clock import InternalClock
@@ -93,6 +98,19 @@ def query_answers(port: int, timeout_sec: float = 10.0) -> bool:
         sock.close()
 
 
+def thread_cpu_sec(name: str) -> float:
+    """CPU seconds (user + system) used so far by this process's thread called ``name``."""
+    for t in threading.enumerate():
+        if t.name == name and t.native_id is not None:
+            try:
+                with open(f"/proc/self/task/{t.native_id}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            except OSError:
+                return float("nan")
+    return float("nan")
+
+
 def run_phase(engine: Engine, clock: InternalClock, seconds: float, osc: OscServer | None, rate: float) -> dict:
     log = NoteLog()
     unsubscribe = engine.subscribe(log)
@@ -105,6 +123,7 @@ def run_phase(engine: Engine, clock: InternalClock, seconds: float, osc: OscServ
         assert flooder.stdout.readline().strip() == "ready"
     before = proc_status()
     handled0, rejected0, bad0 = (osc.control.handled, osc.control.rejected, osc.bad_packets) if osc else (0, 0, 0)
+    coalesced0, cpu0 = (osc.coalesced if osc else 0), thread_cpu_sec("osc-in")
     engine.play()
     time.sleep(0.3)
     if flooder is not None:
@@ -112,6 +131,7 @@ def run_phase(engine: Engine, clock: InternalClock, seconds: float, osc: OscServ
         flooder.stdin.flush()  # type: ignore[union-attr]
     time.sleep(seconds)
     flood = json.loads(flooder.stdout.readline()) if flooder is not None else {}  # type: ignore[union-attr]
+    cpu_share = (thread_cpu_sec("osc-in") - cpu0) / seconds
     if flooder is not None:
         flooder.wait(5)
     answers = query_answers(osc.address[1]) if osc is not None else True
@@ -134,6 +154,8 @@ def run_phase(engine: Engine, clock: InternalClock, seconds: float, osc: OscServ
         out["handled"] = osc.control.handled - handled0
         out["rejected"] = osc.control.rejected - rejected0
         out["bad_packets"] = osc.bad_packets - bad0
+        out["coalesced"] = osc.coalesced - coalesced0
+        out["osc_in_cpu_share"] = cpu_share
     return out
 
 
@@ -142,12 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--rate", type=float, default=10000.0, help="OSC datagrams/s during the flood")
     ap.add_argument("--jack", choices=("auto", "rt", "no-rt"), default="auto")
+    ap.add_argument("--phases", default="baseline,flood-nogate,flood",
+                    help="comma-separated: baseline, flood-nogate, flood (the first must be baseline)")
     args = ap.parse_args(argv)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if not phases or phases[0] != "baseline" or not set(phases) <= {"baseline", "flood-nogate", "flood"}:
+        raise SystemExit("--phases: baseline first, then flood-nogate and/or flood")
     import torch
 
     logging.getLogger("bridge.osc").setLevel(logging.ERROR)  # the flood's rejections, once a second each
     torch.set_num_threads(1)
     model, model_desc = load_bench_model()
+    results: dict[str, dict] = {}
     with jack_server(32, args.jack) as jack_rt:
         midi = MidiIO(resolve_api("jack"), input_port="none", output_port="")
         clock = InternalClock(BPM)
@@ -160,33 +188,39 @@ def main(argv: list[str] | None = None) -> int:
             engine.set_pattern(micro_groove(), "bench")  # 16ths with micro-timing, early and late
             osc.start()
             time.sleep(0.3)
-            base = run_phase(engine, clock, args.seconds, None, args.rate)
-            flood = run_phase(engine, clock, args.seconds, osc, args.rate)
+            for phase in phases:
+                osc.set_quiet_gate(phase != "flood-nogate")
+                results[phase] = run_phase(engine, clock, args.seconds, None if phase == "baseline" else osc, args.rate)
         finally:
             osc.close()
             engine.close()
+    base = results["baseline"]
     print(f"OSC flood: {args.seconds:g} s per phase at {BPM:g} BPM, model {model_desc}, "
           f"jackd {'-R' if jack_rt else '--no-realtime'}, target {args.rate:g} datagrams/s")
-    print(f"{'phase':<9} {'notes':>6} {'lost':>5} {'stuck':>5} | {'abs p50':>8} {'abs p99':>8} {'abs max':>8} | "
-          f"{'jit p99':>8} | {'RSS MiB before->after':>22} | {'threads':>9}")
-    for name, r in (("baseline", base), ("flood", flood)):
+    print(f"{'phase':<13} {'notes':>6} {'lost':>5} {'stuck':>5} | {'abs p50':>8} {'abs p99':>8} {'abs max':>8} | "
+          f"{'jit p99':>8} {'ratio':>6} | {'RSS MiB before->after':>22} | {'threads':>9} | {'osc-in CPU':>10}")
+    ratios: dict[str, dict[str, float]] = {}
+    for name, r in results.items():
         a, j = r["abs"], r["jitter"]
-        print(f"{name:<9} {r['matched']:>6} {r['lost']:>5} {len(r['stuck']):>5} | {a['p50']:8.3f} {a['p99']:8.3f} "
-              f"{a['max']:8.3f} | {j['p99']:8.3f} | {r['rss_mib_before']:10.1f} -> {r['rss_mib_after']:7.1f} | "
-              f"{r['threads_before']:.0f} -> {r['threads_after']:.0f}")
-    rate_sent = flood.get("sent", 0) / max(flood.get("elapsed_sec", 1.0), 1e-9)
-    rate_handled = flood.get("handled", 0) / args.seconds
-    ratio = {k: flood[k]["p99"] / base[k]["p99"] if base[k]["p99"] else float("nan") for k in ("abs", "jitter")}
-    print(f"flood: {flood.get('sent', 0)} datagrams sent ({rate_sent:.0f}/s), {flood.get('handled', 0)} messages "
-          f"handled ({rate_handled:.0f}/s), {flood.get('rejected', 0)} rejected, {flood.get('bad_packets', 0)} bad packets; "
-          f"server answers /query/state after: {flood['answers_query']}")
-    print(f"ratio flood/baseline p99: abs {ratio['abs']:.2f}x, jitter {ratio['jitter']:.2f}x; "
-          f"RSS growth during flood {flood['rss_mib_after'] - flood['rss_mib_before']:+.1f} MiB, "
-          f"threads {flood['threads_after'] - flood['threads_before']:+.0f}")
+        ratios[name] = {k: r[k]["p99"] / base[k]["p99"] if base[k]["p99"] else float("nan") for k in ("abs", "jitter")}
+        cpu = f"{r['osc_in_cpu_share'] * 100:9.0f}%" if "osc_in_cpu_share" in r else f"{'-':>10}"
+        print(f"{name:<13} {r['matched']:>6} {r['lost']:>5} {len(r['stuck']):>5} | {a['p50']:8.3f} {a['p99']:8.3f} "
+              f"{a['max']:8.3f} | {j['p99']:8.3f} {ratios[name]['jitter']:5.2f}x | {r['rss_mib_before']:10.1f} -> "
+              f"{r['rss_mib_after']:7.1f} | {r['threads_before']:.0f} -> {r['threads_after']:.0f} | {cpu}")
+    ok = True
+    for name, r in results.items():
+        if name == "baseline":
+            continue
+        rate_sent = r.get("sent", 0) / max(r.get("elapsed_sec", 1.0), 1e-9)
+        r["rate_sent"], r["rate_handled"] = rate_sent, r.get("handled", 0) / args.seconds
+        print(f"{name}: {r.get('sent', 0)} datagrams sent ({rate_sent:.0f}/s), {r.get('handled', 0)} messages "
+              f"handled ({r['rate_handled']:.0f}/s), {r.get('coalesced', 0)} coalesced, {r.get('rejected', 0)} rejected, "
+              f"{r.get('bad_packets', 0)} bad packets; answers /query/state after: {r['answers_query']}; "
+              f"RSS {r['rss_mib_after'] - r['rss_mib_before']:+.1f} MiB, threads {r['threads_after'] - r['threads_before']:+.0f}")
+        ok = ok and r["answers_query"] and not r["stuck"]
     print(json.dumps({"bench": "osc_flood", "seconds": args.seconds, "rate": args.rate, "bpm": BPM, "model": model_desc,
-                      "jack_realtime": jack_rt, "baseline": base, "flood": flood, "ratio_p99": ratio,
-                      "rate_sent": rate_sent, "rate_handled": rate_handled}))
-    return 0 if flood["answers_query"] and not flood["stuck"] else 1
+                      "jack_realtime": jack_rt, "phases": results, "ratio_p99": ratios}))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ small JACK client of its own (no ports, no process callback) through libjack (ct
 1-second poll then drops its rtmidi handles without closing them (they are kept referenced
 in ``ORPHANS``, never freed) and tries ``reconnect()`` each poll until a server answers.
 
+No server when the engine starts: ``JackWatch.open(wait=True)`` returns a watch that is
+``lost`` from the start, so the same ``reconnect()`` path opens the ports once a server answers.
 Without libjack (not Linux, no JACK) ``JackWatch.open()`` returns None and nothing changes.
 """
 
@@ -53,13 +55,19 @@ class JackWatch:
         self.generation = 0  # how many times a server came back
 
     @classmethod
-    def open(cls) -> JackWatch | None:
-        """A watch on the running server, or None (no libjack, or no server answers)."""
+    def open(cls, wait: bool = False) -> JackWatch | None:
+        """A watch on the running server, or None (no libjack, or no server answers). With
+        ``wait``, no server gives a watch that is ``lost`` until ``reconnect()`` finds one."""
         try:
             watch = cls(_libjack())
         except (OSError, AttributeError):
             return None
-        return watch if watch._connect() else None
+        if watch._connect():
+            return watch
+        if wait:
+            watch._lost.set()
+            return watch
+        return None
 
     def _connect(self) -> bool:
         status = ctypes.c_int(0)

@@ -7,8 +7,9 @@ Three layers, the first two pure (no sockets), so they are tested by calling the
 * ``group_messages(group, snapshot)`` / ``note_message(note)`` / ``EVENT_GROUPS``: what goes
   out for an engine event (state echoed on the same addresses a controller writes, so its
   faders follow) and for a played note.
-* ``OscServer``: a python-osc ``BlockingOSCUDPServer`` on one thread (messages are applied in
-  arrival order; the dispatcher is built with ``strict_timing=False`` so a future-timetagged
+* ``OscServer``: one UDP socket; a receive thread (``bridge.osc_intake``: batches, a cheap
+  pre-filter, value messages coalesced per batch, a quiet gate around the scheduler's events;
+  commands are applied in arrival order, bundle timetags are ignored so a future-timetagged
   bundle never puts the thread to sleep), an ``engine.subscribe`` callback that only queues,
   and an output thread that coalesces queued state events into one snapshot read and sends.
 
@@ -23,16 +24,13 @@ from __future__ import annotations
 
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pythonosc import osc_packet
-from pythonosc.dispatcher import Dispatcher
-from pythonosc.osc_message_builder import build_msg
-from pythonosc.osc_server import BlockingOSCUDPServer
 
 from bridge.osc_table import (
     PREFIX,
@@ -44,6 +42,7 @@ from bridge.osc_table import (
     Context,
     OscArgError,
 )
+from bridge.osc_wire import encode_message
 from models.drum_maps import CLASS_NAMES
 
 log = logging.getLogger(__name__)
@@ -194,15 +193,31 @@ class OscControl:
         self.handled = 0
         self.rejected = 0
 
-    def handle(self, address: str, args: Sequence[Any], sender: Address | None = None
+    def unknown(self, address: Any) -> None:
+        self.rejected += 1
+        self.warn.warn("unknown", f"unknown address {address!r} ignored")
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> None:
+        """Make one engine call recorded by ``handle(..., engine=Recorder())``; never raises."""
+        try:
+            getattr(self.engine, method)(*args, **kwargs)
+        except (ValueError, TypeError) as e:
+            self.rejected += 1
+            self.warn.warn(method, f"{method}: {e}; ignored")
+        except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
+            self.rejected += 1
+            self.warn.warn(method, f"{method}: failed ({type(e).__name__}: {e})")
+
+    def handle(self, address: str, args: Sequence[Any], sender: Address | None = None, engine: Any = None
                ) -> list[tuple[Address | None, Message]]:
-        """Apply one message; returns (destination, message) replies (None = sender unknown)."""
+        """Apply one message; returns (destination, message) replies (None = sender unknown).
+        ``engine`` replaces the engine for the action's calls (``osc_intake.Recorder``: validate
+        now, call later); snapshots are still read from the real engine."""
         replies: list[tuple[Address | None, Message]] = []
         try:
             route = ROUTE_BY_ADDRESS.get(address.rstrip("/").lower()) if isinstance(address, str) else None
             if route is None:
-                self.rejected += 1
-                self.warn.warn("unknown", f"unknown address {address!r} ignored")
+                self.unknown(address)
                 return replies
             snap_cache: list[Any] = []
 
@@ -211,7 +226,7 @@ class OscControl:
                     snap_cache.append(self.engine.snapshot())
                 return snap_cache[0]
 
-            ctx = Context(self.engine, snapshot, lambda groups: None)
+            ctx = Context(self.engine if engine is None else engine, snapshot, lambda groups: None)
 
             def reply(groups: Sequence[str]) -> None:
                 snap = snapshot()
@@ -237,39 +252,6 @@ class OscControl:
 
 
 # ---- transport ---------------------------------------------------------------------------------------
-class _Dispatcher(Dispatcher):
-    """Never sleeps for timetags (``strict_timing=False``); reports packets that do not parse."""
-
-    def __init__(self, on_bad: Any) -> None:
-        super().__init__(strict_timing=False)
-        self._on_bad = on_bad
-
-    def call_handlers_for_packet(self, data: bytes, client_address: Any) -> list:
-        try:
-            osc_packet.OscPacket(data)
-        except osc_packet.ParseError:
-            self._on_bad(client_address, "malformed OSC packet")
-            return []
-        return super().call_handlers_for_packet(data, client_address)
-
-
-class _Server(BlockingOSCUDPServer):
-    """python-osc's one-thread UDP server that reports non-OSC datagrams and handler errors."""
-
-    def __init__(self, address: Address, dispatcher: Dispatcher, on_bad: Any) -> None:
-        super().__init__(address, dispatcher)
-        self._on_bad = on_bad
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        ok = super().verify_request(request, client_address)
-        if not ok:
-            self._on_bad(client_address, "non-OSC datagram")
-        return ok
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        self._on_bad(client_address, "packet that failed to decode")
-
-
 class OscServer:
     """UDP OSC in (``host:port``) and out (``out_host:out_port``, 0 = none) for an engine.
 
@@ -287,10 +269,13 @@ class OscServer:
         self.control = OscControl(engine)
         self.sent = 0
         self.bad_packets = 0
-        self._server: Any = None
+        self._sock: socket.socket | None = None
+        self._intake: Any = None
         self._threads: list[threading.Thread] = []
         self._events: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._unsubscribe: Any = None
+        self._gate: Any = lambda: None
+        self._quiet = True
 
     @classmethod
     def from_settings(cls, engine: Any, settings: Any) -> OscServer:
@@ -300,18 +285,40 @@ class OscServer:
     @property
     def address(self) -> Address:
         """The (host, port) actually bound (port 0 asks the OS for a free one)."""
-        return self._server.server_address[:2] if self._server is not None else (self.host, self.port)
+        return self._sock.getsockname()[:2] if self._sock is not None else (self.host, self.port)
+
+    @property
+    def coalesced(self) -> int:
+        """Value messages superseded by a later one in the same batch (never applied)."""
+        return self._intake.coalesced if self._intake is not None else 0
+
+    def set_quiet_gate(self, on: bool) -> None:
+        """Hold the receive thread off around the scheduler's events (default on; the OSC
+        flood benchmark switches it off to measure what it buys)."""
+        from bridge.osc_intake import quiet_gate
+
+        self._quiet = on
+        self._gate = quiet_gate(self.engine) if on else (lambda: None)
+        if self._intake is not None:
+            self._intake.gate = self._gate
 
     def start(self) -> None:
-        dispatcher = _Dispatcher(self._bad_packet)
-        dispatcher.set_default_handler(self._on_message, needs_reply_address=True)
+        from bridge.osc_intake import Intake
+
         try:
-            server = _Server((self.host, self.port), dispatcher, on_bad=self._bad_packet)
+            family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0][0]
+            sock = socket.socket(family, socket.SOCK_DGRAM)
         except OSError as e:
             raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {e.strerror or e}") from None
-        self._server = server
-        self._threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                          name="osc-in", daemon=True),
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise OscError(f"cannot listen for OSC on {self.host}:{self.port}: {e.strerror or e}") from None
+        self._sock = sock
+        self.set_quiet_gate(self._quiet)
+        self._intake = Intake(sock, self.control, self.engine, self._bad_packet, self._reply, self._gate)
+        self._threads = [threading.Thread(target=self._intake.run, name="osc-in", daemon=True),
                          threading.Thread(target=self._output_loop, name="osc-out", daemon=True)]
         for t in self._threads:
             t.start()
@@ -322,9 +329,8 @@ class OscServer:
         where = f"{sender[0]}:{sender[1]}" if isinstance(sender, tuple) else str(sender)
         self.control.warn.warn("packet", f"{why} from {where} ignored")
 
-    def _on_message(self, sender: Address, address: str, *args: Any) -> None:
-        for dest, msg in self.control.handle(address, args, sender):
-            self.send(msg, None if self.replies_to_target else dest)
+    def _reply(self, message: Message, dest: Address | None) -> None:
+        self.send(message, None if self.replies_to_target else dest)
 
     def _on_event(self, event: str, payload: Any) -> None:
         """Engine threads call this: queue only, never block them."""
@@ -333,11 +339,11 @@ class OscServer:
     def send(self, message: Message, dest: Address | None = None) -> None:
         """Send one message to ``dest`` (default: the output target) from the server socket."""
         target = dest or ((self.out_host, self.out_port) if self.out_port else None)
-        server = self._server
-        if target is None or server is None:
+        sock = self._sock
+        if target is None or sock is None:
             return
         try:
-            server.socket.sendto(build_msg(message[0], message[1]).dgram, target)
+            sock.sendto(encode_message(message[0], message[1]), target)
             self.sent += 1
         except OSError as e:
             self.control.warn.warn("send", f"cannot send to {target[0]}:{target[1]}: {e}")
@@ -349,12 +355,12 @@ class OscServer:
             done = False
             while item is not None:
                 event, payload = item
-                if event == "note":
+                if event == "note" and self.out_port:
                     try:
                         self.send(note_message(payload))
                     except (KeyError, AttributeError, TypeError, ValueError):
                         self.control.warn.warn("note", f"cannot encode note {payload!r}")
-                else:
+                elif event != "note":
                     for g in EVENT_GROUPS.get(event, STATE_GROUPS):
                         if g not in groups:
                             groups.append(g)
@@ -364,7 +370,8 @@ class OscServer:
                     break
             else:
                 done = True
-            if groups:
+            if groups and self.out_port:  # no output target: nothing to echo
+                self._gate()
                 try:
                     snap = self.engine.snapshot()
                     for g in groups:
@@ -382,10 +389,11 @@ class OscServer:
         self._events.put(None)  # the output thread drains what is queued, then ends
         for t in self._threads[1:]:
             t.join(timeout=2.0)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._intake is not None:
+            self._intake.stop()
         for t in self._threads[:1]:
             t.join(timeout=2.0)
+        if self._sock is not None:
+            self._sock.close()
         self._threads = []
-        self._server = None
+        self._sock = None

@@ -8,11 +8,14 @@ starts on its own, is seen promptly. Work for the player from other threads is q
 with ``call`` and runs here, between events, so the player has a single owner. Where the OS
 allows it (Linux with CAP_SYS_NICE or an rtprio limit) the thread runs SCHED_FIFO, so a
 busy machine (training, torch in the generation thread) does not delay its wake-ups.
+``next_due_sec`` publishes the next event's time, so threads that only serve controllers (the
+OSC intake) can stay off the GIL just before and while it is sent (``osc_intake.quiet_gate``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -43,6 +46,7 @@ class SchedulerThread:
         self._wake = threading.Event()
         self._closing = False
         self.late_sec_max = 0.0  # worst lateness of a fire() vs its due time (diagnostics)
+        self.next_due_sec = math.inf  # monotonic time of the next event (inf: none planned)
         self._thread = threading.Thread(target=self._run, name="groovebridge-scheduler", daemon=True)
 
     def start(self) -> None:
@@ -102,6 +106,7 @@ class SchedulerThread:
             except Exception:
                 log.exception("playback step failed")
             due = player.next_due_sec()
+            self.next_due_sec = math.inf if due is None else due
             if due is None:
                 wake.wait(self.idle_poll_sec)
                 continue

@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         ports = snap.ports
         print(f"GrooveBridge serving: MIDI {ports.get('api', '?')} in '{ports.get('input', '')}' "
               f"out '{ports.get('output', '')}'"
+              + (" (waiting for a JACK server)" if ports.get("server_down") else "")
               + (f", OSC {settings.osc_host}:{settings.osc_port}" if osc is not None else "")
               + ". Ctrl-C stops.", flush=True)
         if not args.no_play:

@@ -7,6 +7,8 @@
   back, notes reach a receiver again, and closing afterwards does not crash. That last part
   runs in a child process: before the fix (``bridge/jack_watch.py``) ``close_port`` on a port
   of the dead server crashed the process with SIGSEGV.
+* No JACK server when the engine starts: reported at once (``NO_SERVER``), playback runs
+  silently, and when a server starts later the ports open and notes reach a receiver.
 """
 
 from __future__ import annotations
@@ -221,3 +223,102 @@ def test_jack_server_restart_is_reported_and_recovered(sig: int, tmp_path: Path)
     assert "re-open when it is back" in out["down_error"]
     assert not out["down_ports"]["output_present"] and out["back_ports"]["output_present"]
     assert out["playing_while_down"] and out["ports_events"] >= 2
+
+
+LATE_CHILD = r"""
+import json, os, sys, time
+sys.path[:0] = sys.argv[1:3]
+from engine_fakes import Events, FakeModel, groove_of, wait_for
+from jack_helpers import _start
+import rtmidi
+from bridge.clock import InternalClock
+from bridge.engine import Engine
+from bridge.midi_ports import OUT_PORT_NAME, find_port
+from bridge.settings import Settings
+
+name, pid_file = sys.argv[3], sys.argv[4]
+env = dict(os.environ, JACK_NO_START_SERVER="1")
+os.environ.update(JACK_DEFAULT_SERVER=name, JACK_NO_START_SERVER="1")
+out = {}
+s = Settings(midi_api="jack", bpm=240.0, realtime_priority=0)
+engine = Engine(s, model_loader=lambda n: FakeModel(), clock=InternalClock(240.0), auto_sample=False)
+ev = Events()
+engine.subscribe(ev)
+engine.start()  # no server of this name runs yet
+wait_for(lambda: "no JACK server is running" in engine.snapshot().last_error, timeout_sec=10, what="no-server report")
+out["start_error"] = engine.snapshot().last_error
+out["start_ports"] = engine.snapshot().ports
+engine.set_pattern(groove_of([(k, 0, 100, 0.0) for k in range(0, 64, 2)]))
+engine.play()
+wait_for(lambda: len(ev.of("note")) > 4, timeout_sec=10, what="playback with no server")
+proc = _start(name, 64, False, env)
+if proc is None:
+    raise SystemExit("jackd did not start")
+with open(pid_file, "a") as f:
+    f.write(f"{proc.pid}\n")
+try:
+    wait_for(lambda: "MIDI ports opened" in engine.snapshot().last_error, timeout_sec=20, what="ports-opened report")
+    out["up_error"] = engine.snapshot().last_error
+    out["up_ports"] = engine.snapshot().ports
+    mi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gbfault-late-rx")
+    got = []
+    mi.set_callback(lambda e, _d: got.append(e[0]))
+    mi.open_port(find_port(mi.get_ports(), OUT_PORT_NAME))
+    wait_for(lambda: sum(1 for m in got if m[0] == 0x99 and m[2] > 0) >= 3, timeout_sec=10, what="notes at the receiver")
+    out["received"] = len(got)
+    mi.close_port(); mi.delete()
+    out["errors"] = [str(e) for e in ev.of("error")]
+    engine.close()
+finally:
+    proc.terminate(); proc.wait()
+print(json.dumps(out), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_no_jack_server_at_start_is_reported_and_ports_open_when_it_starts(tmp_path: Path) -> None:
+    import shutil
+
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed")
+    name = f"gblate-{os.getpid()}"
+    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
+    pids = tmp_path / "jackd.pids"
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", LATE_CHILD, str(HERE.parent / "bridge"), str(HERE.parents[1]), name, str(pids)],
+            capture_output=True, text=True, timeout=90, env=env, cwd=HERE.parents[1],
+        )
+    finally:
+        for pid in (int(x) for x in pids.read_text().split()) if pids.exists() else ():
+            try:  # gracefully: a SIGKILLed jackd leaves its entry in JACK's server registry
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    assert child.returncode == 0, f"child rc {child.returncode}: {child.stderr[-1500:]}"
+    out = json.loads(child.stdout.strip().splitlines()[-1])
+    assert "start jackd" in out["start_error"]
+    assert out["start_ports"]["server_down"] and not out["start_ports"]["output_present"]
+    assert out["up_error"] == "JACK server is running: MIDI ports opened"
+    assert out["up_ports"]["output_present"] and not out["up_ports"]["server_down"]
+    assert out["received"] >= 3
+    assert out["errors"][0].startswith("no JACK server is running")
+
+
+def test_midi_io_without_a_jack_server_waits_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast: a server name nobody runs; the ports say so, poll() reports once, sends go nowhere."""
+    from bridge.jack_watch import JackWatch
+    from bridge.midi_ports import NO_SERVER, MidiIO
+
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", f"gb-nobody-{os.getpid()}")
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    if JackWatch.open(wait=True) is None:
+        pytest.skip("libjack is not installed")
+    midi = MidiIO(rtmidi.API_UNIX_JACK, input_port="none", output_port="")
+    try:
+        assert midi.server_down and not midi.ports["output_present"]
+        midi.send_message([0x99, 36, 100])  # dropped, no error
+        assert midi.poll() == [NO_SERVER]
+        assert midi.poll() == []  # said once; retried quietly
+    finally:
+        midi.close()

@@ -6,8 +6,9 @@ Threads (see docs/interfaces.md and architecture "Threads and time"):
 * scheduler thread (``bridge.realtime``): owns the ``Player``; gets compiled patterns, mutes
   and settings through ``SchedulerThread.call``; swaps patterns at bar lines;
 * generation worker (``bridge.generation``): loads the model and runs every model call;
-* MIDI input callback (rtmidi's thread): clock messages to a MIDI-clock follower, notes to
-  the capture buffer with the clock's beat at their arrival.
+* MIDI input reader (``bridge.midi_input.PolledInput``'s thread, polling rtmidi): clock
+  messages to a MIDI-clock follower, notes to the capture buffer with the clock's beat at
+  their arrival.
 Subscriber callbacks run on the control thread: keep them short.
 """
 
@@ -232,7 +233,7 @@ class Engine(EngineModelMixin, EnginePatternMixin):
         if self._subscribers:
             self._post(self._emit, "note", note)
 
-    def _on_midi_in(self, message: list[int], t_sec: float) -> None:  # rtmidi thread
+    def _on_midi_in(self, message: list[int], t_sec: float) -> None:  # MIDI input thread
         if not message:
             return
         clock = self._clock

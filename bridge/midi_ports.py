@@ -10,8 +10,14 @@
 * JACK server gone (stopped, crashed, restarted): ``bridge.jack_watch`` notices; ``poll()``
   reports it, drops the dead handles without closing them (closing them after a restart
   crashes rtmidi) and re-opens every port when a server answers again.
+* No JACK server yet when we start (JACK API, libjack present): nothing is opened and nothing
+  is raised; the first ``poll()`` reports ``NO_SERVER`` and every poll tries again, so the
+  ports open (reported) as soon as a server runs. Sends meanwhile go nowhere.
 * No feedback: our own output port is never chosen as input, and a note-on arriving
   within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo.
+* Input is polled (``bridge.midi_input.PolledInput``: a thread drains rtmidi's queue every
+  1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load.
+  ``GROOVEBRIDGE_MIDI_INPUT=callback`` brings back the callback, for before/after benchmarks.
 * ``RecordingOutput`` and ``FakeMidiIO`` stand in for ports in exact unit tests.
 """
 
@@ -25,10 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.midi_input import ArrivalClock, PolledInput, new_midi_in
+
 CLIENT_NAME = "GrooveBridge"
 IN_PORT_NAME = "GrooveBridge In"
 OUT_PORT_NAME = "GrooveBridge Out"
 ECHO_WINDOW_SEC = 0.03
+NO_SERVER = ("no JACK server is running: MIDI ports will open as soon as one starts "
+             "(start jackd, e.g. `jackd -d alsa`, or your JACK session / qjackctl)")
 API_NAMES = ("auto", "jack", "alsa", "coremidi", "winmm")
 
 InputCallback = Callable[[list[int], float], None]
@@ -115,8 +125,12 @@ class _Port:
 class MidiIO:
     """Our MIDI input and output ports on one rtmidi API."""
 
-    def __init__(self, api: int, input_port: str = "", output_port: str = "", client_name: str = CLIENT_NAME) -> None:
+    def __init__(self, api: int, input_port: str = "", output_port: str = "", client_name: str = CLIENT_NAME,
+                 input_mode: str | None = None) -> None:
         self.rtmidi = _rtmidi()
+        self.input_mode = input_mode or os.environ.get("GROOVEBRIDGE_MIDI_INPUT", "poll")
+        if self.input_mode not in ("poll", "callback"):
+            raise MidiPortError(f"MIDI input mode {self.input_mode!r}: use poll or callback")
         self.api = api
         self.client_name = client_name
         self._in = _Port(input_port)
@@ -124,23 +138,32 @@ class MidiIO:
         self._callback: InputCallback | None = None
         self._out_lock = threading.Lock()
         self._recent: dict[tuple[int, int], float] = {}  # (pitch, velocity) -> last sent
-        self._in_elapsed = 0.0  # summed input delta times (s)
-        self._in_offset: float | None = None  # monotonic time - summed deltas, least delayed
+        self._arrival = ArrivalClock()  # callback mode's event times
+        self._reader: PolledInput | None = None  # poll mode's reader thread
         self._watch: Any = None
         self.server_down = False
-        self.open()
+        self._reports: list[str] = []  # for the next poll()
+        self._opened_once = False
         if api == self.rtmidi.API_UNIX_JACK:
             from bridge.jack_watch import JackWatch
 
-            self._watch = JackWatch.open()
+            self._watch = JackWatch.open(wait=True)
+            if self._watch is not None and self._watch.lost:  # libjack, but no server (yet)
+                self.server_down = True
+                self._reports.append(NO_SERVER)
+                return
+        self.open()
 
     # ---- opening -----------------------------------------------------------------------------
     def open(self) -> None:
         self._open_output()
         self._open_input()
+        self._opened_once = True
 
-    def _new(self, cls: Any) -> Any:
+    def _new(self, cls: Any, reading: bool = False) -> Any:
         try:
+            if reading:  # our input: a queue large enough for polling
+                return new_midi_in(self.rtmidi, self.api, self.client_name)
             return cls(self.api, name=self.client_name)
         except self.rtmidi.RtMidiError as e:
             raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
@@ -150,7 +173,7 @@ class MidiIO:
         never our own other port); the rtmidi handle, or None when absent or switched off."""
         if port.wanted.lower() == "none":
             return None
-        handle = self._new(cls)
+        handle = self._new(cls, reading=port is self._in)
         if port.wanted == "":
             try:
                 handle.open_virtual_port(own_name)
@@ -185,12 +208,17 @@ class MidiIO:
         )
         if handle is None:
             return
-        handle.ignore_types(sysex=True, timing=False, active_sense=True)
-        self._in_elapsed, self._in_offset = 0.0, None
-        handle.set_callback(self._on_input)
+        if self.input_mode == "callback":
+            self._arrival.reset()
+            handle.set_callback(self._on_callback)
+        else:
+            self._reader = PolledInput(handle, self._on_input, name="midi-input")
         self._in.handle = handle
 
     def _close(self, port: _Port) -> None:
+        if port is self._in and self._reader is not None:
+            self._reader.close()  # no get_message on a closing handle
+            self._reader = None
         with self._out_lock:  # a send in flight finishes before the output port goes
             handle, port.handle = port.handle, None
         if handle is None:
@@ -217,6 +245,7 @@ class MidiIO:
             reports.append("JACK server stopped: MIDI ports closed; they re-open when it is back "
                            "(restart jackd or your JACK session)")
         if watch.reconnect():
+            first = not self._opened_once
             try:
                 self.open()
             except MidiPortError as e:  # not ready yet: close what did open, try again next poll
@@ -226,34 +255,20 @@ class MidiIO:
                 reports.append(str(e))
                 return reports
             self.server_down = False
-            reports.append("JACK server is back: MIDI ports re-opened")
+            reports.append("JACK server is running: MIDI ports opened" if first
+                           else "JACK server is back: MIDI ports re-opened")
         return reports
 
     # ---- traffic --------------------------------------------------------------------------------
     def set_callback(self, callback: InputCallback | None) -> None:
         self._callback = callback
 
-    def _event_time(self, delta_sec: float) -> float:
-        """Arrival time of an input event on the monotonic clock.
+    def _on_callback(self, event: tuple[list[int], float], _data: object = None) -> None:
+        """Callback mode (JACK's process thread): times as ``ArrivalClock``, read now."""
+        self._on_input(event[0], self._arrival.stamp(event[1], time.monotonic()))
 
-        rtmidi's delta times are measured by the MIDI system (JACK/ALSA/CoreMIDI) when the
-        event arrives, before our callback waits for the GIL; the callback's own clock read
-        is late by that wait. So times are the summed deltas plus the smallest offset
-        (callback time - summed deltas) seen so far: the least-delayed callback. The offset
-        may creep up 10 µs per event to follow a drift between the two clocks.
-        """
-        now = time.monotonic()
-        self._in_elapsed += max(0.0, delta_sec)
-        offset = now - self._in_elapsed
-        if self._in_offset is None or offset < self._in_offset + 1e-5:
-            self._in_offset = offset
-        else:
-            self._in_offset += 1e-5
-        return min(now, self._in_elapsed + self._in_offset)
-
-    def _on_input(self, event: tuple[list[int], float], _data: object = None) -> None:
-        message = event[0]
-        t_sec = self._event_time(event[1])
+    def _on_input(self, message: list[int], t_sec: float) -> None:
+        """One input event (reader thread): echo filter, then the consumer."""
         if len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
             sent = self._recent.get((message[1], message[2]))
             if sent is not None and t_sec - sent < ECHO_WINDOW_SEC:
@@ -283,10 +298,10 @@ class MidiIO:
 
     def poll(self) -> list[str]:
         """Check connected ports; close vanished ones and re-open returning ones. Reports."""
+        reports, self._reports = self._reports, []
         server = self._check_server()
         if server is not None:
-            return server
-        reports: list[str] = []
+            return reports + server
         for port, direction, opener, lister in (
             (self._in, "input", self._open_input, self.rtmidi.MidiIn),
             (self._out, "output", self._open_output, self.rtmidi.MidiOut),
@@ -315,6 +330,7 @@ class MidiIO:
             "input_present": self._in.present,
             "output": self._out.connected_name or self._out.wanted,
             "output_present": self._out.present,
+            "server_down": self.server_down,
         }
 
     def close(self) -> None:

@@ -194,31 +194,39 @@ def _reclaim(name: str) -> None:
         proc.wait(5)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
-def test_jack_server_restart_is_reported_and_recovered(sig: int, tmp_path: Path) -> None:
+def _run_jack_child(script: str, server: str, args: list[str], tmp_path: Path) -> dict:
+    """Run a JACK scenario in a child process (argv: bridge test dir, repo, server name, *args,
+    pid file); stop any jackd it left with SIGTERM (a SIGKILLed jackd leaves its entry in JACK's
+    server registry); its last stdout line, as JSON."""
     import shutil
 
     if shutil.which("jackd") is None:
         pytest.skip("jackd is not installed")
-    name = f"gbfault-{os.getpid()}-{int(sig)}"
     env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
     pids = tmp_path / "jackd.pids"
     try:
         child = subprocess.run(
-            [sys.executable, "-c", RESTART_CHILD, str(HERE.parent / "bridge"), str(HERE.parents[1]), name,
-             str(int(sig)), str(pids)],
+            [sys.executable, "-c", script, str(HERE.parent / "bridge"), str(HERE.parents[1]), server, *args, str(pids)],
             capture_output=True, text=True, timeout=90, env=env, cwd=HERE.parents[1],
         )
     finally:
         for pid in (int(x) for x in pids.read_text().split()) if pids.exists() else ():
-            try:  # the child's own servers, if it left one running
+            try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        _reclaim(name)
     assert child.returncode == 0, f"child rc {child.returncode} (-11 = SIGSEGV): {child.stderr[-1500:]}"
-    out = json.loads(child.stdout.strip().splitlines()[-1])
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["term", "kill"])
+def test_jack_server_restart_is_reported_and_recovered(sig: int, tmp_path: Path) -> None:
+    name = f"gbfault-{os.getpid()}-{int(sig)}"
+    try:
+        out = _run_jack_child(RESTART_CHILD, name, [str(int(sig))], tmp_path)
+    finally:
+        _reclaim(name)
     assert out["before"] >= 3 and out["after"] >= 3
     assert "re-open when it is back" in out["down_error"]
     assert not out["down_ports"]["output_present"] and out["back_ports"]["output_present"]
@@ -277,26 +285,7 @@ print(json.dumps(out), flush=True)
 
 @pytest.mark.slow
 def test_no_jack_server_at_start_is_reported_and_ports_open_when_it_starts(tmp_path: Path) -> None:
-    import shutil
-
-    if shutil.which("jackd") is None:
-        pytest.skip("jackd is not installed")
-    name = f"gblate-{os.getpid()}"
-    env = {k: v for k, v in os.environ.items() if k != "JACK_DEFAULT_SERVER"}
-    pids = tmp_path / "jackd.pids"
-    try:
-        child = subprocess.run(
-            [sys.executable, "-c", LATE_CHILD, str(HERE.parent / "bridge"), str(HERE.parents[1]), name, str(pids)],
-            capture_output=True, text=True, timeout=90, env=env, cwd=HERE.parents[1],
-        )
-    finally:
-        for pid in (int(x) for x in pids.read_text().split()) if pids.exists() else ():
-            try:  # gracefully: a SIGKILLed jackd leaves its entry in JACK's server registry
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    assert child.returncode == 0, f"child rc {child.returncode}: {child.stderr[-1500:]}"
-    out = json.loads(child.stdout.strip().splitlines()[-1])
+    out = _run_jack_child(LATE_CHILD, f"gblate-{os.getpid()}", [], tmp_path)
     assert "start jackd" in out["start_error"]
     assert out["start_ports"]["server_down"] and not out["start_ports"]["output_present"]
     assert out["up_error"] == "JACK server is running: MIDI ports opened"

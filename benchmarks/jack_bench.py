@@ -64,47 +64,19 @@ def exit_on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) 
             signal.signal(s, handler)
 
 
-RECEIVER = r"""
-import json, sys, time, rtmidi
-port = sys.argv[1]
-mi = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="bench-receiver")
-mi.ignore_types(sysex=True, timing=True, active_sense=True)
-got = []
-def cb(ev, _data):
-    t = time.monotonic()
-    m = ev[0]
-    if m[0] & 0xF0 == 0x90 and m[2] > 0:
-        got.append((t, m[1], m[2]))
-names = mi.get_ports()
-idx = next(i for i, n in enumerate(names) if port in n)
-mi.set_callback(cb)
-mi.open_port(idx)
-print("ready", flush=True)
-sys.stdin.readline()
-time.sleep(0.2)
-print(json.dumps(got), flush=True)
-"""
-
-
 class Receiver:
-    """A second process reading ``port`` and timestamping note-ons on arrival."""
+    """Note-ons read by a second process: (time, pitch, velocity). Polled, with JACK's own
+    timestamps (``note_streams.NoteReceiver``; an rtmidi callback misreads events under load)."""
 
     def __init__(self, port: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", RECEIVER, port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        if line != "ready":
-            raise SystemExit(f"receiver did not start: {line!r}")
+        from note_streams import NoteReceiver  # imports this module: load it lazily
+
+        self._rx = NoteReceiver(port)
 
     def finish(self) -> list[tuple[float, int, int]]:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("\n")
-        self.proc.stdin.flush()
-        data = json.loads(self.proc.stdout.readline())
-        self.proc.wait(5)
-        return [tuple(x) for x in data]  # type: ignore[misc]
+        d = self._rx.finish()
+        on = d["on"]
+        return list(zip(d["t"][on].tolist(), d["pitch"][on].tolist(), d["vel"][on].tolist(), strict=True))
 
 
 def load_bench_model() -> tuple[Any, str]:

@@ -16,13 +16,11 @@ real file, thousands of tracks, zero PPQ). The default run keeps ``max_examples`
 
 from __future__ import annotations
 
-import io
 import os
 import resource
 import tracemalloc
 from pathlib import Path
 
-import mido
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -32,6 +30,7 @@ from models.drum_maps import ROLAND
 from models.midi_files import MAX_BARS, MidiFileError, MidiRead, events_to_groove, read_midi
 from models.smf import SmfError, parse_smf
 from tests.hardening.helpers import END_OF_TRACK, smf, varlen
+from tests.models.mido_reference import mido_events
 
 FUZZ_EXAMPLES = int(os.environ.get("GROOVEBRIDGE_FUZZ_EXAMPLES", "0"))
 TIMEOUT_SEC = max(120, FUZZ_EXAMPLES // 20)  # hang guard per test (pytest-timeout)
@@ -236,31 +235,13 @@ def test_huge_delta_times_stay_bounded(deltas: list[int], ppq: int) -> None:
     check_outcome(smf([body + varlen(0x0FFFFFFF) + b"\xff\x2f\x00"], ppq=ppq))
 
 
-def _mido_events(data: bytes) -> tuple[list, list, list]:
-    """(notes, tempos, time signatures) as mido reads them, merged over tracks like smf."""
-    mid = mido.MidiFile(file=io.BytesIO(data))
-    notes, tempos, sigs = [], [], []
-    for track in mid.tracks:
-        tick = 0
-        for msg in track:
-            tick += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                notes.append((tick, msg.channel, msg.note, msg.velocity))
-            elif msg.type == "set_tempo":
-                tempos.append((tick, msg.tempo))
-            elif msg.type == "time_signature":
-                sigs.append((tick, msg.numerator, msg.denominator))
-    key = lambda e: e[0]  # noqa: E731 - stable sort by tick, track order kept on ties
-    return sorted(notes, key=key), sorted(tempos, key=key), sorted(sigs, key=key)
-
-
 @pytest.mark.timeout(TIMEOUT_SEC)
 @fuzz_settings(300)
 @given(data=clean_files())
 def test_well_formed_files_read_exactly_as_mido_reads_them(data: bytes) -> None:
     """Differential oracle: running status, huge deltas, sysex, metas, many tracks."""
     ev = parse_smf(data)
-    notes, tempos, sigs = _mido_events(data)
+    _, notes, tempos, sigs = mido_events(data)
     assert [tuple(n) for n in ev.notes.tolist()] == notes
     assert list(ev.tempos) == tempos
     assert list(ev.time_signatures) == sigs

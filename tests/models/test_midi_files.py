@@ -23,6 +23,7 @@ from models.midi_files import (
     write_midi,
 )
 from models.smf import SmfError, parse_smf, read_smf
+from tests.models.mido_reference import mido_events
 
 KICK, SNARE, CLOSED_HH, CRASH, RIDE = (
     CLASS_NAMES.index(n) for n in ("kick", "snare", "closed_hihat", "crash", "ride")
@@ -38,12 +39,8 @@ SHORT_FILL = "drummer1/session1/103_funk_95_fill_4-4.mid"  # one bar
 
 def _mido_notes(path: Path) -> list[tuple[int, int, int]]:
     """(tick, pitch, velocity) of the note-ons with velocity > 0, read by mido."""
-    out, tick = [], 0
-    for msg in mido.MidiFile(path).tracks[0]:
-        tick += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
-            out.append((tick, msg.note, msg.velocity))
-    return out
+    _, notes, _, _ = mido_events(Path(path).read_bytes())
+    return [(tick, pitch, vel) for tick, _channel, pitch, vel in notes]
 
 
 def _make_midi(
@@ -125,17 +122,8 @@ def test_fast_reader_matches_mido_on_all_gmd(gmd_dir: Path) -> None:
     assert len(files) == 1150
     for f in files:
         ev = read_smf(f)
-        mid = mido.MidiFile(f)
-        notes, tempos, sigs, tick = [], [], [], 0
+        mid, notes, tempos, sigs = mido_events(Path(f).read_bytes())
         assert len(mid.tracks) == 1  # GMD files are type 0
-        for msg in mid.tracks[0]:
-            tick += msg.time
-            if msg.type == "note_on" and msg.velocity > 0:
-                notes.append((tick, msg.channel, msg.note, msg.velocity))
-            elif msg.type == "set_tempo":
-                tempos.append((tick, msg.tempo))
-            elif msg.type == "time_signature":
-                sigs.append((tick, msg.numerator, msg.denominator))
         assert ev.ticks_per_beat == mid.ticks_per_beat, f
         assert [tuple(n) for n in ev.notes.tolist()] == notes, f
         assert list(ev.tempos) == tempos, f

@@ -107,38 +107,18 @@ def stats_ms(errors_sec: np.ndarray) -> dict[str, float]:
     }
 
 
-SENDER = r"""
-import json, sys, time, rtmidi
-port = sys.argv[1]
-mo = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="bench-player")
-names = mo.get_ports()
-idx = next(i for i, n in enumerate(names) if port in n)
-mo.open_port(idx)
-print("ready", flush=True)
-plan = json.loads(sys.stdin.readline())
-sent = []
-for t, msg in plan:
-    while (left := t - time.monotonic()) > 0.002:
-        time.sleep(left - 0.002)
-    while time.monotonic() < t:
-        pass
-    a = time.monotonic()
-    mo.send_message(msg)
-    sent.append((a + time.monotonic()) / 2)
-time.sleep(0.05)
-print(json.dumps(sent), flush=True)
-"""
-
-
 class Sender:
     """A second process that plays ``(t_sec, message)`` pairs into ``port`` and reports when
     each was really sent (its own lateness is then not counted against the capture)."""
 
     def __init__(self, port: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SENDER, port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, str(ROOT / "scripts" / "midi_player.py")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
-        assert self.proc.stdout is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps({"port": port}) + "\n")
+        self.proc.stdin.flush()
         line = self.proc.stdout.readline().strip()
         if line != "ready":
             raise SystemExit(f"sender did not start: {line!r}")

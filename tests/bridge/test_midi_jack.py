@@ -98,7 +98,7 @@ def _gmd_groove(gmd_dir: Path) -> Groove:
     return groove.with_changes(offsets=np.clip(groove.offsets, -0.5, 0.5))
 
 
-PLAYER = Path(__file__).with_name("midi_player.py")
+PLAYER = Path(__file__).resolve().parents[2] / "scripts" / "midi_player.py"
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""A separate process that plays MIDI into a JACK port at given monotonic times.
+"""A separate process that plays MIDI into a JACK port at given monotonic times (used by the
+JACK capture test and ``benchmarks/jack_bench.Sender``).
 
 stdin: JSON {"port": substring, "events": [[t_sec, [bytes...]], ...]} (CLOCK_MONOTONIC is
 shared by every process, so times from the test's clock apply here). Prints "ready" once the

@@ -115,13 +115,15 @@ class GrooveModel:
         ctl = self._controls(controls, n)
         with self._lock, torch.inference_mode():
             zt = torch.from_numpy(z_arr).to(self.device)
-            th = hit_thresholds(torch.from_numpy(uniform).to(self.device), temperature)
-            if keep_hits is not None:
+            if keep_hits is None:
+                th = hit_thresholds(torch.from_numpy(uniform).to(self.device), temperature)
+                floors = RAW if self.raw_outputs else GIVEN_HIT
+            else:
                 if len(keep_hits) != n:
                     raise ValueError(f"{len(keep_hits)} grooves to keep the hits of, for {n} outputs")
                 forced = self._tensor(keep_hits)[..., :9].transpose(0, 1) > 0.5  # (T, n, 9)
-                th = torch.where(forced, -FORCE_LOGIT, FORCE_LOGIT).to(th.dtype)
-            floors = RAW if self.raw_outputs else GIVEN_HIT if keep_hits is None else GIVEN_FORCED_HIT
+                th = torch.where(forced, -FORCE_LOGIT, FORCE_LOGIT).to(torch.float32)
+                floors = RAW if self.raw_outputs else GIVEN_FORCED_HIT
             out = self.fast.decode(zt, th, ctl, floors).cpu().numpy()
         return [Groove.from_tensor(o, bpm) for o in out]
 

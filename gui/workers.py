@@ -77,7 +77,15 @@ class ChildJob(QObject):
         self._stopping = True
         self._proc.terminate()
         proc = self._proc
-        QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if proc.state() != QProcess.ProcessState.NotRunning else None)
+
+        def kill_if_alive() -> None:
+            try:
+                if proc.state() != QProcess.ProcessState.NotRunning:
+                    proc.kill()
+            except RuntimeError:  # the QProcess is gone: the child finished and was cleaned up
+                pass
+
+        QTimer.singleShot(KILL_AFTER_MS, kill_if_alive)
 
     def kill(self) -> None:
         if self._proc is not None and self.is_running():

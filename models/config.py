@@ -46,6 +46,11 @@ class GrooVAEConfig:
     free_bits: float = 48.0
     max_beta: float = 0.2
     beta_rate: float = 0.0
+    # Weights of the three reconstruction terms in the optimised loss (1.0 = Magenta). The logged
+    # r_loss stays Magenta's unweighted sum, so runs with other weights compare on the same scale.
+    hits_loss_weight: float = 1.0
+    velocity_loss_weight: float = 1.0
+    offset_loss_weight: float = 1.0
     # ---- optimisation -----------------------------------------------------------------------
     batch_size: int = 512
     learning_rate: float = 1e-3
@@ -54,6 +59,10 @@ class GrooVAEConfig:
     grad_clip: float = 1.0
     grad_norm_clip_to_zero: float = 10000.0
     dropout_keep_prob: float = 0.3
+    # ---- training-data augmentation (models.augment; 0 = off, as in Magenta) --------------------
+    augment_velocity_gain: float = 0.0
+    augment_timing_shift: float = 0.0
+    augment_hihat_ride_swap: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.enc_rnn_size) != 1:
@@ -66,6 +75,12 @@ class GrooVAEConfig:
             )
         if not 0.0 < self.dropout_keep_prob <= 1.0:
             raise ConfigError("dropout_keep_prob must be in (0, 1]")
+        for key in ("hits_loss_weight", "velocity_loss_weight", "offset_loss_weight"):
+            if not getattr(self, key) >= 0.0:
+                raise ConfigError(f"{key} must be a number >= 0")
+        for key in ("augment_velocity_gain", "augment_timing_shift", "augment_hihat_ride_swap"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"{key} must be in [0, 1]")
         for k in self.add_instruments:
             if not 0 <= k < NUM_CLASSES:
                 raise ConfigError(f"add_instruments: class {k} is not in 0..{NUM_CLASSES - 1}")
@@ -256,6 +271,14 @@ CONFIGS: dict[str, GrooVAEConfig] = {
             name="groovae_4bar_humanize",
             description="4-bar humanize: quantised flat-velocity hits in, performance out",
             humanize=True,
+        ),
+        dataclasses.replace(
+            _BASE,
+            name="groovae_4bar_humanize_control",
+            description="4-bar humanize with the input's hits as decoder controls: every output "
+            "step knows which drums sound, so the network learns their velocity and timing",
+            humanize=True,
+            hits_as_controls=True,
         ),
         dataclasses.replace(
             _BASE,

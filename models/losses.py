@@ -3,6 +3,8 @@
 Per step: hits BCE with Magenta's +1e-7 epsilons, squared errors of sigmoid velocities and tanh
 offsets, all summed over the 9 classes and NOT masked by hits. r = sum over steps; KL against
 N(0, I) with free bits on the per-example total; loss = mean(r) + beta * mean(max(KL - fb, 0)).
+The config's ``*_loss_weight`` fields (1.0 = Magenta) weight the three terms inside the optimised
+loss only; the logged r_loss is always Magenta's unweighted sum.
 """
 
 from __future__ import annotations
@@ -48,12 +50,17 @@ def groovae_loss(
     hits = (-h * torch.log(p + 1e-7) - (1.0 - h) * torch.log(1.0 - p + 1e-7)).sum(-1)  # (B, T)
     vels = ((torch.sigmoid(v_logit) - v) ** 2).sum(-1)
     offs = ((torch.tanh(o_logit) - o) ** 2).sum(-1)
-    r = (hits + vels + offs).sum(-1)  # (B,)
+    r = (hits + vels + offs).sum(-1)  # (B,) Magenta's r_loss, logged
+    weights = (config.hits_loss_weight, config.velocity_loss_weight, config.offset_loss_weight)
+    if weights == (1.0, 1.0, 1.0):
+        r_opt = r
+    else:
+        r_opt = (weights[0] * hits + weights[1] * vels + weights[2] * offs).sum(-1)
     kl = (0.5 * (mu**2 + sigma**2) - torch.log(sigma) - 0.5).sum(-1)  # (B,) nats
     kl_cost = torch.clamp(kl - config.free_bits * LOG2, min=0.0)
     beta = beta_at(config, step)
     r_loss, kl_loss = r.mean(), kl_cost.mean()
-    loss = r_loss + beta * kl_loss
+    loss = r_opt.mean() + beta * kl_loss
     parts = {
         "loss": loss.detach(),
         "r_loss": r_loss.detach(),

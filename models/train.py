@@ -65,6 +65,7 @@ class TrainOptions:
     num_threads: int = 0  # torch CPU threads, 0 = torch's default
     progress_bar: bool = True
     precision: str = "fp32"  # fp32 (as Magenta) | bf16 (autocast forward, faster on AMX CPUs / GPUs)
+    warm_start: str = ""  # a new run starts from these weights: shipped name, checkpoint or run dir
 
 
 @dataclass(frozen=True)
@@ -121,12 +122,24 @@ def load_split(examples_path: str, split: str, config: GrooVAEConfig) -> np.ndar
 RESUMABLE_HPARAMS = frozenset({
     "description", "batch_size", "learning_rate", "decay_rate", "min_learning_rate", "grad_clip",
     "grad_norm_clip_to_zero", "free_bits", "max_beta", "beta_rate", "dropout_keep_prob",
+    "hits_loss_weight", "velocity_loss_weight", "offset_loss_weight",
+    "augment_velocity_gain", "augment_timing_shift", "augment_hihat_ride_swap",
 })
 
 
 def resolve_config(options: TrainOptions) -> GrooVAEConfig:
-    """The config of a new run, or of the run in ``run_dir`` (optimisation hparams may change)."""
-    config = apply_hparams(get_config(options.config), options.hparams)
+    """The config of a new run, or of the run in ``run_dir`` (optimisation hparams may change).
+
+    A new run warm-started from a model of the same config name starts from that model's
+    hyper-parameters (fine-tuning continues its recipe), with ``--hparams`` on top."""
+    base = get_config(options.config)
+    if options.warm_start and not (options.run_dir and ckpt.latest_checkpoint(options.run_dir)):
+        from models.generate import resolve_model_path
+
+        source = ckpt.load_config(ckpt.resolve_checkpoint(resolve_model_path(options.warm_start)[0]))
+        if source.name == base.name:
+            base = source
+    config = apply_hparams(base, options.hparams)
     if options.run_dir:
         found = ckpt.latest_checkpoint(options.run_dir)
         if found is not None:
@@ -147,6 +160,36 @@ def resolve_config(options: TrainOptions) -> GrooVAEConfig:
                     f"{options.run_dir} was trained with other {', '.join(fixed)}; use a new --run_dir"
                 )
     return config
+
+
+def warm_start_weights(source: str, config: GrooVAEConfig) -> dict[str, torch.Tensor]:
+    """Weights of ``source`` (a shipped model name, checkpoint or run dir) for a new run of
+    ``config``: fine-tuning the shipped model on one's own MIDI. Sizes must match; loss,
+    transform and optimisation hparams may differ. A config that adds hits-as-controls columns
+    gets them as zero input weights (the control columns come last in the encoder's and the
+    decoder's inputs), so the new model starts out computing exactly what the source did. The
+    step count and the optimizer start fresh."""
+    from models.generate import resolve_model_path
+
+    path, _ = resolve_model_path(source)
+    loaded, saved, _ = ckpt.load_checkpoint(path)
+    shape_keys = ("z_size", "enc_rnn_size", "dec_rnn_size", "num_bars")
+    diff = [k for k in shape_keys if getattr(saved, k) != getattr(config, k)]
+    if saved.hits_as_controls and not config.hits_as_controls:
+        diff.append("hits_as_controls")
+    if diff:
+        raise TrainingError(
+            f"--warm_start {source}: its {', '.join(diff)} differ from config {config.name}"
+        )
+    with torch.device("meta"):
+        wanted = GrooVAE(config).state_dict()
+    out = {}
+    for key, w in loaded.state_dict().items():
+        shape = wanted[key].shape
+        if w.shape != shape:  # input weights of a model that gains control columns
+            w = torch.cat([w, w.new_zeros(shape[0], shape[1] - w.shape[1])], dim=1)
+        out[key] = w
+    return out
 
 
 class _StopFlag:
@@ -223,6 +266,8 @@ def _train(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.999), eps=1e-8)
     step, best_val = 0, float("inf")
     latest = ckpt.latest_checkpoint(run_dir)
+    if latest is None and options.warm_start:
+        model.load_state_dict(warm_start_weights(options.warm_start, config))
     if latest is not None:
         loaded, _, meta = ckpt.load_checkpoint(latest, device)
         model.load_state_dict(loaded.state_dict())

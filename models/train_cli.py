@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num_threads", type=int, default=d.num_threads, help="torch CPU threads (0 = default)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=d.precision,
                    help="bf16: bfloat16 autocast forward (faster on AMX CPUs and GPUs; fp32 is Magenta's)")
+    p.add_argument("--warm_start", default="",
+                   help="start a new run from these weights: 'default', 'humanize', a checkpoint or a run dir")
     p.add_argument("--no_progress_bar", action="store_true")
     return p
 
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         eval_every_steps=args.eval_every_steps, eval_max_batches=args.eval_max_batches,
         log_every_steps=args.log_every_steps, checkpoint=args.checkpoint,
         num_threads=args.num_threads, progress_bar=not args.no_progress_bar, precision=args.precision,
+        warm_start=args.warm_start,
     )
     try:
         result = run_training(options)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.augment import augment_batch
 from models.config import GrooVAEConfig
 from models.losses import PART_NAMES, groovae_loss
 from models.vae import GrooVAE
@@ -107,6 +108,7 @@ def train_step(
     for group in optimizer.param_groups:
         group["lr"] = lr
     model.train()
+    batch = augment_batch(config, batch, generator)
     with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         out = model(batch, generator)
     loss, parts = groovae_loss(

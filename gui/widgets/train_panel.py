@@ -40,8 +40,13 @@ from gui.widgets.preprocess_box import PreprocessBox, path_row
 from gui.workers import ChildJob, RunMonitor
 
 CONFIG_NAMES = (
-    "groovae_4bar", "groovae_4bar_humanize", "groovae_tiny", "groovae_tiny_humanize",
+    "groovae_4bar", "groovae_4bar_humanize", "groovae_4bar_humanize_control", "groovae_tiny",
+    "groovae_tiny_humanize",
 )
+
+
+# "Start from" choices -> the --warm_start value of a new run ("" = random initial weights)
+START_FROM = {"new model": "", "shipped default": "default", "shipped humanize": "humanize"}
 
 
 class TrainPanel(QWidget):
@@ -109,6 +114,13 @@ class TrainPanel(QWidget):
         self.config_combo.addItems(CONFIG_NAMES)
         self.config_combo.setToolTip("Model configuration (groovae_4bar = Magenta's GrooVAE; tiny = quick tests)")
         form.addRow("Config", self.config_combo)
+        self.start_combo = QComboBox()
+        self.start_combo.addItems(list(START_FROM))
+        self.start_combo.setToolTip(
+            "New model: random weights. Shipped default / humanize: fine-tune the model that ships "
+            "with GrooveBridge on your MIDI (same sizes needed; a new run starts from its weights)"
+        )
+        form.addRow("Start from", self.start_combo)
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 10_000_000)
         self.steps_spin.setValue(20_000)
@@ -256,6 +268,9 @@ class TrainPanel(QWidget):
             "--no_progress_bar", "--log_every_steps", str(min(10, max(1, steps // 200))),
             "--eval_every_steps", str(min(500, max(1, steps // 10))), *self.extra_train_args,
         ]
+        warm = START_FROM.get(self.start_combo.currentText(), "")
+        if warm and not resume:
+            args += ["--warm_start", warm]
         # The monitor re-reads metrics.csv from its start, so a resumed run's curve is whole.
         self.train_x, self.train_y, self.val_x, self.val_y = [], [], [], []
         self._redraw()

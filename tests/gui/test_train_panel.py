@@ -19,6 +19,24 @@ def midi_folder(tmp_path: Path, gmd_files: list[Path]) -> Path:
     return d
 
 
+@pytest.fixture
+def small_dataset(midi_folder: Path, tmp_path: Path) -> Path:
+    from models.dataset import preprocess
+
+    dataset = tmp_path / "ds.npz"
+    preprocess(midi_folder, dataset, workers=1)
+    return dataset
+
+
+def _set_up_training(panel, dataset: Path, config: str, steps: int) -> None:
+    panel.dataset_edit.setText(str(dataset))
+    panel.config_combo.setCurrentText(config)
+    panel.steps_spin.setValue(steps)
+    panel.batch_spin.setValue(8)
+    panel.device_combo.setCurrentText("cpu")
+    panel.extra_train_args = ["--num_threads", "1"]
+
+
 @pytest.mark.slow
 def test_preprocess_and_train_in_child_process_then_use_model(window, qtbot, midi_folder):
     panel = window.train_panel
@@ -103,19 +121,10 @@ def test_missing_folder_is_a_message_not_a_job(window):
 
 
 @pytest.mark.slow
-def test_stop_then_resume_continues_the_run(window, qtbot, midi_folder, tmp_path):
-    from models.dataset import preprocess
-
-    dataset = tmp_path / "ds.npz"
-    preprocess(midi_folder, dataset, workers=1)
+def test_stop_then_resume_continues_the_run(window, qtbot, small_dataset):
     panel = window.train_panel
     window.tabs.setCurrentWidget(panel)
-    panel.dataset_edit.setText(str(dataset))
-    panel.config_combo.setCurrentText("groovae_tiny")
-    panel.steps_spin.setValue(100_000)
-    panel.batch_spin.setValue(8)
-    panel.device_combo.setCurrentText("cpu")
-    panel.extra_train_args = ["--num_threads", "1"]
+    _set_up_training(panel, small_dataset, "groovae_tiny", 100_000)
     panel.start_training()
     qtbot.waitUntil(lambda: panel.train_bar.value() >= 20, timeout=60000)
     qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
@@ -133,3 +142,22 @@ def test_stop_then_resume_continues_the_run(window, qtbot, midi_folder, tmp_path
     assert int(panel.ckpt_table.item(0, 0).text()) == stopped_at + 10
     assert len(panel.train_x) > points and max(panel.train_x) == stopped_at + 10
     assert len(set(panel.train_x)) == len(panel.train_x)  # the resumed curve has no repeats
+
+
+@pytest.mark.slow
+def test_fine_tune_the_shipped_model(window, qtbot, small_dataset):
+    """'Start from: shipped default' starts a new run from the shipped weights and recipe."""
+    import json
+
+    panel = window.train_panel
+    _set_up_training(panel, small_dataset, "groovae_4bar", 2)
+    panel.start_combo.setCurrentText("shipped default")
+    panel.start_training()
+    qtbot.waitUntil(lambda: not panel.train_job.is_running(), timeout=120000)
+    assert panel.last_error == "", panel.last_error
+    run = Path(panel.run_edit.text())
+    shipped = json.loads((Path(__file__).resolve().parents[2] / "models/pretrained/default/config.json").read_text())
+    config = json.loads(next(run.glob("checkpoints/ckpt-*/config.json")).read_text())
+    assert config["free_bits"] == shipped["free_bits"] and config["batch_size"] == 8
+    first = float(next(r for r in (run / "metrics.csv").read_text().splitlines()[1:]).split(",")[4])
+    assert first < 200, f"r_loss {first}: not the trained weights (random init gives ~450)"

@@ -36,6 +36,8 @@ def test_siblings_and_transforms() -> None:
     assert get_config("groovae_2bar_tap_fixed_velocity_note_dropout").max_note_dropout_probability == 0.8
     assert get_config("groovae_2bar_add_closed_hh").add_instruments == (2,)
     assert get_config("groovae_4bar_humanize").humanize and get_config("groovae_4bar_humanize").num_bars == 4
+    ctl = get_config("groovae_4bar_humanize_control")
+    assert ctl.humanize and ctl.hits_as_controls and ctl.num_bars == 4 and ctl.input_depth == 36
 
 
 def test_apply_hparams_types_and_lists() -> None:

@@ -194,3 +194,48 @@ def test_bf16_autocast_option_trains(dataset: Path, tmp_path: Path) -> None:
     assert res.step == 3 and np.isfinite(res.metrics["loss"]) and res.metrics["r_loss"] > 0
     with pytest.raises(TrainingError, match="precision"):
         run_training(_opts(tmp_path / "x", dataset, num_steps=3, precision="fp8"))
+
+
+def test_warm_start_begins_a_new_run_from_other_weights(dataset: Path, tmp_path: Path, capsys) -> None:
+    first = run_training(_opts(tmp_path / "a", dataset, num_steps=3))
+    res = run_training(_opts(tmp_path / "b", dataset, num_steps=1, hparams="batch_size=16,learning_rate=0",
+                             warm_start=str(tmp_path / "a")))
+    assert res.step == 1  # a new run: fresh step count and optimizer
+    for k, v in first.model.state_dict().items():  # learning rate 0: the weights are the source's
+        assert torch.allclose(res.model.state_dict()[k], v, atol=1e-6), k
+    resumed = run_training(_opts(tmp_path / "b", dataset, num_steps=2, warm_start="/nonexistent"))
+    assert resumed.step == 2  # an existing run resumes; warm_start only seeds new runs
+    capsys.readouterr()
+    rc = train_main(["--config", "groovae_4bar", "--run_dir", str(tmp_path / "c"), "--examples_path",
+                     str(dataset), "--warm_start", str(tmp_path / "a"), "--no_progress_bar"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "z_size" in err and len(err.splitlines()) == 1, err
+    rc = train_main(["--config", "groovae_tiny", "--run_dir", str(tmp_path / "d"), "--examples_path",
+                     str(dataset), "--warm_start", str(tmp_path / "nothing"), "--no_progress_bar"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "not found" in err and len(err.splitlines()) == 1, err
+
+
+def test_warm_start_grows_hits_control_columns_from_a_plain_model(dataset: Path, tmp_path: Path) -> None:
+    from models.generate import GrooveModel
+    from tests.models.vae_helpers import random_groove
+
+    plain = run_training(_opts(tmp_path / "a", dataset, num_steps=2, config="groovae_tiny_humanize"))
+    grown = run_training(_opts(tmp_path / "b", dataset, num_steps=1, config="groovae_tiny_humanize",
+                               hparams="batch_size=16,learning_rate=0,hits_as_controls=true",
+                               warm_start=str(tmp_path / "a")))
+    assert grown.model.config.hits_as_controls
+    w = grown.model.state_dict()["decoder.layers.0.weight_ih_l0"]
+    assert w.shape[1] == plain.model.state_dict()["decoder.layers.0.weight_ih_l0"].shape[1] + 9
+    assert torch.count_nonzero(w[:, -9:]) == 0
+    g = random_groove(5)
+    a = GrooveModel(plain.model).humanize(g, temperature=0.0, keep_hits=False)
+    b = GrooveModel(grown.model).humanize(g, temperature=0.0, keep_hits=False)
+    assert np.allclose(a.to_tensor(), b.to_tensor(), atol=1e-5)  # the same model until trained
+
+
+def test_warm_start_from_the_same_config_keeps_its_hparams(dataset: Path, tmp_path: Path) -> None:
+    run_training(_opts(tmp_path / "a", dataset, num_steps=1, hparams="batch_size=16,free_bits=7"))
+    res = run_training(_opts(tmp_path / "b", dataset, num_steps=1, hparams="batch_size=8",
+                             warm_start=str(tmp_path / "a")))
+    assert res.model.config.free_bits == 7.0 and res.model.config.batch_size == 8

@@ -150,3 +150,22 @@ def test_loss_matches_formula_and_free_bits() -> None:
     _, p2 = groovae_loss(cfg, logits, target, small, torch.ones(2, 16), step=5)
     assert float(p2["kl_loss"]) == 0.0  # total KL under 48 bits costs nothing
     assert beta_at(cfg, 0) == 0.0 and beta_at(cfg, 1) == pytest.approx(0.2)
+
+
+def test_loss_weights_change_the_optimised_loss_not_the_logged_r_loss() -> None:
+    base = apply_hparams(get_config("groovae_tiny"), "free_bits=0")
+    weighted = apply_hparams(base, "hits_loss_weight=0.5,velocity_loss_weight=10,offset_loss_weight=3")
+    rng = np.random.default_rng(1)
+    logits = torch.tensor(rng.normal(size=(2, 64, 27)), dtype=torch.float32)
+    target = _batch(base, 2)
+    mu, sigma = torch.zeros(2, 16), torch.ones(2, 16)
+    loss0, p0 = groovae_loss(base, logits, target, mu, sigma, step=5)
+    loss1, p1 = groovae_loss(weighted, logits, target, mu, sigma, step=5)
+    assert float(p1["r_loss"]) == pytest.approx(float(p0["r_loss"]), rel=1e-6)
+    steps = 64
+    expect = steps * (0.5 * float(p0["hits_loss"]) + 10 * float(p0["velocities_loss"])
+                      + 3 * float(p0["offsets_loss"]))
+    assert float(loss1) == pytest.approx(expect, rel=1e-5)
+    assert float(loss0) == pytest.approx(float(p0["r_loss"]), rel=1e-6)
+    with pytest.raises(ValueError, match="offset_loss_weight"):
+        apply_hparams(base, "offset_loss_weight=-1")

@@ -59,8 +59,9 @@ def main() -> int:
     pick = np.random.default_rng(0).choice(len(windows), 256, replace=False)
     grooves = [Groove.from_tensor(t) for t in windows.tensors[pick]]
     mu32, mu16 = full.encode(grooves), small.encode(grooves)
-    d32 = np.stack([g.to_tensor() for g in full.decode(mu32, temperature=0.0)])
-    d16 = np.stack([g.to_tensor() for g in small.decode(mu32, temperature=0.0)])
+    ctl = grooves if config.hits_as_controls else None
+    d32 = np.stack([g.to_tensor() for g in full.decode(mu32, temperature=0.0, controls=ctl)])
+    d16 = np.stack([g.to_tensor() for g in small.decode(mu32, temperature=0.0, controls=ctl)])
     check = {
         "windows": len(pick),
         "max_abs_mu_error": float(np.abs(mu32 - mu16).max()),

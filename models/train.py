@@ -134,9 +134,7 @@ def resolve_config(options: TrainOptions) -> GrooVAEConfig:
     hyper-parameters (fine-tuning continues its recipe), with ``--hparams`` on top."""
     base = get_config(options.config)
     if options.warm_start and not (options.run_dir and ckpt.latest_checkpoint(options.run_dir)):
-        from models.generate import resolve_model_path
-
-        source = ckpt.load_config(ckpt.resolve_checkpoint(resolve_model_path(options.warm_start)[0]))
+        source = ckpt.load_config(warm_start_checkpoint(options.warm_start))
         if source.name == base.name:
             base = source
     config = apply_hparams(base, options.hparams)
@@ -162,6 +160,13 @@ def resolve_config(options: TrainOptions) -> GrooVAEConfig:
     return config
 
 
+def warm_start_checkpoint(source: str) -> Path:
+    """The checkpoint directory that ``--warm_start`` names (shipped name, checkpoint, run dir)."""
+    from models.generate import resolve_model_path
+
+    return ckpt.resolve_checkpoint(resolve_model_path(source)[0])
+
+
 def warm_start_weights(source: str, config: GrooVAEConfig) -> dict[str, torch.Tensor]:
     """Weights of ``source`` (a shipped model name, checkpoint or run dir) for a new run of
     ``config``: fine-tuning the shipped model on one's own MIDI. Sizes must match; loss,
@@ -169,10 +174,7 @@ def warm_start_weights(source: str, config: GrooVAEConfig) -> dict[str, torch.Te
     gets them as zero input weights (the control columns come last in the encoder's and the
     decoder's inputs), so the new model starts out computing exactly what the source did. The
     step count and the optimizer start fresh."""
-    from models.generate import resolve_model_path
-
-    path, _ = resolve_model_path(source)
-    loaded, saved, _ = ckpt.load_checkpoint(path)
+    loaded, saved, _ = ckpt.load_checkpoint(warm_start_checkpoint(source))
     shape_keys = ("z_size", "enc_rnn_size", "dec_rnn_size", "num_bars")
     diff = [k for k in shape_keys if getattr(saved, k) != getattr(config, k)]
     if saved.hits_as_controls and not config.hits_as_controls:

@@ -11,6 +11,9 @@ Magenta):
   groove pushed or laid back; offsets in tensor units, 1 = half a 16th), clipped to [-1, 1].
 * ``augment_hihat_ride_swap`` p: with probability p the closed hi-hat and ride columns trade
   places (the same groove on the ride).
+* ``augment_bar_shuffle`` p: with probability p the window's bars are played in a random
+  order (the drummer's own bars, arranged differently: a fill may move to another bar). An
+  autoencoder then meets many more bar combinations than the data's 15.7k windows hold.
 
 Random numbers come from the step's generator, so a resumed run sees the same variants.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from models.config import GrooVAEConfig
+from models.config import AUGMENT_HPARAMS, STEPS_PER_BAR, GrooVAEConfig
 from models.drum_maps import CLASS_NAMES, NUM_CLASSES
 
 K = NUM_CLASSES
@@ -27,7 +30,7 @@ HIHAT, RIDE = CLASS_NAMES.index("closed_hihat"), CLASS_NAMES.index("ride")
 
 
 def augmentation_enabled(config: GrooVAEConfig) -> bool:
-    return bool(config.augment_velocity_gain or config.augment_timing_shift or config.augment_hihat_ride_swap)
+    return any(getattr(config, key) for key in AUGMENT_HPARAMS)
 
 
 def augment_batch(
@@ -59,4 +62,16 @@ def augment_batch(
             for base in (0, K, 2 * K):
                 perm[base + HIHAT], perm[base + RIDE] = base + RIDE, base + HIHAT
             out = torch.where(swap[:, None, None], out[..., perm], out)
+    if config.augment_bar_shuffle:
+        out = _shuffle_bars(out, uniform((b,)) < config.augment_bar_shuffle, uniform((b, config.num_bars)))
     return out
+
+
+def _shuffle_bars(out: torch.Tensor, chosen: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """The bars of the ``chosen`` windows in the order that sorting ``keys`` (B, bars) gives."""
+    b, t, d = out.shape
+    bars = keys.shape[1]
+    order = torch.argsort(keys, dim=1)
+    order = torch.where(chosen[:, None], order, torch.arange(bars, device=out.device))
+    steps = (order[:, :, None] * STEPS_PER_BAR + torch.arange(STEPS_PER_BAR, device=out.device)).reshape(b, t)
+    return torch.gather(out, 1, steps[:, :, None].expand(b, t, d))

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from models.drum_maps import NUM_CLASSES
 
 STEPS_PER_BAR = 16
+# Per-window training-data augmentations (models.augment), each a number in [0, 1].
+AUGMENT_HPARAMS = (
+    "augment_velocity_gain", "augment_timing_shift", "augment_hihat_ride_swap", "augment_bar_shuffle",
+)
 
 
 class ConfigError(ValueError):
@@ -63,6 +67,11 @@ class GrooVAEConfig:
     augment_velocity_gain: float = 0.0
     augment_timing_shift: float = 0.0
     augment_hihat_ride_swap: float = 0.0
+    augment_bar_shuffle: float = 0.0
+    # Word dropout on the decoder's previous-step input (training only): with this probability
+    # a step's y_{t-1} is replaced by zeros (the start-of-sequence input), so the decoder has to
+    # read the groove from z instead of copying its own last step. 0 = off, as in Magenta.
+    decoder_input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.enc_rnn_size) != 1:
@@ -78,9 +87,11 @@ class GrooVAEConfig:
         for key in ("hits_loss_weight", "velocity_loss_weight", "offset_loss_weight"):
             if not getattr(self, key) >= 0.0:
                 raise ConfigError(f"{key} must be a number >= 0")
-        for key in ("augment_velocity_gain", "augment_timing_shift", "augment_hihat_ride_swap"):
+        for key in AUGMENT_HPARAMS:
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"{key} must be in [0, 1]")
+        if not 0.0 <= self.decoder_input_dropout < 1.0:
+            raise ConfigError("decoder_input_dropout must be in [0, 1)")
         for k in self.add_instruments:
             if not 0 <= k < NUM_CLASSES:
                 raise ConfigError(f"add_instruments: class {k} is not in 0..{NUM_CLASSES - 1}")

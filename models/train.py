@@ -31,7 +31,7 @@ import torch
 import torch.distributed as dist
 
 from models import checkpoint as ckpt
-from models.config import GrooVAEConfig, apply_hparams, get_config
+from models.config import AUGMENT_HPARAMS, GrooVAEConfig, apply_hparams, get_config
 from models.train_loop import (
     BatchOrder,
     TrainingError,
@@ -123,7 +123,7 @@ RESUMABLE_HPARAMS = frozenset({
     "description", "batch_size", "learning_rate", "decay_rate", "min_learning_rate", "grad_clip",
     "grad_norm_clip_to_zero", "free_bits", "max_beta", "beta_rate", "dropout_keep_prob",
     "hits_loss_weight", "velocity_loss_weight", "offset_loss_weight",
-    "augment_velocity_gain", "augment_timing_shift", "augment_hihat_ride_swap",
+    "decoder_input_dropout", *AUGMENT_HPARAMS,
 })
 
 

@@ -5,6 +5,8 @@ Shapes: target (B, T, 27) = [hits | velocities | offsets]; controls (B, T, 9) fo
   time-reversed input), summary = [h_fw(T-1), h_bw(0)] (B, 2*enc) -> mu, sigma = softplus(.).
 * Decoder: initial states tanh(Dense(z)) split [c1, h1, c2, h2, ...]; step t reads
   [y_{t-1} (zeros at t=0), z, c_t]; teacher forcing on the target during training.
+* Optional word dropout (``decoder_input_dropout``, not in Magenta): whole y_{t-1} inputs
+  zeroed at random during training.
 * Input dropout (keep ``dropout_keep_prob``) on every LSTM layer's input, a fresh mask per
   element and time step, training only (Magenta's DropoutWrapper on the cell input).
 
@@ -107,6 +109,7 @@ class Decoder(nn.Module):
         self.sizes = tuple(sizes)
         self.output_depth = config.output_depth
         self.keep_prob = config.dropout_keep_prob
+        self.prev_dropout = config.decoder_input_dropout
         self.z_to_initial_state = nn.Linear(config.z_size, 2 * sum(sizes))
         in_sizes = [config.output_depth + config.z_size + config.control_depth, *sizes[:-1]]
         self.layers = nn.ModuleList(nn.LSTM(i, h, batch_first=True) for i, h in zip(in_sizes, sizes, strict=True))
@@ -136,6 +139,9 @@ class Decoder(nn.Module):
         """Teacher-forced logits (B, T, 27)."""
         b, t, _ = target.shape
         prev = torch.cat([target.new_zeros(b, 1, self.output_depth), target[:, :-1]], dim=1)
+        if self.training and self.prev_dropout > 0.0:
+            u = torch.rand((b, t, 1), generator=generator, device=prev.device, dtype=prev.dtype)
+            prev = prev * (u >= self.prev_dropout).to(prev.dtype)
         parts = [prev, z.unsqueeze(1).expand(b, t, z.shape[-1])]
         if controls is not None:
             parts.append(controls)

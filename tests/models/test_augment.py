@@ -53,3 +53,20 @@ def test_each_augmentation_is_a_plausible_variant_and_reproducible() -> None:
 def test_bad_augmentation_values_are_refused() -> None:
     with pytest.raises(ConfigError, match="augment_timing_shift"):
         apply_hparams(get_config("groovae_tiny"), "augment_timing_shift=2")
+
+
+def test_bar_shuffle_rearranges_whole_bars_of_some_windows() -> None:
+    cfg = apply_hparams(get_config("groovae_tiny"), "augment_bar_shuffle=0.5")
+    x = _batch()
+    y = augment_batch(cfg, x, torch.Generator().manual_seed(3))
+    assert torch.equal(y, augment_batch(cfg, x, torch.Generator().manual_seed(3)))
+    bars = cfg.num_bars
+    shuffled = 0
+    for i in range(len(x)):
+        xb, yb = x[i].reshape(bars, 16, -1), y[i].reshape(bars, 16, -1)
+        # every bar of the variant is one of the window's bars, each used once
+        order = [next(j for j in range(bars) if torch.equal(yb[k], xb[j])) for k in range(bars)]
+        assert sorted(order) == list(range(bars))
+        shuffled += order != list(range(bars))
+    # p = 0.5 of 64 windows chosen; a chosen window keeps its order with probability 1/bars!
+    assert 16 <= shuffled <= 40

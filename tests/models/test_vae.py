@@ -169,3 +169,23 @@ def test_loss_weights_change_the_optimised_loss_not_the_logged_r_loss() -> None:
     assert float(loss0) == pytest.approx(float(p0["r_loss"]), rel=1e-6)
     with pytest.raises(ValueError, match="offset_loss_weight"):
         apply_hparams(base, "offset_loss_weight=-1")
+
+
+def test_decoder_input_dropout_zeroes_whole_previous_steps_in_training_only() -> None:
+    cfg = apply_hparams(get_config("groovae_tiny"), "dropout_keep_prob=1.0,decoder_input_dropout=0.4")
+    m = GrooVAE(cfg)
+    x = _batch(cfg, b=4)
+    z = torch.randn(4, cfg.z_size, generator=torch.Generator().manual_seed(1))
+    m.train()
+    dropped = m.decoder(x, z, None, torch.Generator().manual_seed(5))
+    # the same draw as the decoder's: keep step t's input y_{t-1} where u >= 0.4
+    keep = torch.rand((4, cfg.num_steps, 1), generator=torch.Generator().manual_seed(5)) >= 0.4
+    assert 0.4 < keep.float().mean() < 0.8
+    masked = x.clone()
+    masked[:, :-1] *= keep[:, 1:].float()  # y_{t-1} is target row t-1
+    m.eval()
+    with torch.no_grad():
+        assert torch.allclose(dropped, m.decoder(masked, z), atol=1e-6)
+        assert not torch.allclose(dropped, m.decoder(x, z), atol=1e-3)
+    with pytest.raises(Exception, match="decoder_input_dropout"):
+        apply_hparams(get_config("groovae_tiny"), "decoder_input_dropout=1")

@@ -6,8 +6,14 @@ the period what the run asks for (JACK delivers MIDI once per period: 32 frames 
 256 = 5.3 ms at 48 kHz) whatever server the machine runs, and keeps runs apart from other
 clients. ``mode``: "rt" (``jackd -R -P 70``: JACK's threads, our clients' process threads
 included, run SCHED_FIFO), "no-rt" (``--no-realtime``), "auto" (rt where the OS allows it,
-else no-rt). Clients in this process reach it through ``JACK_DEFAULT_SERVER`` (set while the
-context is open, restored after). Nothing here imports rtmidi.
+else no-rt). ``sync=True`` adds ``-S``, JACK2's synchronous mode: a cycle does not start before
+every client has finished the last one. In the default asynchronous mode a receiver that runs
+late on a busy machine reads its input port, which is the sender's own buffer (zero copy),
+while the sender may already be writing the next cycle into it: the dense stream of
+``tests/bridge/test_midi_input.py`` arrived with an event twice and extra, shifted events in
+3 of 15 runs asynchronous, 0 of 35 with ``-S``. Tests that compare streams byte for byte use
+it; benchmarks keep the asynchronous default that users run. Clients in this process reach it
+through ``JACK_DEFAULT_SERVER`` (set while the context is open, restored after). Nothing here imports rtmidi.
 """
 
 from __future__ import annotations
@@ -41,10 +47,12 @@ class JackServer:
 
 
 def start_jackd(name: str, period_frames: int, realtime: bool, env: Mapping[str, str] | None = None,
-                timeout_sec: float = START_TIMEOUT_SEC) -> subprocess.Popen[bytes] | None:
+                timeout_sec: float = START_TIMEOUT_SEC, sync: bool = False) -> subprocess.Popen[bytes] | None:
     """Start ``jackd -n name`` (dummy backend, 48 kHz) and wait until it answers; None if not."""
     env = dict(os.environ if env is None else env, JACK_NO_START_SERVER="1")
     mode = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
+    if sync:
+        mode.append("-S")
     proc = subprocess.Popen(
         ["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(period_frames)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
@@ -73,7 +81,7 @@ def stop_jackd(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def private_jack_server(prefix: str = "groovebridge", period_frames: int = 32, mode: str = "auto",
-                        timeout_sec: float = START_TIMEOUT_SEC) -> Iterator[JackServer]:
+                        timeout_sec: float = START_TIMEOUT_SEC, sync: bool = False) -> Iterator[JackServer]:
     """A server named ``<prefix>-<pid>[-rt]`` for the ``with`` block; raises JackUnavailable."""
     if mode not in MODES:
         raise ValueError(f"JACK mode {mode!r}: use one of {', '.join(MODES)}")
@@ -83,10 +91,10 @@ def private_jack_server(prefix: str = "groovebridge", period_frames: int = 32, m
     proc, name, realtime = None, base, False
     if mode in ("auto", "rt"):
         name, realtime = base + "-rt", True
-        proc = start_jackd(name, period_frames, True, timeout_sec=timeout_sec)
+        proc = start_jackd(name, period_frames, True, timeout_sec=timeout_sec, sync=sync)
     if proc is None and mode in ("auto", "no-rt"):
         name, realtime = base, False
-        proc = start_jackd(name, period_frames, False, timeout_sec=timeout_sec)
+        proc = start_jackd(name, period_frames, False, timeout_sec=timeout_sec, sync=sync)
     if proc is None:
         raise JackUnavailable(f"jackd did not start (dummy backend, {mode}, period {period_frames})")
     keys = ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")

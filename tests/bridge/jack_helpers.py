@@ -5,7 +5,10 @@ own, named ``groovebridge-test-<pid>[-rt]``, keeps the period small (32 frames =
 48 kHz: JACK delivers MIDI once per period) or as a test asks, whatever server the machine
 runs, and keeps these tests apart from other clients. It runs real-time (``-R``) where
 allowed: without it, a client that misses a 0.67 ms cycle on a busy machine loses that
-cycle's MIDI. Start-up may take up to 30 s on a loaded machine. Skips when jackd is not
+cycle's MIDI. It runs in JACK2's synchronous mode (``-S``): in the default asynchronous mode
+a late receiver can read the sender's buffer while the next cycle is written into it, and
+these tests compare streams byte for byte (see ``bridge/jack_server.py``). Start-up may take
+up to 30 s on a loaded machine. Skips when jackd is not
 installed or does not start.
 """
 
@@ -24,7 +27,7 @@ __all__ = ["JackServer", "private_jack_server", "_start"]
 
 def _start(name: str, period_frames: int, realtime: bool, env: dict[str, str]):
     """Start one jackd and wait for it (30 s); None if it did not come up."""
-    return start_jackd(name, period_frames, realtime, env)
+    return start_jackd(name, period_frames, realtime, env, sync=True)
 
 
 @contextmanager
@@ -32,7 +35,7 @@ def private_jack_server(period_frames: int = 32) -> Iterator[JackServer]:
     """Real-time (-R) where the OS allows it, else --no-realtime; skips without jackd."""
     with ExitStack() as stack:
         try:
-            server = stack.enter_context(_server("groovebridge-test", period_frames))
+            server = stack.enter_context(_server("groovebridge-test", period_frames, sync=True))
         except JackUnavailable as e:
             pytest.skip(f"{e}: JACK MIDI tests skipped")
         yield server

@@ -13,7 +13,8 @@ while the sender may already be writing the next cycle into it: the dense stream
 ``tests/bridge/test_midi_input.py`` arrived with an event twice and extra, shifted events in
 3 of 15 runs asynchronous, 0 of 35 with ``-S``. Tests that compare streams byte for byte use
 it; benchmarks keep the asynchronous default that users run. Clients in this process reach it
-through ``JACK_DEFAULT_SERVER`` (set while the context is open, restored after). Nothing here imports rtmidi.
+through ``JACK_DEFAULT_SERVER`` (set while the context is open, restored after). Nothing here
+imports rtmidi.
 """
 
 from __future__ import annotations

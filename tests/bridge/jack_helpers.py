@@ -8,8 +8,7 @@ allowed: without it, a client that misses a 0.67 ms cycle on a busy machine lose
 cycle's MIDI. It runs in JACK2's synchronous mode (``-S``): in the default asynchronous mode
 a late receiver can read the sender's buffer while the next cycle is written into it, and
 these tests compare streams byte for byte (see ``bridge/jack_server.py``). Start-up may take
-up to 30 s on a loaded machine. Skips when jackd is not
-installed or does not start.
+up to 30 s on a loaded machine. Skips when jackd is not installed or does not start.
 """
 
 from __future__ import annotations

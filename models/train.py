@@ -131,33 +131,30 @@ def resolve_config(options: TrainOptions) -> GrooVAEConfig:
     """The config of a new run, or of the run in ``run_dir`` (optimisation hparams may change).
 
     A new run warm-started from a model of the same config name starts from that model's
-    hyper-parameters (fine-tuning continues its recipe), with ``--hparams`` on top."""
+    hyper-parameters (fine-tuning continues its recipe), with ``--hparams`` on top. A resumed
+    run keeps its saved hyper-parameters; ``--hparams`` changes only the ones it names."""
     base = get_config(options.config)
-    if options.warm_start and not (options.run_dir and ckpt.latest_checkpoint(options.run_dir)):
+    found = ckpt.latest_checkpoint(options.run_dir) if options.run_dir else None
+    if found is not None:
+        saved = ckpt.load_config(found)
+        if saved.name != base.name:
+            raise TrainingError(f"{options.run_dir} holds a {saved.name} run, not {base.name}")
+        config = apply_hparams(saved, options.hparams)
+        fixed = sorted(
+            f.name for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(saved, f.name)
+            and f.name not in RESUMABLE_HPARAMS
+        )
+        if fixed:
+            raise TrainingError(
+                f"{options.run_dir} was trained with other {', '.join(fixed)}; use a new --run_dir"
+            )
+        return config
+    if options.warm_start:
         source = ckpt.load_config(warm_start_checkpoint(options.warm_start))
         if source.name == base.name:
             base = source
-    config = apply_hparams(base, options.hparams)
-    if options.run_dir:
-        found = ckpt.latest_checkpoint(options.run_dir)
-        if found is not None:
-            saved = ckpt.load_config(found)
-            if saved.name != config.name:
-                raise TrainingError(
-                    f"{options.run_dir} holds a {saved.name} run, not {config.name}"
-                )
-            if not options.hparams:
-                return saved
-            changed = sorted(
-                f.name for f in dataclasses.fields(config)
-                if getattr(config, f.name) != getattr(saved, f.name)
-            )
-            fixed = [k for k in changed if k not in RESUMABLE_HPARAMS]
-            if fixed:
-                raise TrainingError(
-                    f"{options.run_dir} was trained with other {', '.join(fixed)}; use a new --run_dir"
-                )
-    return config
+    return apply_hparams(base, options.hparams)
 
 
 def warm_start_checkpoint(source: str) -> Path:

@@ -180,10 +180,14 @@ def test_cli_bad_inputs_one_line(dataset: Path, tmp_path: Path, capsys, args, ne
 
 
 def test_resume_allows_optimisation_hparams_only(dataset: Path, tmp_path: Path) -> None:
-    run_training(_opts(tmp_path, dataset, num_steps=2))
+    run_training(_opts(tmp_path, dataset, num_steps=2, hparams="batch_size=16,free_bits=7"))
     (tmp_path / "checkpoints" / ".ckpt-00000009.deadbeef.tmp").mkdir()  # a killed writer's leftovers
+    res = run_training(_opts(tmp_path, dataset, num_steps=3, hparams="learning_rate=0.0005"))
+    # --hparams on resume changes only what it names: the run's other hparams are kept
+    assert res.step == 3 and res.model.config.batch_size == 16 and res.model.config.free_bits == 7.0
+    assert res.model.config.learning_rate == 0.0005
     res = run_training(_opts(tmp_path, dataset, num_steps=4, hparams="batch_size=8,learning_rate=0.0005"))
-    assert res.step == 4 and res.model.config.batch_size == 8
+    assert res.step == 4 and res.model.config.batch_size == 8 and res.model.config.free_bits == 7.0
     assert not (tmp_path / "checkpoints" / ".ckpt-00000009.deadbeef.tmp").exists()
     with pytest.raises(TrainingError, match="z_size"):
         run_training(_opts(tmp_path, dataset, num_steps=6, hparams="z_size=8"))

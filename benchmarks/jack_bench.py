@@ -109,15 +109,18 @@ def stats_ms(errors_sec: np.ndarray) -> dict[str, float]:
 
 class Sender:
     """A second process that plays ``(t_sec, message)`` pairs into ``port`` and reports when
-    each was really sent (its own lateness is then not counted against the capture)."""
+    each was really sent (its own lateness is then not counted against the capture) and, with
+    ``monitor``, when JACK delivered it (a client of its own on the same port)."""
 
-    def __init__(self, port: str) -> None:
+    def __init__(self, port: str, monitor: bool = False) -> None:
+        self.monitor = monitor
+        self.delivered: list[float] = []  # with monitor: when JACK delivered each message
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "scripts" / "midi_player.py")],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"port": port}) + "\n")
+        self.proc.stdin.write(json.dumps({"port": port, "monitor": monitor}) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline().strip()
         if line != "ready":
@@ -128,5 +131,7 @@ class Sender:
         self.proc.stdin.write(json.dumps(plan) + "\n")
         self.proc.stdin.flush()
         sent = json.loads(self.proc.stdout.readline())
+        if self.monitor:
+            self.delivered = list(json.loads(self.proc.stdout.readline()))
         self.proc.wait(5)
         return list(sent)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,6 +99,8 @@ class CaptureBuffer:
         self.channels = frozenset(c - 1 for c in channels)  # 1-16 -> 0-15; empty = all
         self.max_age_sec = max_age_sec
         self._hits: deque[TimedHit] = deque()
+        # re-stamps an input time with the input's best clock anchor (MidiIO.refine_time)
+        self.refine: Callable[[float], float] | None = None
         self._lock = threading.Lock()
 
     def accepts(self, message: list[int]) -> bool:
@@ -134,11 +137,19 @@ class CaptureBuffer:
         """Quantise the hits of ``num_bars`` bars from ``start_beat`` onto a 16th grid."""
         end_beat = start_beat + num_bars * BEATS_PER_BAR
         rel = [
-            DrumHit(h.beat - start_beat, h.drum_class, h.velocity)
+            DrumHit(beat - start_beat, h.drum_class, h.velocity)
             for h in self.hits()
-            if start_beat - EARLY_BEATS <= h.beat < end_beat
+            if start_beat - EARLY_BEATS <= (beat := self._refined_beat(h, bpm)) < end_beat
         ]
         return quantize(rel, num_bars * STEPS_PER_BAR, bpm)
+
+    def _refined_beat(self, hit: TimedHit, bpm: float) -> float:
+        """The hit's beat, moved by what refining its arrival time moves it (a first hit after a
+        silence was read late: the anchor known now is better)."""
+        refine = self.refine
+        if refine is None:
+            return hit.beat
+        return hit.beat + (refine(hit.t_sec) - hit.t_sec) * bpm / 60.0
 
     def last_bars(self, now_beat: float, num_bars: int = CAPTURE_BARS, bpm: float = 120.0) -> Groove:
         """The last ``num_bars`` complete bars before ``now_beat``."""

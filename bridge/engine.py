@@ -132,6 +132,7 @@ class Engine(EngineModelMixin, EnginePatternMixin):
         self.scheduler.start()
         self.worker = GenerationWorker(self._loader, self._on_model_state)
         self._midi.set_callback(self._on_midi_in)
+        self.capture_buffer.refine = getattr(self._midi, "refine_time", None)
         self._update(ports=dict(self._midi.ports))
         self._control.start()
         self.worker.load(s.model)

@@ -20,10 +20,15 @@ reads the clock late by up to a poll interval. The event time is the summed delt
 smallest offset (poll time - summed deltas) seen so far: the least-delayed poll. The offset
 may creep up (``DRIFT_PPM`` of the time between events, at most ``MAX_CREEP_SEC`` per event)
 to follow a drift between the two clocks (none on Linux JACK: both are CLOCK_MONOTONIC).
+Early stamps can only use the anchor known then: the first event after a silence is read up to
+``IDLE_POLL_SEC`` late. ``ArrivalClock.refine(t)`` re-stamps an earlier time with the best
+anchor known now (the capture does this when it builds its groove, so the first hit of a take
+is not late).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +39,8 @@ IDLE_POLL_SEC = 0.004  # after IDLE_AFTER_SEC without input: a quarter of the wa
 IDLE_AFTER_SEC = 1.0
 DRIFT_PPM = 20.0
 MAX_CREEP_SEC = 20e-6  # per event: a first event read late after a long silence barely moves it
+REFINE_STEP_SEC = 5e-6  # anchor changes smaller than this are not logged for refine()
+REFINE_LOG = 4096  # anchor changes remembered for refine() (older stamps are left as they are)
 QUEUE_SIZE = 16384  # rtmidi's queue: 4.5 s of a dense 3,600 events/s stream between two polls
 
 InputHandler = Callable[[list[int], float], None]
@@ -44,11 +51,15 @@ class ArrivalClock:
 
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self.now = now
+        self._lock = threading.Lock()  # stamp() on the reader thread, refine() on another
         self.reset()
 
     def reset(self) -> None:
         self._elapsed_sec = 0.0
         self._offset_sec: float | None = None
+        with self._lock:
+            self._log_t: list[float] = []  # first stamp made with each logged anchor (ascending)
+            self._log_offset: list[float] = []
 
     def stamp(self, delta_sec: float, read_sec: float) -> float:
         """Time of an event whose delta is ``delta_sec``, read from the queue at ``read_sec``."""
@@ -59,7 +70,24 @@ class ArrivalClock:
             self._offset_sec = offset
         else:
             self._offset_sec = min(offset, self._offset_sec + min(MAX_CREEP_SEC, delta_sec * DRIFT_PPM * 1e-6))
-        return min(read_sec, self._elapsed_sec + self._offset_sec)
+        t_sec = min(read_sec, self._elapsed_sec + self._offset_sec)
+        if not self._log_offset or abs(self._offset_sec - self._log_offset[-1]) > REFINE_STEP_SEC:
+            with self._lock:
+                if len(self._log_t) >= REFINE_LOG:
+                    del self._log_t[: REFINE_LOG // 2], self._log_offset[: REFINE_LOG // 2]
+                self._log_t.append(t_sec)
+                self._log_offset.append(self._offset_sec)
+        return t_sec
+
+    def refine(self, t_sec: float) -> float:
+        """``t_sec``, an earlier ``stamp()``, moved by how much the anchor has changed since (never
+        later than it was: the read capped it); unchanged if older than the log."""
+        with self._lock:
+            i = bisect.bisect_right(self._log_t, t_sec) - 1
+            now_offset = self._offset_sec
+            if i < 0 or now_offset is None:
+                return t_sec
+            return min(t_sec, t_sec - self._log_offset[i] + now_offset)
 
 
 class PolledInput:

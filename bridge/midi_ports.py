@@ -267,6 +267,11 @@ class MidiIO:
         """Callback mode (JACK's process thread): times as ``ArrivalClock``, read now."""
         self._on_input(event[0], self._arrival.stamp(event[1], time.monotonic()))
 
+    def refine_time(self, t_sec: float) -> float:
+        """An input event's time re-stamped with the best anchor known now (``ArrivalClock.refine``)."""
+        reader = self._reader
+        return (reader.clock if reader is not None else self._arrival).refine(t_sec)
+
     def _on_input(self, message: list[int], t_sec: float) -> None:
         """One input event (reader thread): echo filter, then the consumer."""
         if len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:

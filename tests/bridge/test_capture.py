@@ -35,6 +35,20 @@ def test_window_quantises_with_offsets_and_velocities() -> None:
     assert g.offsets[8, 2] == pytest.approx(-0.4, abs=1e-6)
 
 
+def test_window_uses_refined_arrival_times() -> None:
+    """A first hit after a silence was stamped 4 ms late (idle polling); the input's refined
+    time moves it back onto the beat before the groove is built, and into the window."""
+    buf = CaptureBuffer(GM)
+    buf.add([0x99, 36, 100], 10.004, 16.008)  # 120 BPM: 4 ms = 0.008 beats
+    buf.add([0x99, 38, 90], 10.5, 17.0)
+    buf.refine = lambda t: t - 0.004 if t > 10.0 and t < 10.1 else t
+    g = buf.window(16.0, bpm=120.0)
+    assert cells(g) == {(0, 0), (4, 1)}
+    assert g.offsets[0, 0] == pytest.approx(0.0, abs=1e-6) and g.offsets[4, 1] == pytest.approx(0.0, abs=1e-6)
+    buf.refine = None  # as stamped: the kick is late by 0.032 of a 16th
+    assert buf.window(16.0, bpm=120.0).offsets[0, 0] == pytest.approx(-0.064, abs=1e-4)
+
+
 def test_last_bars_takes_the_four_complete_bars_before_now() -> None:
     buf = CaptureBuffer(GM)
     for beat in (3.0, 4.0, 19.0, 19.9):  # bar 1 (outside), bars 2-5, then bar 6's early downbeat

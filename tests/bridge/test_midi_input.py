@@ -44,6 +44,19 @@ def test_a_late_read_after_a_long_silence_moves_the_anchor_20_us_at_most() -> No
     assert _us(t, 160.0) == 20.0
 
 
+def test_refine_restamps_earlier_events_with_the_anchor_found_later() -> None:
+    clock = ArrivalClock()
+    # the first hit after a silence read 4 ms late (idle polling), the next ones promptly
+    t0 = clock.stamp(0.0, 100.004)
+    t1 = clock.stamp(0.010, 100.0101)
+    t2 = clock.stamp(0.010, 100.0200)
+    assert [_us(t) for t in (t0, t1, t2)] == [4000.0, 10100.0, 20000.0]  # the best anchor then
+    assert [_us(clock.refine(t)) for t in (t0, t1, t2)] == [0.0, 10000.0, 20000.0]  # the best now
+    assert clock.refine(99.0) == 99.0  # older than anything stamped: left as it is
+    clock.reset()
+    assert clock.refine(t0) == t0
+
+
 class _Queue:
     def __init__(self, items: list[tuple[list[int], float]]) -> None:
         self.items = list(items)

@@ -104,7 +104,7 @@ PLAYER = Path(__file__).resolve().parents[2] / "scripts" / "midi_player.py"
 @pytest.mark.slow
 def test_groove_played_into_groovebridge_in_is_captured(jack: JackServer, gmd_dir: Path) -> None:
     """A second process plays 4 bars of a real GMD groove at 120 BPM (internal clock);
-    "record next 4 bars" gets the same hits and velocities, offsets within 0.05."""
+    "record next 4 bars" gets the same hits and velocities, and offsets as JACK delivered them."""
     groove = _gmd_groove(gmd_dir)
     engine, events = jack_engine(bpm=120.0, input_drum_map="roland")
     proc = subprocess.Popen(
@@ -112,7 +112,7 @@ def test_groove_played_into_groovebridge_in_is_captured(jack: JackServer, gmd_di
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        proc.stdin.write(json.dumps({"port": IN_PORT_NAME}) + "\n")
+        proc.stdin.write(json.dumps({"port": IN_PORT_NAME, "monitor": True}) + "\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "ready"
         engine.play()
@@ -129,7 +129,9 @@ def test_groove_played_into_groovebridge_in_is_captured(jack: JackServer, gmd_di
         ]
         proc.stdin.write(json.dumps(plan) + "\n")
         proc.stdin.flush()
-        sent_sec = json.loads(proc.stdout.readline())  # when the player really sent each note
+        sent_sec = json.loads(proc.stdout.readline())  # when the player sent each note
+        jack_sec = json.loads(proc.stdout.readline())  # when JACK delivered it (the player's monitor)
+        assert len(jack_sec) == len(plan), "the monitor port missed notes"
         wait_for(lambda: engine.snapshot().slots["A"] is not None, timeout_sec=5, what="captured slot")
         got = engine.snapshot().slots["A"]
         assert isinstance(got, Groove)
@@ -137,25 +139,33 @@ def test_groove_played_into_groovebridge_in_is_captured(jack: JackServer, gmd_di
         wanted = [(round(e.start_beats, 4), e.drum_class, e.velocity) for e in groove.to_events()]
         assert np.array_equal(got.hits, groove.hits), f"heard {heard}\nwanted {wanted}"
         np.testing.assert_array_equal(np.round(got.velocities * 127), np.round(groove.velocities * 127))
-        # What was played: the groove's own offsets, moved by the player's send lateness.
-        played = groove.offsets.copy()
-        late_beats = [(ts - tp) * 120.0 / 60.0 for (tp, _m), ts in zip(plan, sent_sec, strict=True)]
-        for ev, late in zip(groove.to_events(), late_beats, strict=True):
-            pos = (ev.start_beats + late) * 4
-            s = int(np.floor(ev.start_beats * 4 + 0.5))
-            played[s, ev.drum_class] = 2.0 * (s - pos)
+
+        def offsets_at(times: list[float]) -> np.ndarray:
+            """The groove's offsets with each hit moved to when it happened (120 BPM: 2 beats/s)."""
+            offsets = groove.offsets.copy()
+            for ev, (t_plan, _m), t in zip(groove.to_events(), plan, times, strict=True):
+                pos = (ev.start_beats + (t - t_plan) * 2.0) * 4
+                step = int(np.floor(ev.start_beats * 4 + 0.5))
+                offsets[step, ev.drum_class] = 2.0 * (step - pos)
+            return offsets
+
         mask = groove.hits > 0.5
-        err = np.abs(got.offsets - played)[mask]
-        vs_file = np.abs(got.offsets - groove.offsets)[mask]
-        print(f"capture offset error vs played: median {np.median(err):.4f} p95 {np.percentile(err, 95):.4f} "
-              f"max {err.max():.4f}; vs file: max {vs_file.max():.4f} (units of half a 16th)")
-        # Every hit within 0.05 (3.1 ms at 120 BPM) with a real-time JACK server. Without one,
-        # on a busy machine, JACK delivers some notes a period or more late: then only the median
-        # is held to it (timing figures: benchmarks/bench_capture.py).
-        if jack.realtime:
-            assert err.max() < 0.05, err
-        else:
-            assert np.median(err) < 0.05, err
+        vs_jack = np.abs(got.offsets - offsets_at(jack_sec))[mask]
+        vs_sent = np.abs(got.offsets - offsets_at(sent_sec))[mask]
+        late_ms = (np.array(jack_sec) - np.array(sent_sec)) * 1000
+        print(f"capture offset error (units of half a 16th) vs JACK delivery: median {np.median(vs_jack):.4f} "
+              f"p90 {np.percentile(vs_jack, 90):.4f} max {vs_jack.max():.4f}; vs send: median "
+              f"{np.median(vs_sent):.4f} max {vs_sent.max():.4f}; JACK delivery late by median "
+              f"{np.median(late_ms):.2f} max {late_ms.max():.2f} ms")
+        # The engine keeps what JACK delivered: typically within 0.005 (0.3 ms at 120 BPM) of the
+        # monitor, a client of the same JACK cycle (stamping at hand-over instead: ~0.5 ms late).
+        # rtmidi dates each event when its client's process thread runs, so on a loaded machine a
+        # few hits differ by several ms either way (either client's thread ran late): 90 % within
+        # 0.02 (1.25 ms). Against the send times only the median holds: JACK itself delivers some
+        # notes late on a busy machine (measured up to 21 ms on the 2-core VM while training).
+        assert np.median(vs_jack) < 0.005, vs_jack
+        assert np.percentile(vs_jack, 90) < 0.02, vs_jack
+        assert np.median(vs_sent) < 0.05, vs_sent
     finally:
         proc.kill()
         proc.wait()

@@ -130,15 +130,18 @@ class _Engine:
         self.scheduler = _Sched(due)
 
 
-def test_quiet_gate_sleeps_just_before_and_after_the_next_event_only():
+def test_quiet_gate_sleeps_just_before_and_after_the_next_event_only(monkeypatch):
+    slept: list[float] = []
+    real_sleep = time.sleep
+    monkeypatch.setattr(osc_intake.time, "sleep", lambda sec: (slept.append(sec), real_sleep(sec)))
     now = time.monotonic()
     far = quiet_gate(_Engine(now + 1.0))
-    t = time.monotonic()
     far()
-    assert time.monotonic() - t < 0.002
+    assert slept == []  # the next event is a second away: no wait
     near = quiet_gate(_Engine(now + 0.002))
     near()
     assert time.monotonic() >= now + 0.002 + osc_intake.QUIET_AFTER_SEC - 1e-4  # held past the event
+    assert len(slept) == 1
     quiet_gate(FakeEngine())()  # no scheduler: no-op
 
 

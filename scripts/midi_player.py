@@ -21,7 +21,9 @@ import rtmidi
 
 def delivered(arrivals: list[tuple[float, float]]) -> list[float]:
     """Monotonic delivery times from (read time, rtmidi delta) pairs: the summed deltas (JACK's
-    own times) anchored on the least-delayed read."""
+    own times) anchored on the least-delayed read of the whole take. Computed here, after the
+    fact, rather than with the engine's ``ArrivalClock``: the reference the capture test holds
+    the engine to must not share the engine's code."""
     summed, total = [], 0.0
     for i, (_read, delta) in enumerate(arrivals):
         total += delta if i else 0.0
@@ -39,7 +41,7 @@ def main() -> int:
         print(f"port {spec['port']!r} not in {names}", flush=True)
         return 1
     out.open_port(idx)
-    arrivals: list[tuple[float, float]] = []  # (monotonic at callback, rtmidi delta)
+    arrivals: list[tuple[float, float]] = []  # (monotonic when read, rtmidi delta)
     monitor = None
     if spec.get("monitor"):
         monitor = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gbtest-monitor")

@@ -28,14 +28,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _validation_loss(model, config, examples_path: str, step: int, device: str) -> float:
+def _validation_losses(models: list, config, examples_path: str, step: int, device: str) -> list[float]:
+    """The loss training logs for validation (z drawn with seed 0), for each model."""
     import torch
 
     from models.train import load_split
     from models.train_loop import evaluate
 
     val = load_split(examples_path, "validation", config)
-    return evaluate(model.to(device), config, val, step, torch.device(device))["loss"]
+    return [evaluate(m.to(device), config, val, step, torch.device(device))["loss"] for m in models]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.examples_path:
             return {}
         newest = load_checkpoint(paths[-1])[0]
-        compared.append(_validation_loss(newest, config, args.examples_path, step, args.device))
-        return {"val_loss": _validation_loss(model, config, args.examples_path, step, args.device)}
+        mean_loss, newest_loss = _validation_losses([model, newest], config, args.examples_path, step, args.device)
+        compared.append(newest_loss)
+        return {"val_loss": mean_loss}
 
     try:
         if args.run_dir:

@@ -45,15 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     from models.checkpoint_average import average_checkpoints, run_checkpoints
     from models.train_loop import TrainingError
 
-    compared: list[float] = []
+    losses: list[float] = []  # (mean, newest alone), filled by annotate
 
     def annotate(model, config, step: int) -> dict:
         if not args.examples_path:
             return {}
         newest = load_checkpoint(paths[-1])[0]
-        mean_loss, newest_loss = _validation_losses([model, newest], config, args.examples_path, step, args.device)
-        compared.append(newest_loss)
-        return {"val_loss": mean_loss}
+        losses.extend(_validation_losses([model, newest], config, args.examples_path, step, args.device))
+        return {"val_loss": losses[0]}
 
     try:
         if args.run_dir:
@@ -64,9 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, TrainingError, OSError, ValueError, RuntimeError) as e:
         print(f"groovebridge average: {e}", file=sys.stderr)
         return 2
-    report = ""
-    if compared:
-        val = load_checkpoint(out)[2]["val_loss"]
-        report = f"; validation loss {val:.2f} (newest checkpoint alone: {compared[0]:.2f})"
+    report = f"; validation loss {losses[0]:.2f} (newest checkpoint alone: {losses[1]:.2f})" if losses else ""
     print(f"averaged {len(paths)} checkpoints ({paths[0].name} .. {paths[-1].name}) -> {out}{report}")
     return 0

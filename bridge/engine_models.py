@@ -99,10 +99,11 @@ class EngineModelMixin(_Base):
     def _sampled(self, grooves: list[Groove]) -> None:
         bpm = self._clock.bpm
         variations = tuple(fit_steps(g, g.num_steps).with_changes(bpm=bpm) for g in grooves)
-        self._update(variations=variations, selected_variation=0 if variations else -1)
+        if variations:  # the variations and the pattern they start with change together
+            self._set_pattern(variations[0], "sample", variations=variations, selected_variation=0)
+        else:
+            self._update(variations=variations, selected_variation=-1)
         self._emit("variations", {"variations": variations, "selected": 0})
-        if variations:
-            self._set_pattern(variations[0], "sample")
 
     def select_variation(self, index: int) -> None:
         self._post(self._do_select_variation, index)
@@ -112,9 +113,8 @@ class EngineModelMixin(_Base):
         variations = self._snap.variations
         if not 0 <= i < len(variations):
             raise IndexError(f"variation {index!r} does not exist (have {len(variations)})")
-        self._update(selected_variation=i)
+        self._set_pattern(variations[i], f"variation {i + 1}", selected_variation=i)
         self._emit("variations", {"variations": variations, "selected": i})
-        self._set_pattern(variations[i], f"variation {i + 1}")
 
     # ---- morph A -> B ------------------------------------------------------------------------------
     def set_interpolation(self, position: float) -> None:

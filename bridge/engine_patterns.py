@@ -8,7 +8,7 @@ which swaps them in at the next bar line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge.capture import Click, count_in_clicks, next_recording
 from bridge.scheduler import CompiledPattern, compile_pattern
@@ -30,10 +30,12 @@ class EnginePatternMixin(_Base):
             raise TypeError("set_pattern needs a Groove")
         self._post(self._set_pattern, groove, source)
 
-    def _set_pattern(self, groove: Groove, source: str) -> None:
+    def _set_pattern(self, groove: Groove, source: str, **also: Any) -> None:
+        """Play ``groove`` from the next bar line; ``also`` (other snapshot fields) change in the
+        same snapshot update, so no reader sees one without the other."""
         compiled: CompiledPattern = compile_pattern(groove, source)  # off the scheduler thread
         self._sched(lambda: self.player.set_pattern(compiled))  # type: ignore[union-attr]
-        self._update(pattern=groove, pattern_source=source)
+        self._update(pattern=groove, pattern_source=source, **also)
         self._emit("pattern", {"pattern": groove, "source": source})
 
     def set_mute(self, drum_class: int, muted: bool) -> None:

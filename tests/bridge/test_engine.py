@@ -57,6 +57,28 @@ def test_model_ready_samples_variations_and_plays_them() -> None:
         engine.close()
 
 
+def test_variations_and_their_pattern_change_in_one_snapshot_update() -> None:
+    """A reader woken by the "variations" event (the GUI, OSC) sees the pattern that goes with it."""
+    engine, _, events = make_engine()
+    seen: list[tuple[int, str, int]] = []
+
+    def on_event(event: str, payload: object) -> None:
+        if event == "variations":
+            snap = engine.snapshot()
+            seen.append((len(snap.variations), snap.pattern_source, snap.selected_variation))
+
+    engine.subscribe(on_event)
+    try:
+        engine.sample()
+        wait_for(lambda: (4, "sample", 0) in seen, what="variations event")
+        engine.select_variation(1)
+        wait_for(lambda: any(sel == 1 for _, _, sel in seen), what="second variations event")
+        expected = {0: "sample", 1: "variation 2"}
+        assert seen and all(n == 4 and source == expected[sel] for n, source, sel in seen), seen
+    finally:
+        engine.close()
+
+
 def test_pattern_change_is_heard_from_a_bar_line_only() -> None:
     engine, midi, events = make_engine(auto_sample=False)
     try:

@@ -59,7 +59,7 @@ def test_model_ready_samples_variations_and_plays_them() -> None:
 
 def test_variations_and_their_pattern_change_in_one_snapshot_update() -> None:
     """A reader woken by the "variations" event (the GUI, OSC) sees the pattern that goes with it."""
-    engine, _, events = make_engine()
+    engine, _, _ = make_engine()
     seen: list[tuple[int, str, int]] = []
 
     def on_event(event: str, payload: object) -> None:

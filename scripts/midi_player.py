@@ -42,21 +42,22 @@ def main() -> int:
         return 1
     out.open_port(idx)
     arrivals: list[tuple[float, float]] = []  # (monotonic when read, rtmidi delta)
-    monitor = None
+    monitor, drainer, stop = None, None, threading.Event()
     if spec.get("monitor"):
         monitor = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="gbtest-monitor")
         mine = next(i for i, n in enumerate(monitor.get_ports()) if "gbtest-player" in n)
         monitor.open_port(mine)
 
         def drain() -> None:  # polled, not a callback: rtmidi's JACK callback loses events under load
-            while True:
+            while not stop.is_set():
                 item = monitor.get_message()
                 if item is None:
                     time.sleep(0.0005)
                 else:
                     arrivals.append((time.monotonic(), item[1]))
 
-        threading.Thread(target=drain, daemon=True).start()
+        drainer = threading.Thread(target=drain, daemon=True)
+        drainer.start()
     print("ready", flush=True)
     events = json.loads(sys.stdin.readline())
     sent: list[float] = []
@@ -72,7 +73,13 @@ def main() -> int:
     print(json.dumps(sent), flush=True)
     if monitor is not None:
         print(json.dumps(delivered(arrivals)), flush=True)
-    out.close_port()
+    stop.set()
+    if drainer is not None:
+        drainer.join()
+    for client in (out, monitor):  # closed, not left to exit: a vanished client stalls a -S server
+        if client is not None:
+            client.close_port()
+            client.delete()
     return 0
 
 

@@ -167,8 +167,11 @@ def test_groove_played_into_groovebridge_in_is_captured(jack: JackServer, gmd_di
         assert np.percentile(vs_jack, 90) < 0.02, vs_jack
         assert np.median(vs_sent) < 0.05, vs_sent
     finally:
-        proc.kill()
-        proc.wait()
+        try:  # let the player close its client: a killed client stalls a synchronous server
+            proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         engine.close()
 
 

@@ -3,7 +3,8 @@
 * Reconstruction: encode each window to its mean, decode with hits thresholded at 0.5
   (temperature 0); hit P/R/F1, velocity MAE (MIDI units) and timing MAE (ms at the window's
   tempo) on true-positive hits; r_loss and KL bits as Magenta logs them (teacher forcing,
-  z = mu + sigma * eps, no dropout).
+  z = mu + sigma * eps, no dropout). The same scores per drum class (``reconstruction_by_class``):
+  which drums the error comes from.
 * Realism (Yang & Lerch 2018): per-pattern features of N samples at a temperature against N real
   windows; KDE overlap per feature and their mean (``models.metrics``).
 * Baselines in the same report: "average pattern" (the train split's mean pattern, hits where
@@ -27,7 +28,12 @@ from models.drum_maps import NUM_CLASSES
 from models.generate import GrooveModel
 from models.groove import Groove
 from models.losses import groovae_loss
-from models.metrics import overlap_area, realism_overlaps, reconstruction_scores
+from models.metrics import (
+    overlap_area,
+    realism_overlaps,
+    reconstruction_by_class,
+    reconstruction_scores,
+)
 
 K = NUM_CLASSES
 
@@ -106,6 +112,7 @@ def evaluate(
             **reconstruction_scores(target, pred, bpm).as_dict(),
             **_losses(model, target, options.seed, options.batch_size),
         },
+        "reconstruction_by_class": reconstruction_by_class(target, pred, bpm),
     }
     avg = average_pattern(train.tensors)
     avg_pred = np.broadcast_to(avg, target.shape)
@@ -190,6 +197,12 @@ def format_report(report: dict[str, object]) -> str:
         lines.append(f"{label:<22}{rec[key]:>10.3f}{brec[key]:>13.3f}")  # type: ignore[index]
     lines.append(f"{'r_loss':<22}{rec['r_loss']:>10.2f}")  # type: ignore[index]
     lines.append(f"{'KL bits':<22}{rec['kl_bits']:>10.2f}")  # type: ignore[index]
+    by_class = report.get("reconstruction_by_class")
+    if isinstance(by_class, dict):
+        lines += ["", f"{'per drum class':<22}{'true hits':>10}{'P':>7}{'R':>7}{'F1':>7}{'vel MAE':>9}{'ms MAE':>8}"]
+        for name, c in by_class.items():
+            lines.append(f"{name:<22}{c['num_hits']:>10d}{c['hit_precision']:>7.3f}{c['hit_recall']:>7.3f}"
+                         f"{c['hit_f1']:>7.3f}{c['velocity_mae_midi']:>9.2f}{c['timing_mae_ms']:>8.2f}")
     lines += ["", f"realism overlap ({report['realism_source']})", f"{'feature':<22}{'model':>10}{'avg pattern':>13}{'real (train)':>14}"]
     real_b = report["baseline_random_real_window"]["realism"]  # type: ignore[index]
     avg_b = base["realism"]  # type: ignore[index]

@@ -37,21 +37,47 @@ def reconstruction_scores(
     target: np.ndarray, predicted: np.ndarray, bpm: np.ndarray | float
 ) -> ReconstructionScores:
     """target, predicted: (N, T, 27). Predicted hits count where > 0.5. bpm: (N,) or scalar."""
+    return _scores(*_checked(target, predicted, bpm), slice(0, K))
+
+
+def reconstruction_by_class(
+    target: np.ndarray, predicted: np.ndarray, bpm: np.ndarray | float
+) -> dict[str, dict[str, float]]:
+    """The same scores for each drum class on its own (CLASS_NAMES order), plus ``num_hits``,
+    the class's true hits: where the error of ``reconstruction_scores`` comes from."""
+    t, p, step_ms = _checked(target, predicted, bpm)
+    out: dict[str, dict[str, float]] = {}
+    for k, name in enumerate(CLASS_NAMES):
+        scores = _scores(t, p, step_ms, slice(k, k + 1)).as_dict()
+        del scores["num_windows"]
+        out[name] = {"num_hits": int((t[..., k] > 0.5).sum()), **scores}
+    return out
+
+
+def _checked(target: np.ndarray, predicted: np.ndarray, bpm: np.ndarray | float):
     t = np.asarray(target, np.float64)
     p = np.asarray(predicted, np.float64)
     if t.shape != p.shape or t.ndim != 3 or t.shape[2] != 3 * K:
         raise ValueError(f"target and prediction must both be (N, T, 27), got {t.shape} {p.shape}")
-    th, ph = t[..., :K] > 0.5, p[..., :K] > 0.5
+    bpm_arr = np.broadcast_to(np.asarray(bpm, np.float64), (t.shape[0],))
+    step_ms = (60_000.0 / bpm_arr / 4.0)[:, None, None] * np.ones(t.shape[:2] + (K,), np.float64)
+    return t, p, step_ms
+
+
+def _scores(t: np.ndarray, p: np.ndarray, step_ms: np.ndarray, classes: slice) -> ReconstructionScores:
+    """Scores over the drum classes ``classes`` (a slice of the 9)."""
+    def part(x: np.ndarray, block: int) -> np.ndarray:
+        return x[..., block * K : (block + 1) * K][..., classes]
+
+    th, ph = part(t, 0) > 0.5, part(p, 0) > 0.5
     tp = th & ph
     n_tp, n_pred, n_true = int(tp.sum()), int(ph.sum()), int(th.sum())
     precision = n_tp / n_pred if n_pred else 0.0
     recall = n_tp / n_true if n_true else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    bpm_arr = np.broadcast_to(np.asarray(bpm, np.float64), (t.shape[0],))
-    step_ms = (60_000.0 / bpm_arr / 4.0)[:, None, None] * np.ones_like(th, np.float64)
-    vel_err = np.abs(t[..., K : 2 * K] - p[..., K : 2 * K])[tp] * 127.0
+    vel_err = np.abs(part(t, 1) - part(p, 1))[tp] * 127.0
     # offsets are 2 * (grid - played) / step length: /2 gives steps, * step_ms gives ms.
-    off_err = np.abs(t[..., 2 * K :] - p[..., 2 * K :])[tp] / 2.0 * step_ms[tp]
+    off_err = np.abs(part(t, 2) - part(p, 2))[tp] / 2.0 * step_ms[..., classes][tp]
     return ReconstructionScores(
         hit_precision=float(precision),
         hit_recall=float(recall),

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from vae_helpers import make_small_gmd_dataset
 
 from groovebridge.cli import main as cli
@@ -30,12 +29,7 @@ K = len(CLASS_NAMES)
 KICK, SNARE, HAT, LOW_TOM = 0, 1, 2, 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tensor(hits: list[tuple[int, int, int, float]], steps: int = 16) -> np.ndarray:

@@ -6,18 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from models.generate import PRETRAINED_DIR, load_model
 from models.groove import Groove
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -112,9 +112,11 @@ def private_jack_server(prefix: str = "groovebridge", period_frames: int = 32, m
         raise JackUnavailable("jackd is not installed (apt-get install jackd2)")
     base = f"{prefix}-{os.getpid()}-{next(_serial)}"
 
+    def log_of(name: str) -> Path | None:
+        return None if log_dir is None else Path(log_dir) / f"{name}.log"
+
     def start(name: str, realtime: bool) -> subprocess.Popen[bytes] | None:
-        log = None if log_dir is None else Path(log_dir) / f"{name}.log"
-        return start_jackd(name, period_frames, realtime, timeout_sec=timeout_sec, sync=sync, log_path=log)
+        return start_jackd(name, period_frames, realtime, timeout_sec=timeout_sec, sync=sync, log_path=log_of(name))
 
     proc, name, realtime = None, base, False
     if mode in ("auto", "rt"):
@@ -130,7 +132,7 @@ def private_jack_server(prefix: str = "groovebridge", period_frames: int = 32, m
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
     try:
-        yield JackServer(name, realtime, period_frames, None if log_dir is None else Path(log_dir) / f"{name}.log")
+        yield JackServer(name, realtime, period_frames, log_of(name))
     finally:
         for k, v in old.items():
             if v is None:

@@ -10,12 +10,14 @@ a late receiver can read the sender's buffer while the next cycle is written int
 these tests compare streams byte for byte (see ``bridge/jack_server.py``). Start-up may take
 up to 30 s on a loaded machine. Skips when jackd is not installed or does not start.
 jackd's output goes to ``<tmp>/groovebridge-jack-logs/<name>.log``; ``tests/conftest.py``
-adds the tail of the newest one to the report of a failed ``jack`` test.
+adds the tail of the newest one to the report of a failed ``jack`` test. Logs older than a
+week are removed when a test process starts its first server.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -29,6 +31,20 @@ __all__ = ["JackServer", "LOG_DIR", "logs", "private_jack_server", "_start"]
 
 LOG_DIR = Path(tempfile.gettempdir()) / "groovebridge-jack-logs"
 logs: list[Path] = []  # the logs of the servers this process started, oldest first
+LOG_MAX_AGE_SEC = 7 * 24 * 3600
+
+
+def prune_logs(folder: Path = LOG_DIR, max_age_sec: float = LOG_MAX_AGE_SEC) -> int:
+    """Remove the ``*.log`` files in ``folder`` not written for ``max_age_sec``; how many went."""
+    cutoff, removed = time.time() - max_age_sec, 0
+    for log in folder.glob("*.log"):
+        try:
+            if log.stat().st_mtime < cutoff:
+                log.unlink()
+                removed += 1
+        except OSError:  # another test process removed or is writing it
+            continue
+    return removed
 
 
 def _start(name: str, period_frames: int, realtime: bool, env: dict[str, str]):
@@ -39,6 +55,8 @@ def _start(name: str, period_frames: int, realtime: bool, env: dict[str, str]):
 @contextmanager
 def private_jack_server(period_frames: int = 32) -> Iterator[JackServer]:
     """Real-time (-R) where the OS allows it, else --no-realtime; skips without jackd."""
+    if not logs:
+        prune_logs()
     with ExitStack() as stack:
         try:
             server = stack.enter_context(_server("groovebridge-test", period_frames, sync=True, log_dir=LOG_DIR))

@@ -8,8 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import jack_helpers
 import pytest
 
 from bridge.jack_server import JackUnavailable, private_jack_server
@@ -63,3 +65,14 @@ def test_a_failed_jack_test_reports_the_servers_log(tmp_path: Path) -> None:
     sections = out.stdout.split("_ test_fails_without_the_marker _")
     assert "jackd log" in sections[0] and "jackd -n groovebridge-test-" in sections[0]
     assert "jackd log" not in sections[1]
+
+
+def test_old_logs_are_pruned_and_recent_ones_kept(tmp_path: Path) -> None:
+    old, new, other = tmp_path / "a-1-1.log", tmp_path / "a-2-1.log", tmp_path / "notes.txt"
+    for f in (old, new, other):
+        f.write_text("x")
+    week_ago = time.time() - jack_helpers.LOG_MAX_AGE_SEC - 60
+    os.utime(old, (week_ago, week_ago))
+    os.utime(other, (week_ago, week_ago))
+    assert jack_helpers.prune_logs(tmp_path) == 1
+    assert not old.exists() and new.exists() and other.exists()

@@ -53,7 +53,9 @@ def test_link_clock_maps_beats_and_transport(clock):
     assert wait_for(lambda: not clock.is_playing)
     frozen = clock.beat_at(time.monotonic())
     time.sleep(0.05)
-    assert clock.beat_at(time.monotonic()) == frozen
+    # a Link app elsewhere on this host (another test run?) joins the session and can restart
+    # the shared transport: say so if the position moved
+    assert clock.beat_at(time.monotonic()) == frozen, f"moved while stopped; {clock.peers} Link peer(s)"
     with pytest.raises(ValueError):
         clock.set_tempo(1000.0)
 

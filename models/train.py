@@ -35,6 +35,7 @@ from models.config import AUGMENT_HPARAMS, GrooVAEConfig, apply_hparams, get_con
 from models.train_loop import (
     BatchOrder,
     TrainingError,
+    bf16_lstm_supported,
     evaluate,
     step_generator,
     train_step,
@@ -235,6 +236,11 @@ def run_training(
         raise TrainingError(f"unknown precision {options.precision!r}; use fp32 or bf16")
     rank, world, local_rank = _dist_info()
     device = pick_device(options.device, local_rank)
+    if options.precision == "bf16" and not bf16_lstm_supported(device):
+        raise TrainingError(
+            f"--precision bf16 is not supported on this {device.type} (no bfloat16 LSTM kernel: on a CPU "
+            "it needs AVX-512 BF16 or AMX); use --precision fp32"
+        )
     distributed = world > 1
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")

@@ -156,3 +156,21 @@ def evaluate(
     if count == 0:
         raise TrainingError("the validation split has no windows")
     return {k: v / count for k, v in sums.items()}
+
+
+_BF16_OK: dict[str, bool] = {}
+
+
+def bf16_lstm_supported(device: torch.device) -> bool:
+    """Whether an LSTM runs under bfloat16 autocast on ``device`` (oneDNN refuses it on CPUs
+    without AVX-512 BF16 / AMX); probed once per device type with a tiny layer."""
+    key = str(device)
+    if key not in _BF16_OK:
+        try:
+            lstm = torch.nn.LSTM(4, 4).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                lstm(torch.zeros(2, 1, 4, device=device))
+            _BF16_OK[key] = True
+        except RuntimeError:
+            _BF16_OK[key] = False
+    return _BF16_OK[key]

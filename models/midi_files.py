@@ -11,10 +11,13 @@ whole tempo map is kept for millisecond figures. Rules:
 * Pitches the drum map does not know are counted in ``unknown_pitches``, never fatal.
 * Every bar must be 16 sixteenths: a time signature num/den with 16*num/den != 16 (3/4, 6/8,
   5/4, ...) anywhere in the file is an error (reason ``time_signature``).
-* Early hits before beat 1 (origin rule): ``write_midi`` writes a groove whose first notes
-  start before its step 0 one bar later, and puts a marker meta event with the text
-  ``groovebridge:origin`` at the tick of step 0. ``read_midi`` subtracts the tick of that
-  marker, so MIDI -> groove -> MIDI -> groove is exact and bar lines stay aligned in a DAW.
+* Loop-exact files: a groove of N bars is written as exactly N bars (end of track on the bar
+  line), as a DAW loops it. A hit played early on the downbeat (before step 0) goes at the end
+  of the clip, where the looping DAW plays it just before the next pass's downbeat
+  (``early_hits="wrap"``, the default), or on the downbeat itself (``"clamp"``). Reading, a hit
+  within half a 16th before the end of a file that ends on a bar line is that downbeat, played
+  early: MIDI -> groove -> MIDI -> groove is exact. Files written by earlier versions put such
+  grooves one bar later behind a ``groovebridge:origin`` marker; the reader still honours it.
 
 Writing (``write_midi``) makes a type-0 file at 480 ticks per beat with a tempo, a 4/4 time
 signature, one-16th notes (shortened so a note never overlaps the next note of its pitch),
@@ -37,6 +40,7 @@ from models.smf import SmfError, SmfEvents, read_smf
 ORIGIN_MARKER = "groovebridge:origin"
 DRUM_CHANNEL = 9  # zero-based: MIDI channel 10
 WRITE_TICKS_PER_BEAT = 480
+EARLY_HITS = ("wrap", "clamp")
 MAX_BARS = 10_000  # ~5.5 h at 120 bpm; longer "files" are hostile or broken
 
 
@@ -160,6 +164,11 @@ def events_to_groove(
     origin_tick = next((t for t, text in ev.markers if text == ORIGIN_MARKER), 0)
     ticks = notes[known, 0] - origin_tick
     beats = ticks / tpb
+    clip_ticks = ev.end_tick - origin_tick
+    if clip_ticks > 0 and clip_ticks % (tpb * 4) == 0:  # a loop: wrap its last half-16th to 0
+        clip_beats = clip_ticks / tpb
+        wrap = (np.floor(beats * STEPS_PER_QUARTER + 0.5) == clip_beats * STEPS_PER_QUARTER) & (ticks < clip_ticks)
+        beats = np.where(wrap, beats - clip_beats, beats)
     steps = np.floor(beats * STEPS_PER_QUARTER + 0.5)
     last_step = int(steps.max())
     dropped = int((steps < 0).sum())
@@ -207,6 +216,18 @@ def read_midi(
     return events_to_groove(parse_midi(path), dmap, channel_list(channels))
 
 
+# Every pitch on class 0 (kick): a rhythm file's notes are all taps. (The other classes must name
+# a pitch; pitch 0 is already class 0's, so they never match.)
+RHYTHM_MAP = DrumMap("rhythm", (tuple(range(128)),) + ((0,),) * (NUM_CLASSES - 1))
+
+
+def read_rhythm(path: str | Path, channels: int | list[int] | tuple[int, ...] | None = None) -> MidiRead:
+    """Read any MIDI file as a rhythm: every note on ``channels`` (zero-based; all 16 when None),
+    whatever its pitch, is a tap (a hit of class 0 with its velocity and timing)."""
+    chans = channel_list(channels) if channels is not None else tuple(range(16))
+    return events_to_groove(parse_midi(path), RHYTHM_MAP, chans)
+
+
 def load_groove_window(
     path: str | Path,
     window: int = 0,
@@ -237,8 +258,11 @@ def groove_to_midifile(
     drum_map: str | DrumMap = "gm",
     channel: int = DRUM_CHANNEL,
     ticks_per_beat: int = WRITE_TICKS_PER_BEAT,
+    early_hits: str = "wrap",
 ) -> mido.MidiFile:
-    """A type-0 ``mido.MidiFile`` of the groove (see the module docstring for the rules)."""
+    """A type-0 ``mido.MidiFile`` of the groove, exactly its length (see the module docstring)."""
+    if early_hits not in EARLY_HITS:
+        raise ValueError(f"early_hits must be one of {', '.join(EARLY_HITS)}, got {early_hits!r}")
     dmap = get_drum_map(drum_map)
     if not 0 <= channel <= 15:
         raise ValueError(f"channel {channel} is not a zero-based MIDI channel 0-15")
@@ -246,23 +270,25 @@ def groove_to_midifile(
         raise ValueError(f"bpm must be positive, got {bpm}")
     events = groove.to_events()
     step_ticks = ticks_per_beat // STEPS_PER_QUARTER
-    starts = [round(e.start_beats * ticks_per_beat) for e in events]
-    origin = ticks_per_beat * 4 if starts and min(starts) < 0 else 0  # one bar later
-    # (tick, order, pitch, message): at one tick the origin marker comes first, then
-    # note-offs, then note-ons.
+    clip_end = groove.num_steps * step_ticks
+    starts = [_start_tick(groove, e.start_beats, e.drum_class, ticks_per_beat) for e in events]
+    if early_hits == "wrap":  # the next pass's downbeat, played early: at the end of the clip
+        starts = [s + clip_end if s < 0 else s for s in starts]
+    else:
+        starts = [max(0, s) for s in starts]
+    # (tick, order, pitch, message): at one tick note-offs come before note-ons.
     timed: list[tuple[int, int, int, mido.Message | mido.MetaMessage]] = []
-    if origin:
-        timed.append((origin, -1, 0, mido.MetaMessage("marker", text=ORIGIN_MARKER)))
     notes = sorted(
         (
-            (s + origin, dmap.output_pitch(e.drum_class), max(1, min(127, e.velocity)))
+            (s, dmap.output_pitch(e.drum_class), max(1, min(127, e.velocity)))
             for s, e in zip(starts, events, strict=True)
         ),
         reverse=True,
     )
     next_on: dict[int, int] = {}
     for tick, pitch, vel in notes:  # latest first, so next_on holds the following note
-        end = max(tick + 1, min(tick + step_ticks, next_on.get(pitch, tick + step_ticks)))
+        end = min(tick + step_ticks, next_on.get(pitch, tick + step_ticks), max(clip_end, tick + 1))
+        end = max(tick + 1, end)
         next_on[pitch] = tick
         timed.append(
             (tick, 1, pitch, mido.Message("note_on", channel=channel, note=pitch, velocity=vel))
@@ -279,11 +305,23 @@ def groove_to_midifile(
     for tick, _, _, msg in timed:
         track.append(msg.copy(time=tick - now))
         now = tick
-    end_tick = max(now, origin + groove.num_steps * step_ticks)
+    end_tick = max(now, clip_end)
     track.append(mido.MetaMessage("end_of_track", time=end_tick - now))
     mid = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
     mid.tracks.append(track)
     return mid
+
+
+def _start_tick(groove: Groove, start_beats: float, drum_class: int, ticks_per_beat: int) -> int:
+    """The note's tick; a hit exactly half a 16th late (offset -1) goes one tick earlier, so a
+    reader (round half up) puts it back on its own step and not on the next one."""
+    tick = round(start_beats * ticks_per_beat)
+    step_ticks = ticks_per_beat // STEPS_PER_QUARTER
+    if tick % step_ticks == step_ticks // 2:
+        s = (tick - step_ticks // 2) // step_ticks
+        if 0 <= s < groove.num_steps and groove.hits[s, drum_class] > 0.5 and groove.offsets[s, drum_class] <= -1.0 + 1e-6:
+            return tick - 1
+    return tick
 
 
 def write_midi(
@@ -292,9 +330,10 @@ def write_midi(
     bpm: float = 120.0,
     drum_map: str | DrumMap = "gm",
     channel: int = DRUM_CHANNEL,
+    early_hits: str = "wrap",
 ) -> Path:
-    """Write ``groove`` as a .mid file atomically (temp file in the folder + os.replace)."""
-    mid = groove_to_midifile(groove, bpm, drum_map, channel)
+    """Write ``groove`` as a loop-exact .mid file atomically (temp file in the folder + os.replace)."""
+    mid = groove_to_midifile(groove, bpm, drum_map, channel, early_hits=early_hits)
     out = Path(path)
     with atomic_write(out) as fh:
         mid.save(file=fh)
@@ -302,6 +341,7 @@ def write_midi(
 
 
 __all__ = [
+    "EARLY_HITS",
     "MidiFileError",
     "MidiRead",
     "NUM_CLASSES",
@@ -311,5 +351,6 @@ __all__ = [
     "load_groove_window",
     "parse_midi",
     "read_midi",
+    "read_rhythm",
     "write_midi",
 ]

@@ -89,7 +89,7 @@ def test_mute_box_emits(qtbot):
 
 
 def test_drag_out_mime_is_a_readable_midi_file(qtbot):
-    g = one_hit(0, 0, 0.9, 0.5)  # early on step 0: written with the origin marker
+    g = one_hit(0, 0, 0.9, 0.5)  # early on step 0: written at the end of the loop
     mime = midi_mime(g, 100.0, "gm", "my groove/1")
     urls = mime.urls()
     assert len(urls) == 1 and urls[0].isLocalFile()

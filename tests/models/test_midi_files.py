@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import os
 from pathlib import Path
 
 import mido
@@ -15,7 +14,6 @@ from hypothesis import strategies as st
 from models.drum_maps import CLASS_NAMES
 from models.groove import Groove
 from models.midi_files import (
-    ORIGIN_MARKER,
     MidiFileError,
     groove_to_midifile,
     load_groove_window,
@@ -151,35 +149,6 @@ def test_round_trip_real_windows(gmd_dir: Path, tmp_path: Path, bpm: float) -> N
             windows += 1
     assert windows > 20
     assert early_step0 > 5  # early hits before beat 1 were kept, not dropped
-
-
-def test_early_hits_shift_one_bar_with_origin_marker(tmp_path: Path) -> None:
-    g = Groove.empty(64)
-    h, v, o = (a.copy() for a in (g.hits, g.velocities, g.offsets))
-    h[0, KICK], v[0, KICK], o[0, KICK] = 1, 100 / 127, 0.5  # a quarter of a 16th early
-    h[63, RIDE], v[63, RIDE], o[63, RIDE] = 1, 30 / 127, -0.25
-    g = Groove(h, v, o)
-    mid = mido.MidiFile(write_midi(g, tmp_path / "early.mid", bpm=100, drum_map="gm"))
-    assert mid.type == 0 and mid.ticks_per_beat == 480
-    msgs, tick = [], 0
-    for msg in mid.tracks[0]:
-        tick += msg.time
-        msgs.append((tick, msg))
-    marker = [t for t, m in msgs if m.type == "marker" and m.text == ORIGIN_MARKER]
-    assert marker == [1920]  # one bar later
-    kick_on = [t for t, m in msgs if m.type == "note_on" and m.note == 36]
-    assert kick_on == [1920 - 30]  # 0.25 of 120 ticks early
-    sig = [m for _, m in msgs if m.type == "time_signature"]
-    assert (sig[0].numerator, sig[0].denominator) == (4, 4)
-    assert [round(mido.tempo2bpm(m.tempo), 3) for _, m in msgs if m.type == "set_tempo"] == [100.0]
-    back = read_midi(tmp_path / "early.mid", drum_map="gm")
-    assert back.origin_beats == 4.0
-    assert back.groove.allclose(g)
-    # No early hit: no shift, no marker.
-    h[0, KICK], o[0, KICK] = 1, 0.0
-    plain = groove_to_midifile(Groove(h, v, o))
-    assert not [m for m in plain.tracks[0] if m.type == "marker"]
-    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # atomic write left nothing
 
 
 def test_same_pitch_notes_never_overlap(tmp_path: Path) -> None:

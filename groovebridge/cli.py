@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("models.train_cli", "train or evaluate a GrooVAE"),
     "generate": ("models.generate_cli", "sample / interpolate / humanize / reconstruct to .mid"),
     "evaluate": ("models.evaluate_cli", "reconstruction and realism metrics of a model"),
+    "fit-prior": ("models.prior_cli", "fit a model's sampling prior and musical attribute directions"),
     "average": ("models.average_cli", "average a run's last checkpoints into one"),
     "import-magenta": ("models.magenta_import_cli", "import Magenta TF / magenta.js weights"),
     "fetch-pretrained": ("models.fetch_cli", "download and import a published Magenta checkpoint"),

@@ -279,6 +279,14 @@ CONFIGS: dict[str, GrooVAEConfig] = {
         ),
         dataclasses.replace(
             _BASE,
+            name="groovae_4bar_tap_fixed_velocity",
+            description="4-bar Drumify (Tap2Drum): every hit collapsed onto one voice with its "
+            "timing kept and its velocity fixed in, the full performance out",
+            tapify=True,
+            fixed_velocities=True,
+        ),
+        dataclasses.replace(
+            _BASE,
             name="groovae_4bar_humanize",
             description="4-bar humanize: quantised flat-velocity hits in, performance out",
             humanize=True,

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from models.config import get_config
 from models.dataset_io import Windows
 from models.drum_maps import NUM_CLASSES
 from models.generate import GrooveModel
@@ -34,8 +35,11 @@ from models.metrics import (
     reconstruction_by_class,
     reconstruction_scores,
 )
+from models.prior_fit import hit_grid_keys, nearest_train_f1, sample_report
+from models.transforms import encoder_inputs
 
 K = NUM_CLASSES
+TAP_PROBE = get_config("groovae_4bar_tap_fixed_velocity")  # its encoder transform makes the taps
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,22 @@ def _reconstruct(model: GrooveModel, target: np.ndarray, batch: int, keep_hits: 
     return np.concatenate(out) if out else np.zeros_like(target)
 
 
+def _samples(model: GrooveModel, n: int, options: EvaluationOptions, prior: str, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    grooves: list[Groove] = []
+    for i in range(0, n, options.batch_size):
+        k = min(options.batch_size, n - i)
+        grooves += model.sample(k, options.temperature, seed=int(rng.integers(2**31)), prior=prior)
+    return np.stack([g.to_tensor() for g in grooves])
+
+
+def _sample_scores(gen: np.ndarray, real: np.ndarray, train: np.ndarray, keys: set[bytes]) -> dict[str, object]:
+    """Realism, class shares against the train split, copies and novelty of a sample set."""
+    rep = sample_report(lambda _: gen, np.zeros(0), real, train, keys)
+    rep["nearest_train_f1_mean"] = float(nearest_train_f1(gen, train).mean())
+    return rep
+
+
 def _per_hit_values(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     hits = t[..., :K] > 0.5
     return t[..., K : 2 * K][hits], t[..., 2 * K :][hits]
@@ -122,30 +142,56 @@ def evaluate(
 
     n = min(options.num_samples, len(target))
     real = target[rng.choice(len(target), n, replace=False)]
-    if model.config.humanize or model.config.hits_as_controls:
+    if model.config.humanize or model.config.hits_as_controls or model.config.tapify:
         generated = pred[rng.choice(len(pred), n, replace=False)]
-        report["realism_source"] = "humanized test windows (model output)"
+        what = "drumified" if model.config.tapify else "humanized"
+        report["realism_source"] = f"{what} {windows.split} windows (model output)"
     else:
-        grooves = []
-        for i in range(0, n, options.batch_size):
-            k = min(options.batch_size, n - i)
-            grooves += model.sample(k, options.temperature, seed=int(rng.integers(2**31)))
-        generated = np.stack([g.to_tensor() for g in grooves])
-        report["realism_source"] = f"{n} samples at temperature {options.temperature}"
+        priors = ["fitted", "normal"] if model.prior is not None else ["normal"]
+        keys = hit_grid_keys(train.tensors)
+        sets = {p: _samples(model, n, options, p, int(rng.integers(2**31))) for p in priors}
+        report["samples"] = {p: _sample_scores(g, real, train.tensors, keys) for p, g in sets.items()}
+        generated = sets[priors[0]]
+        report["realism_source"] = f"{n} samples at temperature {options.temperature}, {priors[0]} prior"
     report["realism"] = realism_overlaps(generated, real)
     report["temperature"] = options.temperature
     train_pick = train.tensors[rng.choice(len(train), n, replace=len(train) < n)]
     report["baseline_random_real_window"] = {"realism": realism_overlaps(train_pick, real)}
+    if "samples" in report:  # how close real held-out grooves come to the training set
+        report["test_windows_nearest_train_f1_mean"] = float(nearest_train_f1(real, train.tensors).mean())
     report["baseline_average_pattern"]["realism"] = realism_overlaps(  # type: ignore[index]
         np.broadcast_to(avg, real.shape), real
     )
 
+    if model.config.tapify:
+        report["drumify"] = _drumify_report(target, pred, bpm)
     if model.config.humanize:
         # what the app's Humanize does: the input's hits kept, the model's velocities and timing
         kept = _reconstruct(model, target, options.batch_size, keep_hits=True)
         report["humanize"] = _humanize_report(target, kept, bpm, train.tensors)
         report["humanize_free_hits"] = _humanize_report(target, pred, bpm, train.tensors)
     return report
+
+
+def _drumify_report(target: np.ndarray, pred: np.ndarray, bpm: np.ndarray) -> dict[str, float]:
+    """Drumify scores: which share of the input's taps (steps with any hit) carry at least one
+    output hit, the hit accuracy of Haki et al. (correct hits / predicted hits, i.e. precision),
+    and the tapped voice alone as a baseline (the taps, as one voice, taken as the output)."""
+    taps = (target[..., :K] > 0.5).any(axis=-1)
+    out_steps = (pred[..., :K] > 0.5).any(axis=-1)
+    inputs, _ = encoder_inputs(TAP_PROBE, torch.from_numpy(target))
+    tapped = inputs.numpy()[..., : 3 * K]
+    model_s = reconstruction_scores(target, pred, bpm)
+    tap_s = reconstruction_scores(target, tapped.astype(np.float32), bpm)
+    return {
+        "tap_coverage": float((taps & out_steps).sum() / max(taps.sum(), 1)),
+        "output_steps_off_taps": float((out_steps & ~taps).sum() / max(out_steps.sum(), 1)),
+        "hit_accuracy": model_s.hit_precision,
+        "model_hit_f1": model_s.hit_f1,
+        "tapped_voice_hit_f1": tap_s.hit_f1,
+        "tapped_voice_hit_accuracy": tap_s.hit_precision,
+        "classes_used_per_window": float(((pred[..., :K] > 0.5).any(axis=1)).sum(axis=-1).mean()),
+    }
 
 
 def _humanize_report(
@@ -208,6 +254,15 @@ def format_report(report: dict[str, object]) -> str:
     avg_b = base["realism"]  # type: ignore[index]
     for key, val in report["realism"].items():  # type: ignore[union-attr]
         lines.append(f"{key:<22}{val:>10.3f}{avg_b[key]:>13.3f}{real_b[key]:>14.3f}")
+    lines += _samples_lines(report)
+    if isinstance(report.get("drumify"), dict):
+        dz = report["drumify"]
+        lines += ["", f"{'drumify':<30}{'model':>10}{'taps alone':>12}",
+                  f"{'hit F1':<30}{dz['model_hit_f1']:>10.3f}{dz['tapped_voice_hit_f1']:>12.3f}",  # type: ignore[index]
+                  f"{'hit accuracy (Haki et al.)':<30}{dz['hit_accuracy']:>10.3f}{dz['tapped_voice_hit_accuracy']:>12.3f}",  # type: ignore[index]
+                  f"{'taps carrying a hit':<30}{dz['tap_coverage']:>10.3f}{1.0:>12.3f}",  # type: ignore[index]
+                  f"{'output steps off the taps':<30}{dz['output_steps_off_taps']:>10.3f}{0.0:>12.3f}",  # type: ignore[index]
+                  f"{'drum classes per window':<30}{dz['classes_used_per_window']:>10.2f}{1.0:>12.2f}"]  # type: ignore[index]
     for part, title in [("humanize", "humanize (input hits kept)"), ("humanize_free_hits", "humanize (free hits)")]:
         if part not in report:
             continue
@@ -222,3 +277,21 @@ def format_report(report: dict[str, object]) -> str:
         for key, label in [("velocity_overlap", "velocity distribution overlap"), ("timing_overlap", "timing distribution overlap")]:
             lines.append(f"{label:<30}{hz[key + '_model']:>10.3f}{hz[key + '_input']:>12.3f}")  # type: ignore[index]
     return "\n".join(lines)
+
+
+def _samples_lines(report: dict[str, object]) -> list[str]:
+    samples = report.get("samples")
+    if not isinstance(samples, dict):
+        return []
+    names = list(samples)
+    lines = ["", f"{'samples by prior':<22}" + "".join(f"{n:>10}" for n in names)]
+    lines.append(f"{'realism mean':<22}" + "".join(f"{samples[n]['realism']['mean']:>10.3f}" for n in names))
+    lines.append(f"{'lowest feature':<22}" + "".join(
+        f"{min(v for k, v in samples[n]['realism'].items() if k != 'mean'):>10.3f}" for n in names))
+    lines.append(f"{'copies of train (%)':<22}" + "".join(f"{100 * samples[n]['copy_share']:>10.1f}" for n in names))
+    lines.append(f"{'nearest-train F1':<22}" + "".join(f"{samples[n]['nearest_train_f1_mean']:>10.3f}" for n in names)
+                 + f"   (real test windows: {report.get('test_windows_nearest_train_f1_mean', float('nan')):.3f})")
+    lines.append("class share / train share")
+    for cls in samples[names[0]]["class_share_ratio"]:
+        lines.append(f"  {cls:<20}" + "".join(f"{samples[n]['class_share_ratio'][cls]:>10.2f}" for n in names))
+    return lines

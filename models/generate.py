@@ -19,22 +19,29 @@ window by window and joined.
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from models.checkpoint import CheckpointError, load_checkpoint
+from models.attributes import AttributeValueError, check_attributes, shift_latents
+from models.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 from models.config import GrooVAEConfig
 from models.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE, hit_thresholds
 from models.groove import Groove
+from models.prior import PRIOR_FILE, LatentPrior, PriorError, load_prior, weights_fingerprint
 from models.transforms import encoder_inputs
 from models.vae import GrooVAE
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-SHIPPED = {"default": "default", "humanize": "humanize"}
+SHIPPED = {"default": "default", "humanize": "humanize", "drumify": "drumify"}
 
+
+PRIORS = ("auto", "fitted", "normal")
+log = logging.getLogger(__name__)
 
 FORCE_LOGIT = 1e30  # a hit threshold no logit crosses (keep_hits: -FORCE_LOGIT forces a hit)
 
@@ -43,10 +50,13 @@ class GrooveModel:
     """A loaded model for inference (one caller at a time; calls are serialised by a lock)."""
 
     def __init__(
-        self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu", raw_outputs: bool = False
+        self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu", raw_outputs: bool = False,
+        prior: LatentPrior | None = None,
     ) -> None:
         """``raw_outputs``: velocities and offsets exactly as the network writes them (Magenta's
-        behaviour); by default they are given-a-hit estimates (``models.fast_decode.conditional_outputs``)."""
+        behaviour); by default they are given-a-hit estimates (``models.fast_decode.conditional_outputs``).
+        ``prior``: the fitted sampling prior and attribute directions (``models.prior``)."""
+        self.prior = prior
         self.device = torch.device(device)
         self.raw_outputs = raw_outputs
         self.model = model.to(self.device).eval()
@@ -102,10 +112,12 @@ class GrooveModel:
         bpm: float = 120.0,
         controls: list[Groove] | None = None,
         keep_hits: list[Groove] | None = None,
+        hit_bias: np.ndarray | None = None,
     ) -> list[Groove]:
         """Grooves decoded from latent vectors ``z`` (n, z_size). ``keep_hits`` (one groove per
         z): the decoder plays exactly these hits (each step's hit decision is forced, and fed
-        back, instead of sampled) and supplies their velocities and offsets."""
+        back, instead of sampled) and supplies their velocities and offsets. ``hit_bias`` (9,):
+        added to each class's hit logit before sampling (the prior's class calibration)."""
         z_arr = np.atleast_2d(np.asarray(z, dtype=np.float32))
         if z_arr.shape[1] != self.z_size:
             raise ValueError(f"z has size {z_arr.shape[1]}, the model's z_size is {self.z_size}")
@@ -117,6 +129,8 @@ class GrooveModel:
             zt = torch.from_numpy(z_arr).to(self.device)
             if keep_hits is None:
                 th = hit_thresholds(torch.from_numpy(uniform).to(self.device), temperature)
+                if hit_bias is not None:
+                    th = th - torch.from_numpy(np.asarray(hit_bias, np.float32)).to(self.device)
                 floors = RAW if self.raw_outputs else GIVEN_HIT
             else:
                 if len(keep_hits) != n:
@@ -134,12 +148,54 @@ class GrooveModel:
         seed: int | None = None,
         bpm: float = 120.0,
         controls: list[Groove] | None = None,
+        prior: str = "auto",
+        attributes: Mapping[str, float] | None = None,
     ) -> list[Groove]:
-        """``n`` grooves from z ~ N(0, I)."""
+        """``n`` grooves. ``prior``: "fitted" (the model's fitted prior; an error when it has
+        none), "normal" (Magenta's z ~ N(0, I)) or "auto" (fitted when the model has one).
+        ``temperature`` scales the prior's spread and the decoder's hit sampling.
+        ``attributes``: musical controls in standard deviations, e.g. {"density": 1}."""
         rng = np.random.default_rng(seed)
-        z = rng.standard_normal((n, self.z_size)).astype(np.float32)
+        z = self.prior_latents(n, temperature, rng, prior)
+        if attributes:
+            z = shift_latents(z, self._directions(), attributes)
         dec_seed = int(rng.integers(2**31))
-        return self.decode(z, temperature, dec_seed, bpm, controls)
+        fitted = self.prior is not None and prior != "normal"
+        bias = self.prior.hit_bias if fitted and self.prior is not None else None
+        return self.decode(z, temperature, dec_seed, bpm, controls, hit_bias=bias)
+
+    def prior_latents(self, n: int, temperature: float, rng: np.random.Generator, prior: str = "auto") -> np.ndarray:
+        """(n, z_size) latents drawn from the chosen prior (see ``sample``)."""
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; choose from: {', '.join(PRIORS)}")
+        if prior == "fitted" and self.prior is None:
+            raise PriorError(f"{self.name} has no fitted prior; run `groovebridge fit-prior` for it or use --prior normal")
+        if prior != "normal" and self.prior is not None:
+            return self.prior.sample(n, temperature, rng)
+        return rng.standard_normal((n, self.z_size)).astype(np.float32)
+
+    def _directions(self) -> np.ndarray:
+        if self.prior is None or self.prior.directions is None:
+            raise AttributeValueError(
+                f"{self.name} has no attribute directions; run `groovebridge fit-prior` for it"
+            )
+        return self.prior.directions
+
+    def shift(
+        self, groove: Groove, attributes: Mapping[str, float], temperature: float = 0.0, seed: int | None = None
+    ) -> Groove:
+        """``groove`` moved along the attribute directions: encode, move, decode (window by
+        window). With every attribute 0 it is the groove's reconstruction."""
+        check_attributes(attributes)
+        directions = self._directions()
+        if groove.num_steps == 0 or groove.num_steps % self.num_steps:
+            raise ValueError(f"groove has {groove.num_steps} steps, not a multiple of the model's {self.num_steps}")
+        n = groove.num_steps // self.num_steps
+        windows = [groove.window(i * self.config.num_bars, self.config.num_bars) for i in range(n)]
+        z = shift_latents(self.encode(windows), directions, attributes)
+        ctl = windows if self.config.hits_as_controls else None
+        outs = self.decode(z, temperature, seed, groove.bpm, ctl)
+        return Groove.from_tensor(np.concatenate([o.to_tensor() for o in outs], axis=0), groove.bpm)
 
     def interpolate(
         self,
@@ -171,6 +227,22 @@ class GrooveModel:
         with the model's velocities and micro-timing (``keep_hits=False``: the model may also
         change hits, as Magenta's humanize does)."""
         return self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits)
+
+    def drumify(self, rhythm: Groove, temperature: float = 0.0, seed: int | None = None) -> Groove:
+        """A full drum groove for a rhythm (a Drumify / Tap2Drum model, ``config.tapify``): every
+        hit of ``rhythm``, on any class, is a tap; the model supplies the drums, their dynamics
+        and feel. A rhythm shorter than a whole number of the model's windows is padded with
+        silence; temperature 0 gives the model's most likely groove."""
+        if not self.config.tapify:
+            raise ValueError(f"{self.name} is not a Drumify model; use load_model(\"drumify\")")
+        if rhythm.num_hits == 0:
+            raise ValueError("the rhythm has no notes to drumify")
+        pad = -rhythm.num_steps % self.num_steps
+        if pad or rhythm.num_steps == 0:
+            extra = np.zeros((pad, rhythm.hits.shape[1]), np.float32)
+            rhythm = Groove(*(np.concatenate([a, extra]) for a in (rhythm.hits, rhythm.velocities, rhythm.offsets)),
+                            bpm=rhythm.bpm)  # type: ignore[misc]
+        return self._windowed(rhythm, temperature, seed, humanize=False)
 
     def _windowed(
         self, groove: Groove, temperature: float, seed: int | None, humanize: bool, keep_hits: bool = False
@@ -246,4 +318,21 @@ def load_model(
     path, name = resolve_model_path(name_or_path)
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model, config, _ = load_checkpoint(path, dev)
-    return GrooveModel(model, name if name in SHIPPED else config.name, dev, raw_outputs)
+    return GrooveModel(model, name if name in SHIPPED else config.name, dev, raw_outputs,
+                       prior=_find_prior(path, config.z_size))
+
+
+def _find_prior(path: Path, z_size: int) -> LatentPrior | None:
+    """The fitted prior beside the checkpoint, or None (a damaged or stale one is logged and
+    skipped: sampling then falls back to N(0, I))."""
+    try:
+        ckpt = resolve_checkpoint(path)
+    except CheckpointError:
+        return None
+    if not (ckpt / PRIOR_FILE).is_file():
+        return None
+    try:
+        return load_prior(ckpt, weights_fingerprint(ckpt), z_size)
+    except (PriorError, OSError) as e:
+        log.warning("%s; sampling from N(0, I) instead", e)
+        return None

@@ -14,13 +14,15 @@ import sys
 import time
 from pathlib import Path
 
-from models.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
+from models.attributes import ATTRIBUTE_NAMES, parse_attributes
+from models.checkpoint import CheckpointError, resolve_checkpoint
 from models.config import CONFIGS, ConfigError, apply_hparams, get_config
-from models.generate import GrooveModel, load_model
+from models.generate import PRIORS, GrooveModel, load_model
 from models.groove import Groove
-from models.midi_files import MidiFileError, load_groove_window, write_midi
+from models.midi_files import EARLY_HITS, MidiFileError, load_groove_window, read_rhythm, write_midi
+from models.prior import PriorError
 
-MODES = ("sample", "interpolate", "humanize", "reconstruct")
+MODES = ("sample", "interpolate", "humanize", "reconstruct", "drumify")
 
 
 class UsageError(Exception):
@@ -44,11 +46,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output_dir", default="/tmp/music_vae/generated", help="where .mid files go")
     p.add_argument("--input_midi_1", default=None, help="input for interpolate/humanize/reconstruct (hits-control: controls)")
     p.add_argument("--input_midi_2", default=None, help="second input for interpolate")
+    p.add_argument("--channels", default=None,
+                   help="drumify: MIDI channels (1-16, comma list) whose notes are taps; default all")
     p.add_argument("--input_window", type=int, default=0, help="which full window of the inputs to use")
     p.add_argument("--seed", type=int, default=None, help="random seed (reproducible outputs)")
     p.add_argument("--bpm", type=float, default=120.0, help="tempo of sampled output files")
     p.add_argument("--drum_map", default="gm", help="output pitches: gm, roland, reduced or a TOML map")
     p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
+    p.add_argument("--prior", choices=PRIORS, default="auto",
+                   help="sample from the model's fitted prior, Magenta's N(0, I), or the fitted one when it has one")
+    p.add_argument("--attributes", default="",
+                   help=f"musical controls for sample/reconstruct in standard deviations (-2..2), e.g. "
+                   f"density=1,intensity=-0.5; names: {', '.join(ATTRIBUTE_NAMES)}")
+    p.add_argument("--early_hits", choices=EARLY_HITS, default="wrap",
+                   help="hits played before the downbeat: at the end of the loop (wrap) or on the downbeat (clamp)")
     p.add_argument("--raw_outputs", action="store_true",
                    help="velocities/offsets exactly as the network writes them (Magenta's), not given-a-hit")
     return p
@@ -57,11 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> GrooveModel:
     source = args.run_dir or args.checkpoint_file
     if source is None:
-        model = load_model(args.model or "default", args.device, raw_outputs=args.raw_outputs)
+        name = args.model or ("drumify" if args.mode == "drumify" else "default")
+        model = load_model(name, args.device, raw_outputs=args.raw_outputs)
     else:
-        ckpt = resolve_checkpoint(source)
-        net, config, _ = load_checkpoint(ckpt, args.device)
-        model = GrooveModel(net, config.name, args.device, raw_outputs=args.raw_outputs)
+        model = load_model(resolve_checkpoint(source), args.device, raw_outputs=args.raw_outputs)
     cfg = model.config
     if args.config is not None:
         wanted = get_config(args.config)
@@ -91,9 +101,28 @@ def _input(path: str | None, flag: str, model: GrooveModel, window: int) -> Groo
     return groove
 
 
+def _rhythm(path: str | None, channels: str | None) -> Groove:
+    if path is None:
+        raise UsageError("--input_midi_1 is required for this mode (the rhythm)")
+    if not Path(path).is_file():
+        raise UsageError(f"input MIDI not found: {path}")
+    chans = None
+    if channels:
+        try:
+            chans = [int(c) - 1 for c in channels.split(",") if c.strip()]
+        except ValueError:
+            raise UsageError(f"--channels {channels!r}: give MIDI channels 1-16, e.g. 1,2") from None
+        if not chans or not all(0 <= c <= 15 for c in chans):
+            raise UsageError(f"--channels {channels!r}: give MIDI channels 1-16, e.g. 1,2")
+    return read_rhythm(path, chans).groove
+
+
 def run(args: argparse.Namespace) -> list[Path]:
     if args.num_outputs < 1:
         raise UsageError("--num_outputs must be at least 1")
+    attributes = parse_attributes(args.attributes)
+    if attributes and args.mode not in ("sample", "reconstruct"):
+        raise UsageError("--attributes applies to --mode sample or reconstruct")
     model = _load(args)
     n = args.num_outputs
     t, seed = args.temperature, args.seed
@@ -101,18 +130,28 @@ def run(args: argparse.Namespace) -> list[Path]:
         controls = None
         if model.config.hits_as_controls:
             controls = [_input(args.input_midi_1, "input_midi_1", model, args.input_window)]
-        grooves = model.sample(n, t, seed, args.bpm, controls)
+        grooves = model.sample(n, t, seed, args.bpm, controls, prior=args.prior, attributes=attributes)
     elif args.mode == "interpolate":
         if n < 2:
             raise UsageError("interpolate needs --num_outputs >= 2 (the two endpoints)")
         a = _input(args.input_midi_1, "input_midi_1", model, args.input_window)
         b = _input(args.input_midi_2, "input_midi_2", model, args.input_window)
         grooves = model.interpolate(a, b, n, t, seed)
+    elif args.mode == "drumify":
+        if not model.config.tapify:
+            raise UsageError(f"--mode drumify needs a Drumify model (--model drumify), not {model.config.name}")
+        rhythm = _rhythm(args.input_midi_1, args.channels)
+        base = seed if seed is not None else int(time.time_ns() % 2**31)
+        grooves = [model.drumify(rhythm, t, base + i) for i in range(n)]
     else:
         g = _input(args.input_midi_1, "input_midi_1", model, args.input_window)
-        fn = model.humanize if args.mode == "humanize" else model.reconstruct
         base = seed if seed is not None else int(time.time_ns() % 2**31)
-        grooves = [fn(g, t, base + i) for i in range(n)]
+        if args.mode == "humanize":
+            grooves = [model.humanize(g, t, base + i) for i in range(n)]
+        elif attributes:
+            grooves = [model.shift(g, attributes, t, base + i) for i in range(n)]
+        else:
+            grooves = [model.reconstruct(g, t, base + i) for i in range(n)]
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d_%H%M%S")
@@ -120,7 +159,7 @@ def run(args: argparse.Namespace) -> list[Path]:
     for i, g in enumerate(grooves):
         name = f"{model.config.name}_{args.mode}_{stamp}-{i:03d}-of-{len(grooves):03d}.mid"
         bpm = args.bpm if args.mode == "sample" else g.bpm
-        paths.append(write_midi(g, out_dir / name, bpm=bpm, drum_map=args.drum_map))
+        paths.append(write_midi(g, out_dir / name, bpm=bpm, drum_map=args.drum_map, early_hits=args.early_hits))
     return paths
 
 
@@ -128,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         paths = run(args)
-    except (UsageError, ConfigError, CheckpointError, MidiFileError, ValueError) as e:
+    except (UsageError, ConfigError, CheckpointError, MidiFileError, PriorError, ValueError) as e:
         print(f"groovebridge generate: {e}", file=sys.stderr)
         return 2
     for p in paths:

@@ -35,7 +35,7 @@ MIN_HIT_AGREEMENT = 0.995  # share of equal hit cells in temperature-0 decodes
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
-    ap.add_argument("name", choices=("default", "humanize"))
+    ap.add_argument("name", choices=("default", "humanize", "drumify"))
     ap.add_argument("--examples_path", default=str(ROOT / "data" / "gmd.gbds"))
     ap.add_argument("--prefer", default="best", choices=("best", "latest"))
     args = ap.parse_args()

@@ -3,7 +3,9 @@
 The MIDI input thread calls ``CaptureBuffer.add`` with each message, its arrival time and
 the beat the active clock gave for that time (so a groove played against MIDI clock or Link
 keeps its feel). Note-ons on the accepted channels whose pitch the input drum map knows are
-kept for ``max_age_sec``. ``last_bars`` quantises the last complete bars; ``window``
+kept for ``max_age_sec``. In "rhythm" input ``mode`` every note-on on those channels is kept,
+whatever its pitch, as a hit of ``RHYTHM_CLASS`` (a tap for Drumify: velocity and timing
+kept); the mode applies to notes arriving after it is set. ``last_bars`` quantises the last complete bars; ``window``
 quantises any span (used for "record the next 4 bars" once it has been played). Hits played
 up to half a 16th before the window's first downbeat belong to it (early hits); hits that
 round onto the step after the window belong to the next window.
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bridge.settings import INPUT_MODES
 from models.drum_maps import DrumMap
 from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumHit, Groove, quantize
 
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 EARLY_BEATS = 0.5 / STEPS_PER_QUARTER
 CAPTURE_BARS = 4
+RHYTHM_CLASS = 0  # rhythm input: every note-on is a tap, captured on this class (kick)
 
 
 @dataclass(frozen=True)
@@ -91,11 +95,21 @@ def next_recording(slot: str, now_beat: float, count_in_bars: int = 0, num_bars:
     return Recording(slot, start, start + num_bars * BEATS_PER_BAR)
 
 
+def check_input_mode(mode: str) -> str:
+    """``mode`` (any case, spaces ignored) if it is a capture input mode; ValueError (one line) if not."""
+    name = str(mode).strip().lower()
+    if name not in INPUT_MODES:
+        raise ValueError(f"capture input mode {mode!r} is not {' or '.join(INPUT_MODES)}")
+    return name
+
+
 class CaptureBuffer:
     """Thread-safe rolling buffer of mapped input hits."""
 
-    def __init__(self, input_map: DrumMap, channels: tuple[int, ...] = (), max_age_sec: float = 120.0) -> None:
+    def __init__(self, input_map: DrumMap, channels: tuple[int, ...] = (), max_age_sec: float = 120.0,
+                 mode: str = "drums") -> None:
         self.input_map = input_map
+        self.mode = check_input_mode(mode)  # "drums": through input_map | "rhythm": every note-on a tap
         self.channels = frozenset(c - 1 for c in channels)  # 1-16 -> 0-15; empty = all
         self.max_age_sec = max_age_sec
         self._hits: deque[TimedHit] = deque()
@@ -115,7 +129,7 @@ class CaptureBuffer:
         """Keep a note-on if its channel and pitch are accepted; returns the stored hit."""
         if not self.accepts(message):
             return None
-        drum_class = self.input_map.class_of(message[1])
+        drum_class = RHYTHM_CLASS if self.mode == "rhythm" else self.input_map.class_of(message[1])
         if drum_class is None:
             return None
         hit = TimedHit(t_sec, beat, drum_class, int(message[2]), int(message[1]))

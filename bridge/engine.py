@@ -5,7 +5,8 @@ Threads (see docs/interfaces.md and architecture "Threads and time"):
   engine state (slots, variations, settings) and publishes ``EngineSnapshot`` + events;
 * scheduler thread (``bridge.realtime``): owns the ``Player``; gets compiled patterns, mutes
   and settings through ``SchedulerThread.call``; swaps patterns at bar lines;
-* generation worker (``bridge.generation``): loads the model and runs every model call;
+* generation worker (``bridge.generation``): loads the model (on the device of
+  ``bridge.engine_device``) and runs every model call;
 * MIDI input reader (``bridge.midi_input.PolledInput``'s thread, polling rtmidi): clock
   messages to a MIDI-clock follower, notes to the capture buffer with the clock's beat at
   their arrival.
@@ -25,6 +26,8 @@ from typing import Any
 
 from bridge.capture import CaptureBuffer, Recording
 from bridge.clock import Clock, InternalClock, _AnchoredClock, check_bpm
+from bridge.engine_attributes import EngineAttributeMixin
+from bridge.engine_device import EngineDeviceMixin
 from bridge.engine_models import EngineModelMixin
 from bridge.engine_patterns import EnginePatternMixin
 from bridge.engine_state import EngineSnapshot, playhead
@@ -40,10 +43,10 @@ Callback = Callable[[str, Any], None]
 CLOCK_STATUSES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
 
 
-def default_model_loader(name: str) -> Any:
+def default_model_loader(name: str, device: str = "cpu") -> Any:
     from models.generate import load_model
 
-    return load_model(None if name in ("", "default") else name)
+    return load_model(None if name in ("", "default") else name, device=device)
 
 
 class _NullMidi:
@@ -69,7 +72,7 @@ class _NullMidi:
         pass
 
 
-class Engine(EngineModelMixin, EnginePatternMixin):
+class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin):
     def __init__(
         self,
         settings: Settings | None = None,
@@ -89,12 +92,13 @@ class Engine(EngineModelMixin, EnginePatternMixin):
         self._spin_sec = spin_sec
         self._subscribers: list[Callback] = []
         self._commands: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
-        self.capture_buffer = CaptureBuffer(get_drum_map(s.input_drum_map), s.midi_input_channels)
+        self.capture_buffer = CaptureBuffer(get_drum_map(s.input_drum_map), s.midi_input_channels, mode=s.input_mode)
         self._recording: Recording | None = None
         self._snap = EngineSnapshot(
             bpm=self._clock.bpm, sync_source=s.sync, temperature=s.temperature, num_variations=s.num_variations,
             latency_ms=s.latency_ms, clock_out=s.clock_out, model_name=s.model,
-            input_drum_map=s.input_drum_map, output_drum_map=s.output_drum_map,
+            input_drum_map=s.input_drum_map, output_drum_map=s.output_drum_map, input_mode=s.input_mode,
+            device_preference=s.device,
         )
         self._seen: dict[str, Any] = {}
         self._closing = threading.Event()
@@ -130,12 +134,12 @@ class Engine(EngineModelMixin, EnginePatternMixin):
         sys.setswitchinterval(s.switch_interval_ms / 1000.0)
         self.scheduler = SchedulerThread(self.player, spin_sec=self._spin_sec, realtime_priority=s.realtime_priority)
         self.scheduler.start()
-        self.worker = GenerationWorker(self._loader, self._on_model_state)
+        self.worker = GenerationWorker(self._load_helper, self._on_model_state)  # helpers: bridge.engine_device
         self._midi.set_callback(self._on_midi_in)
         self.capture_buffer.refine = getattr(self._midi, "refine_time", None)
         self._update(ports=dict(self._midi.ports))
         self._control.start()
-        self.worker.load(s.model)
+        self._load_model(s.model)
 
     def close(self) -> None:
         """All notes off, threads joined, ports and clock closed. Safe to call twice."""

@@ -1,5 +1,6 @@
 """The engine's model-driven commands: sample, variations, morph A->B, humanize, reconstruct,
-model hot swap, and saving patterns as .mid.
+drumify, model hot swap, and saving patterns as .mid (attribute controls:
+``bridge.engine_attributes``).
 
 A mixin of ``bridge.engine.Engine``: commands validate on the control thread, hand a job
 to the generation worker (never the scheduler thread) and post the result back to the
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 else:
     _Base = object
 
+DRUMIFY_SOURCES = ("a", "b", "pattern")
 MORPH_SEED = 1234  # one seed for every morph position: the slider moves smoothly
 Z_CACHE_SIZE = 8
 
@@ -29,15 +31,23 @@ Z_CACHE_SIZE = 8
 class EngineModelMixin(_Base):
     # ---- model state (worker thread -> control thread) --------------------------------------------
     def _on_model_state(self, state: str, name: str, error: str) -> None:
-        self._post(self._model_state, state, name, error)
+        device, timings = self._device_state(state)  # bridge.engine_device
+        self._post(self._model_state, state, name, error, device, timings)
 
-    def _model_state(self, state: str, name: str, error: str) -> None:
+    def _model_state(self, state: str, name: str, error: str, device: str = "",
+                     timings: dict[str, float] | None = None) -> None:
         changes: dict[str, Any] = {"model_state": state, "model_name": name}
+        if device:
+            changes["device"] = device
+        if timings is not None and state == "ready":
+            changes["device_timings"] = timings
         if error:
             changes["last_error"] = f"model {name!r}: {error}"
         self._update(**changes)
         self._z_cache.clear()
-        self._emit("model", {"state": state, "name": name, "error": error})
+        if state != "loading":
+            self._attributes_for_model()
+        self._emit("model", {"state": state, "name": name, "error": error, "device": device})
         if state == "ready" and self._auto_sample and self._snap.pattern_source == "empty":
             self._do_sample(None, None)
 
@@ -45,7 +55,7 @@ class EngineModelMixin(_Base):
         self._post(self._do_set_model, str(name_or_path))
 
     def _do_set_model(self, name: str) -> None:
-        self.worker.load(name)  # type: ignore[union-attr]
+        self._load_model(name)  # on the engine's device (bridge.engine_device)
 
     def _submit(self, fn: Any, then: Any, key: str | None = None) -> None:
         """Run ``fn(model)`` on the worker; ``then(result)`` on the control thread."""
@@ -94,13 +104,17 @@ class EngineModelMixin(_Base):
             raise ValueError(f"number of variations {n!r} must be 1-16")
         if not (math.isfinite(temp) and 0.0 < temp <= 5.0):
             raise ValueError(f"temperature {temperature!r} must be in (0, 5]")
-        self._submit(lambda model: model.sample(count, temperature=temp), self._sampled, key="sample")
+        self._submit(self._sample_job(count, temp), self._sampled, key="sample")
 
-    def _sampled(self, grooves: list[Groove]) -> None:
+    def _sampled(self, result: tuple[list[Groove], list[Groove], dict[str, float]]) -> None:
+        grooves, sources, attrs = result  # sources: not shifted by the attributes (engine_attributes)
         bpm = self._clock.bpm
         variations = tuple(fit_steps(g, g.num_steps).with_changes(bpm=bpm) for g in grooves)
+        self._variation_sources = tuple(g.with_changes(bpm=bpm) for g in sources)
+        self._variation_applied = attrs
         if variations:  # the variations and the pattern they start with change together
-            self._set_pattern(variations[0], "sample", variations=variations, selected_variation=0)
+            self._set_pattern(variations[0], "sample", attr_source=self._variation_sources[0], applied=attrs,
+                              variations=variations, selected_variation=0)
         else:
             self._update(variations=variations, selected_variation=-1)
         self._emit("variations", {"variations": variations, "selected": 0})
@@ -113,7 +127,10 @@ class EngineModelMixin(_Base):
         variations = self._snap.variations
         if not 0 <= i < len(variations):
             raise IndexError(f"variation {index!r} does not exist (have {len(variations)})")
-        self._set_pattern(variations[i], f"variation {i + 1}", selected_variation=i)
+        sources = self._variation_sources
+        source = sources[i] if len(sources) == len(variations) else None
+        self._set_pattern(variations[i], f"variation {i + 1}", attr_source=source,
+                          applied=self._variation_applied if source is not None else None, selected_variation=i)
         self._emit("variations", {"variations": variations, "selected": i})
 
     # ---- morph A -> B ------------------------------------------------------------------------------
@@ -189,6 +206,34 @@ class EngineModelMixin(_Base):
             lambda g: self._set_pattern(g.with_changes(bpm=original.bpm), "reconstruct"),
             key="reconstruct",
         )
+
+    # ---- drumify ------------------------------------------------------------------------------------
+    def drumify(self, source: str = "pattern") -> None:
+        """Turn a rhythm into drums: the groove in slot "a" or "b" or the playing "pattern", every
+        hit of it (on any drum class) a tap, through the Drumify model (the shipped "drumify"
+        unless the active model is one), at temperature 0; the result plays from the next bar."""
+        self._post(self._do_drumify, source)
+
+    def _do_drumify(self, source: str) -> None:
+        what = str(source).strip().lower()
+        if what not in DRUMIFY_SOURCES:
+            raise ValueError(f"drumify source {source!r} is not a, b or pattern")
+        if what == "pattern":
+            rhythm, label = self._current_pattern(), "pattern"
+        else:
+            key = what.upper()
+            groove = self._snap.slots.get(key)
+            if groove is None:
+                raise ValueError(f"slot {key} is empty: nothing to drumify")
+            if groove.num_hits == 0:
+                raise ValueError(f"slot {key} has no notes to drumify")
+            rhythm, label = groove, f"slot {key}"
+        bpm = self._clock.bpm
+
+        def job(model: Any) -> Groove:
+            return self.worker.drumifier(model).drumify(rhythm, temperature=0.0)  # type: ignore[union-attr]
+
+        self._submit(job, lambda g: self._set_pattern(g.with_changes(bpm=bpm), f"drumify {label}"), key="drumify")
 
     # ---- saving ------------------------------------------------------------------------------------
     def save_pattern(self, path: str | Path) -> None:

@@ -1,4 +1,4 @@
-"""The engine's pattern, slot, capture, mute, port and drum-map commands.
+"""The engine's pattern, slot, capture (and its input mode), mute, port and drum-map commands.
 
 A mixin of ``bridge.engine.Engine`` (state lives there); every ``_do_*`` runs on the control
 thread. Patterns are compiled here, off the scheduler thread, and handed to the player,
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.capture import Click, count_in_clicks, next_recording
+from bridge.capture import Click, check_input_mode, count_in_clicks, next_recording
 from bridge.scheduler import CompiledPattern, compile_pattern
 from models.drum_maps import NUM_CLASSES, get_drum_map
 from models.groove import Groove
@@ -30,11 +30,15 @@ class EnginePatternMixin(_Base):
             raise TypeError("set_pattern needs a Groove")
         self._post(self._set_pattern, groove, source)
 
-    def _set_pattern(self, groove: Groove, source: str, **also: Any) -> None:
+    def _set_pattern(self, groove: Groove, source: str, attr_source: Groove | None = None,
+                     applied: dict[str, float] | None = None, **also: Any) -> None:
         """Play ``groove`` from the next bar line; ``also`` (other snapshot fields) change in the
-        same snapshot update, so no reader sees one without the other."""
+        same snapshot update, so no reader sees one without the other. ``attr_source``: the
+        groove before an attribute shift (default: ``groove`` itself), ``applied``: the
+        attributes ``groove`` was shifted by (default: none; see engine_attributes)."""
         compiled: CompiledPattern = compile_pattern(groove, source)  # off the scheduler thread
         self._sched(lambda: self.player.set_pattern(compiled))  # type: ignore[union-attr]
+        self._remember_source(groove, source, attr_source, applied)
         self._update(pattern=groove, pattern_source=source, **also)
         self._emit("pattern", {"pattern": groove, "source": source})
 
@@ -119,6 +123,18 @@ class EnginePatternMixin(_Base):
             self._emit("capture", {"state": "armed", "slot": key, "start_bar": int(rec.start_beat // 4) + 1})
         else:
             raise ValueError(f"capture mode {mode!r} is not 'last' or 'next'")
+
+    def set_input_mode(self, mode: str) -> None:
+        """Capture input: "drums" (notes through the input drum map) or "rhythm" (every note-on
+        on the input channels is a tap, whatever its pitch: for drumify). Applies to notes
+        played from now on."""
+        self._post(self._do_set_input_mode, mode)
+
+    def _do_set_input_mode(self, mode: str) -> None:
+        name = check_input_mode(mode)
+        self.capture_buffer.mode = name
+        self._update(input_mode=name)
+        self._emit("settings", {"input_mode": name})
 
     # ---- ports and maps -------------------------------------------------------------------------------
     def set_input_port(self, name: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from models.attributes import ATTRIBUTE_NAMES
 from models.drum_maps import NUM_CLASSES
 from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
 
@@ -58,11 +59,19 @@ class EngineSnapshot:
     clock_out: bool = False
     model_state: str = "loading"
     model_name: str = ""
+    device: str = ""  # where the loaded model runs: "cpu" | "cuda" | "mps" ("" before the first load)
+    device_preference: str = "auto"  # the device setting: auto | cpu | cuda | mps
+    device_timings: dict[str, float] = field(default_factory=dict)  # auto's ms per device (sample + encode)
     last_error: str = ""
     ports: dict[str, Any] = field(default_factory=dict)
     capture: str = "idle"  # "idle" | "count-in" | "recording"
     input_drum_map: str = "gm"
     output_drum_map: str = "gm"
+    input_mode: str = "drums"  # capture input: "drums" (input drum map) | "rhythm" (every note a tap)
+    # Musical attributes (models.attributes), in standard deviations -2..2: the shift of the
+    # playing pattern from its source and of new samples; available = the model has directions.
+    attributes: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTE_NAMES, 0.0))
+    attributes_available: bool = False
 
 
 def playhead(position_beats: float, loop_steps: int) -> tuple[int, float, float]:

@@ -54,8 +54,8 @@ class GenerationWorker:
         self._closing = False
         self.model: Any = None
         self.model_name = ""
-        self._humanize_model: Any = None  # the shipped humanize model, loaded on first use
-        self._humanize_failed = False
+        self._helpers: dict[str, Any] = {}  # shipped helper models ("humanize", "drumify"), loaded on first use
+        self._helper_errors: dict[str, str] = {}  # helper models whose load failed: why
         self.busy = False
         self._thread = threading.Thread(target=self._run, name="groovebridge-generation", daemon=True)
         self._thread.start()
@@ -74,27 +74,51 @@ class GenerationWorker:
         config = getattr(model, "config", None)
         if config is None or getattr(config, "humanize", True):
             return model
-        if self._humanize_model is None and not self._humanize_failed:
-            try:
-                hz = self._loader("humanize")
-                self._limit_torch_threads()
-                _warm_up(hz)
-                gc.freeze()
-                self._humanize_model = hz
-            except Exception as e:  # noqa: BLE001 - any loader failure: humanize with the active model
-                self._humanize_failed = True
-                log.warning("no humanize model (%s); humanizing with %s", e, self.model_name)
-        hz = self._humanize_model
+        hz = self._helper("humanize")  # None if it failed to load: humanize with the active model
         if hz is None or getattr(getattr(hz, "config", None), "num_steps", None) != config.num_steps:
             return model
         return hz
 
-    def load(self, name: str) -> None:
-        """Load ``name`` (replacing the model when it succeeds); reports loading/ready/error."""
+    def drumifier(self, model: Any) -> Any:
+        """The model for drumify jobs (call on this worker's thread, inside a job): the active
+        model when it is a Drumify model (its config's ``tapify``, or a stand-in without config
+        that has ``drumify``), else the shipped "drumify" model, loaded once through the same
+        loader. RuntimeError (one line) when there is none: a plain VAE cannot drumify."""
+        config = getattr(model, "config", None)
+        if getattr(config, "tapify", False) or (config is None and hasattr(model, "drumify")):
+            return model
+        dr = self._helper("drumify")
+        if dr is None:
+            raise RuntimeError(f"no drumify model: {self._helper_errors['drumify']}")
+        return dr
+
+    def _helper(self, name: str) -> Any:
+        """The shipped model ``name`` loaded (and warmed up) on first use; None if it failed."""
+        if name not in self._helpers and name not in self._helper_errors:
+            try:
+                helper = self._loader(name)
+                self._limit_torch_threads()
+                _warm_up(helper)
+                gc.freeze()
+                self._helpers[name] = helper
+            except Exception as e:  # noqa: BLE001 - any loader failure: reported by the caller
+                self._helper_errors[name] = _one_line(e)
+                log.warning("no %s model (%s)", name, self._helper_errors[name])
+        return self._helpers.get(name)
+
+    def drop_helpers(self) -> None:
+        """Forget the helper models (call on this worker's thread): the next use reloads them
+        through the loader, e.g. on another device."""
+        self._helpers.clear()
+        self._helper_errors.clear()
+
+    def load(self, name: str, loader: ModelLoader | None = None) -> None:
+        """Load ``name`` (replacing the model when it succeeds) with ``loader`` (default: the
+        worker's); reports loading/ready/error."""
 
         def job(_model: Any) -> Any:
             self._on_model_state("loading", name, "")
-            model = self._loader(name)
+            model = (loader or self._loader)(name)
             self._limit_torch_threads()
             _warm_up(model)
             self.model, self.model_name = model, name

@@ -4,9 +4,9 @@ Three layers, the first two pure (no sockets), so they are tested by calling the
 * ``OscControl.handle(address, args, sender)`` validates one incoming message and calls the
   engine; it returns the replies a query asks for. Unknown addresses and bad arguments are
   logged (rate-limited) and dropped; nothing a controller sends can raise out of it.
-* ``group_messages(group, snapshot)`` / ``note_message(note)`` / ``EVENT_GROUPS``: what goes
-  out for an engine event (state echoed on the same addresses a controller writes, so its
-  faders follow) and for a played note.
+* ``group_messages(group, snapshot)`` / ``note_message(note)`` / ``EVENT_GROUPS``
+  (``bridge.osc_echo``, re-exported here): what goes out for an engine event (state echoed on
+  the same addresses a controller writes, so its faders follow) and for a played note.
 * ``OscServer``: one UDP socket; a receive thread (``bridge.osc_intake``: batches, a cheap
   pre-filter, value messages coalesced per batch, a quiet gate around the scheduler's events;
   commands are applied in arrival order, bundle timetags are ignored so a future-timetagged
@@ -30,40 +30,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from bridge.osc_table import (
-    PREFIX,
-    ROUTE_BY_ADDRESS,
-    STATE_GROUPS,
-    SYNC_NAMES,
-    TEMPERATURE_RANGE,
-    TEMPO_NORM_BPM,
-    Context,
-    OscArgError,
+from bridge.osc_echo import (  # noqa: F401 - re-exported: the output encoding's home was here
+    EVENT_GROUPS,
+    Message,
+    decode_pattern,
+    group_messages,
+    note_message,
+    pattern_messages,
 )
+from bridge.osc_table import STATE_GROUPS, Context, OscArgError, find_route
 from bridge.osc_wire import encode_message
-from models.drum_maps import CLASS_NAMES
 
 log = logging.getLogger(__name__)
 
-Message = tuple[str, list[Any]]
 Address = tuple[str, int]
 
-EVENT_GROUPS: dict[str, tuple[str, ...]] = {
-    "pattern": ("pattern",),
-    "variations": ("variations",),
-    "transport": ("transport",),
-    "tempo": ("tempo",),
-    "sync": ("sync", "tempo"),
-    "model": ("model",),
-    "slot": ("slot",),
-    "mute": ("mute",),
-    "settings": ("settings", "variations"),
-    "error": ("error",),
-    "capture": ("capture",),
-    "ports": ("ports",),
-}
 
 
 class OscError(RuntimeError):
@@ -91,96 +72,6 @@ class RateLimitedLog:
         if len(self._last) > 256:  # a flood of random addresses must not grow without end
             self._last.clear()
         self.logger.warning("OSC: %s%s", text, f" ({held} more like it held back)" if held else "")
-
-
-# ---- output encoding (pure) ----------------------------------------------------------------------
-def _norm_of(value: float, lo: float, hi: float) -> float:
-    return float(min(1.0, max(0.0, (value - lo) / (hi - lo))))
-
-
-def pattern_messages(groove: Any, source: str = "") -> list[Message]:
-    """``/pattern`` (steps + two blobs) and ``/pattern/<instrument>`` velocity lists."""
-    vel = np.rint(np.clip(groove.velocities, 0.0, 1.0) * 127.0).astype(np.int16)
-    vel = np.where(groove.hits > 0.5, np.maximum(vel, 1), 0)
-    off = np.where(groove.hits > 0.5, np.rint(np.clip(groove.offsets, -1.0, 1.0) * 127.0), 0)
-    steps = int(vel.shape[0])
-    out: list[Message] = [(PREFIX + "/pattern", [steps, vel.astype(np.uint8).tobytes(),
-                                                 off.astype(np.int8).tobytes()])]
-    out += [(f"{PREFIX}/pattern/{name}", [int(v) for v in vel[:, k]])
-            for k, name in enumerate(CLASS_NAMES)]
-    out.append((PREFIX + "/pattern/source", [source]))
-    return out
-
-
-def decode_pattern(args: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of the ``/pattern`` blobs: (steps, 9) int velocities and float offsets."""
-    steps = int(args[0])
-    vel = np.frombuffer(bytes(args[1]), np.uint8).reshape(steps, len(CLASS_NAMES)).astype(int)
-    off = np.frombuffer(bytes(args[2]), np.int8).reshape(steps, len(CLASS_NAMES)) / 127.0
-    return vel, off
-
-
-def group_messages(group: str, snap: Any) -> list[Message]:
-    """The messages that echo one part of an ``EngineSnapshot``."""
-    p = PREFIX
-    if group == "transport":
-        return [(p + "/transport", [int(snap.playing)]), (p + "/play", [1.0 if snap.playing else 0.0])]
-    if group == "tempo":
-        return [(p + "/tempo", [float(snap.bpm)]),
-                (p + "/tempo/norm", [_norm_of(snap.bpm, *TEMPO_NORM_BPM)])]
-    if group == "sync":
-        idx = SYNC_NAMES.index(snap.sync_source) if snap.sync_source in SYNC_NAMES else -1
-        return [(p + "/sync", [snap.sync_source]), (p + "/sync/index", [idx]),
-                (p + "/locked", [int(snap.locked)]), (p + "/peers", [int(snap.peers)])]
-    if group == "position":
-        return [(p + "/position", [int(snap.bar), float(snap.beat), float(snap.step)])]
-    if group == "variations":
-        n = len(snap.variations)
-        sel = int(snap.selected_variation)
-        return [(p + "/variations/count", [int(snap.num_variations)]),
-                (p + "/variations/available", [n]),
-                (p + "/variation", [sel]),
-                (p + "/variation/norm", [sel / (n - 1) if n > 1 and sel >= 0 else 0.0])]
-    if group == "settings":
-        return [(p + "/temperature", [float(snap.temperature)]),
-                (p + "/temperature/norm", [_norm_of(snap.temperature, *TEMPERATURE_RANGE)]),
-                (p + "/interpolate", [float(snap.interpolation)]),
-                (p + "/latency", [float(snap.latency_ms)]),
-                (p + "/clock/out", [int(getattr(snap, "clock_out", False))]),
-                (p + "/drummap/input", [str(getattr(snap, "input_drum_map", ""))]),
-                (p + "/drummap/output", [str(getattr(snap, "output_drum_map", ""))])]
-    if group == "mute":
-        mutes = [int(bool(m)) for m in snap.mutes]
-        return [(f"{p}/mute/{name}", [mutes[k]]) for k, name in enumerate(CLASS_NAMES)] + [
-            (p + "/mutes", mutes)]
-    if group == "slot":
-        return [(f"{p}/slot/{s.lower()}", [int(snap.slots.get(s) is not None)]) for s in ("A", "B")]
-    if group == "model":
-        return [(p + "/model", [str(snap.model_name)]), (p + "/model/state", [str(snap.model_state)])]
-    if group == "error":
-        return [(p + "/error", [str(snap.last_error)])]
-    if group == "capture":
-        return [(p + "/capture", [str(getattr(snap, "capture", ""))])]
-    if group == "ports":
-        ports = dict(getattr(snap, "ports", {}) or {})
-        return [(p + "/ports", [f"{k}={v}" for k, v in sorted(ports.items())])]
-    if group == "pattern":
-        return pattern_messages(snap.pattern, str(snap.pattern_source))
-    if group == "pong":
-        return [(p + "/pong", [])]
-    return []
-
-
-def note_message(note: Any) -> Message:
-    """``/groovebridge/note i class, i pitch, i velocity, f beat`` from a played note."""
-    if isinstance(note, dict):
-        values = (note["drum_class"], note["pitch"], note["velocity"], note["beat"])
-    elif isinstance(note, (tuple, list)) and not hasattr(note, "drum_class"):
-        values = tuple(note[:4])
-    else:
-        values = (note.drum_class, note.pitch, note.velocity, note.beat)
-    k, pitch, velocity, beat = values
-    return PREFIX + "/note", [int(k), int(pitch), int(velocity), float(beat)]
 
 
 # ---- control (pure) --------------------------------------------------------------------------------
@@ -215,7 +106,7 @@ class OscControl:
         now, call later); snapshots are still read from the real engine."""
         replies: list[tuple[Address | None, Message]] = []
         try:
-            route = ROUTE_BY_ADDRESS.get(address.rstrip("/").lower()) if isinstance(address, str) else None
+            route = find_route(address) if isinstance(address, str) else None
             if route is None:
                 self.unknown(address)
                 return replies

@@ -11,7 +11,8 @@ So the receive thread (``Intake.run``) keeps its Python work small and out of th
   route table before anything is parsed; unknown addresses and non-OSC bytes are counted and
   dropped unparsed. Bundles are parsed (python-osc) and their messages go the same way.
 * **Coalescing.** A message whose effect is to set one value (tempo, temperature, morph
-  position, latency, variation count, clock out, one instrument's mute: ``COALESCED``) is
+  position, latency, variation count, clock out, one instrument's mute, one attribute, the
+  capture input mode: ``COALESCED``) is
   validated at once (bad arguments are rejected as before) but applied once per batch, with
   its latest value. Any other command first applies the pending values, so the order of
   values and commands is kept; a lone message (a real controller) is applied at once.
@@ -37,7 +38,7 @@ from typing import Any
 
 from pythonosc import osc_bundle, osc_message
 
-from bridge.osc_table import ROUTE_BY_ADDRESS
+from bridge.osc_table import find_route
 from bridge.osc_wire import message_address
 
 BATCH = 256  # datagrams per wake-up, at most
@@ -49,7 +50,8 @@ REPLY_INTERVAL_SEC = 0.02
 # Engine methods that set one value: the latest call wins. Value = how many leading
 # arguments name the value (set_mute(k, on): one per instrument).
 COALESCED = {"set_tempo": 0, "set_temperature": 0, "set_interpolation": 0, "set_latency_ms": 0,
-             "set_num_variations": 0, "set_clock_out": 0, "set_mute": 1}
+             "set_num_variations": 0, "set_clock_out": 0, "set_mute": 1, "set_attribute": 1,
+             "set_input_mode": 0}
 
 Call = tuple[str, tuple, dict]
 Sender = tuple[str, int]
@@ -155,7 +157,7 @@ class Intake:
             if address is None:
                 self.on_bad(sender, "malformed OSC packet")
                 return
-            if ROUTE_BY_ADDRESS.get(address.rstrip("/").lower()) is None:
+            if find_route(address) is None:
                 self.control.unknown(address)  # dropped before any parsing
                 return
             try:

@@ -15,14 +15,27 @@ Conventions for controllers such as TouchOSC (which send floats 0-1):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
+from bridge.osc_args import (
+    PREFIX,
+    Action,
+    Context,
+    OscArgError,
+    Route,
+    _in_range,
+    _norm,
+    _number,
+    _switch,
+    _text,
+    pressed,
+)
+from bridge.osc_attributes import ATTRIBUTE_ROUTES, attribute_route
 from bridge.osc_paths import OscPathError, export_dir, export_file, export_folder, osc_model
+from bridge.settings import INPUT_MODES as INPUT_MODE_NAMES
 from models.drum_maps import CLASS_NAMES
 
-PREFIX = "/groovebridge"
 SYNC_NAMES = ("internal", "midi", "link")
 TEMPO_NORM_BPM = (40.0, 240.0)
 TEMPERATURE_RANGE = (0.0, 2.0)
@@ -30,87 +43,7 @@ MIN_TEMPERATURE = 0.01  # temperature 0 is taken as this (nearly deterministic)
 MAX_VARIATIONS = 16
 LATENCY_RANGE_MS = (-500.0, 500.0)
 QUERIES = ("state", "all", "pattern", "transport", "tempo", "sync", "position", "variations",
-           "settings", "mutes", "slots", "model", "error")
-
-
-class OscArgError(ValueError):
-    """The arguments of a message are unusable (wrong type, count or range)."""
-
-
-@dataclass
-class Context:
-    """What an action may use: the engine, its (lazily taken) snapshot, and a reply sink."""
-
-    engine: Any
-    snapshot: Callable[[], Any]
-    reply: Callable[[Sequence[str]], None]  # groups to send back to the sender (queries)
-    reply_port: int | None = None
-
-
-Action = Callable[[Context, tuple], None]
-
-
-@dataclass(frozen=True)
-class Route:
-    address: str  # below PREFIX
-    args: str  # e.g. "f bpm"
-    range: str
-    effect: str
-    echo: str
-    action: Action
-
-
-# ---- argument conversion ---------------------------------------------------------------------
-def _number(args: tuple, i: int, what: str) -> float:
-    if len(args) <= i:
-        raise OscArgError(f"needs {what}")
-    v = args[i]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise OscArgError(f"{what} must be a number, got {v!r}")
-    return float(v)
-
-
-def _in_range(value: float, lo: float, hi: float, what: str) -> float:
-    if not lo <= value <= hi:
-        raise OscArgError(f"{what} {value:g} is outside {lo:g}..{hi:g}")
-    return value
-
-
-def _norm(args: tuple, what: str = "value") -> float:
-    return min(1.0, max(0.0, _number(args, 0, what + " (0-1)")))
-
-
-def _text(args: tuple, i: int, what: str) -> str:
-    if len(args) <= i or not isinstance(args[i], str) or not args[i].strip():
-        raise OscArgError(f"needs {what} (a string)")
-    return args[i].strip()
-
-
-def pressed(args: tuple) -> bool:
-    """A button press: no argument, or a first number >= 0.5 (TouchOSC release 0.0 = False)."""
-    if not args:
-        return True
-    v = args[0]
-    if isinstance(v, str):
-        return True
-    return isinstance(v, (int, float)) and v >= 0.5
-
-
-def _switch(args: tuple, what: str) -> bool:
-    """On/off from 0/1 (int, float, "on"/"off", True/False)."""
-    if not args:
-        raise OscArgError(f"needs {what} 0/1")
-    v = args[0]
-    if isinstance(v, bool):  # OSC T / F
-        return v
-    if isinstance(v, str):
-        low = v.strip().lower()
-        if low in ("1", "on", "true", "yes"):
-            return True
-        if low in ("0", "off", "false", "no"):
-            return False
-        raise OscArgError(f"{what} must be 0/1, got {v!r}")
-    return _number(args, 0, what) >= 0.5
+           "settings", "attributes", "mutes", "slots", "model", "error")
 
 
 def _index_or_norm(v: Any, count: int, what: str) -> int:
@@ -251,6 +184,25 @@ def _capture(slot: str | None, mode: str | None = None) -> Action:
     return act
 
 
+def _drumify(ctx: Context, args: tuple) -> None:
+    """``s a|b|pattern``; no argument or a button press: the playing pattern (the engine checks
+    the name: a bad one is its one line on /error)."""
+    if args and isinstance(args[0], str):
+        ctx.engine.drumify(args[0].strip().lower())
+    elif pressed(args):
+        ctx.engine.drumify("pattern")
+
+
+def _input_mode(ctx: Context, args: tuple) -> None:
+    """``s drums|rhythm`` (or 0/1); the engine checks the name (a bad one: one line on /error)."""
+    if not args:
+        raise OscArgError("needs a capture input mode: drums or rhythm")
+    v = args[0]
+    if not isinstance(v, str) and isinstance(v, (int, float)) and v in (0, 1):
+        v = INPUT_MODE_NAMES[int(v)]  # a TouchOSC radio button: 0.0 / 1.0
+    ctx.engine.set_input_mode(str(v).strip().lower())
+
+
 def _mute_of(k: int) -> Action:
     def act(ctx: Context, args: tuple) -> None:
         muted = (not ctx.snapshot().mutes[k]) if not args else _switch(args, "mute")
@@ -303,8 +255,8 @@ def _save_variations(ctx: Context, args: tuple) -> None:
     ctx.engine.save_variations(_osc_path(export_folder, _text(args, 0, "a folder name"), folder))
 
 
-STATE_GROUPS = ("transport", "tempo", "sync", "variations", "settings", "mute", "slot", "model",
-                "error")
+STATE_GROUPS = ("transport", "tempo", "sync", "variations", "settings", "attributes", "mute", "slot",
+                "model", "error")
 QUERY_GROUPS: dict[str, tuple[str, ...]] = {
     "state": STATE_GROUPS + ("position",),
     "all": STATE_GROUPS + ("position", "pattern"),
@@ -315,6 +267,7 @@ QUERY_GROUPS: dict[str, tuple[str, ...]] = {
     "position": ("position",),
     "variations": ("variations",),
     "settings": ("settings",),
+    "attributes": ("attributes",),
     "mutes": ("mute",),
     "slots": ("slot",),
     "model": ("model",),
@@ -355,11 +308,18 @@ ROUTES: tuple[Route, ...] = (
     Route("/capture/a/next", "[f press] [i count-in bars]", "count-in 0-4", "record the next 4 bars into slot A", "/slot/a, /capture", _capture("A", "next")),
     Route("/capture/b/next", "[f press] [i count-in bars]", "count-in 0-4", "record the next 4 bars into slot B", "/slot/b, /capture", _capture("B", "next")),
     Route("/capture", "s slot [s last|next] [i count-in bars]", "a|b", "capture into a slot", "/slot/a|b, /capture", _capture(None)),
+    Route("/capture/input_mode", "s mode | i index", "drums rhythm / 0 1",
+          "capture input: drums (notes through the input drum map) or rhythm (every note-on a tap, any pitch, for /drumify)",
+          "/capture/input_mode; /error when refused", _input_mode),
     Route("/interpolate", "f position", "0-1", "live A->B morph position (re-decoded, swapped at the next bar)", "/interpolate, /pattern",
           _call("set_interpolation", lambda a: _norm(a, "position"))),
     Route("/humanize", "[f amount]", "0-1 (0 = release, ignored)", "humanize the current pattern by amount (default 1)", "/pattern",
           _humanize),
     Route("/reconstruct", "[f press]", "", "re-decode the current pattern through the model", "/pattern", _press("reconstruct")),
+    Route("/drumify", "s source | [f press]", "a b pattern (no argument: pattern)",
+          "turn the rhythm in slot A or B or the playing pattern (every hit a tap) into full drums with the Drumify model; plays from the next bar",
+          "/pattern; /error when refused", _drumify),
+    *ATTRIBUTE_ROUTES,
     *(Route(f"/mute/{name}", "[i|f on]", "0/1; no argument toggles", f"mute {name}", f"/mute/{name}", _mute_of(k))
       for k, name in enumerate(CLASS_NAMES)),
     Route("/mute", "s|i instrument, i|f on", "name or 0-8, 0/1", "mute or unmute one instrument", "/mute/<instrument>", _mute),
@@ -388,6 +348,12 @@ ROUTES: tuple[Route, ...] = (
 QUERY_GROUPS["ping"] = ("pong",)
 
 ROUTE_BY_ADDRESS: dict[str, Route] = {PREFIX + r.address: r for r in ROUTES}
+
+
+def find_route(address: str) -> Route | None:
+    """The route of an incoming address (case and a trailing / ignored), or None."""
+    key = address.rstrip("/").lower()
+    return ROUTE_BY_ADDRESS.get(key) or attribute_route(key)
 
 
 def markdown_table() -> str:

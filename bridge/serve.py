@@ -2,7 +2,7 @@
 
 Settings come from ``--settings FILE.toml`` (see ``bridge.settings``), then ``GROOVEBRIDGE_*``
 environment variables, then the flags here. The status line shows the sync source, tempo,
-bar:beat, the pattern's source and the model state. Ctrl-C or SIGTERM stop it cleanly:
+bar:beat, the pattern's source and the model state and device. Ctrl-C or SIGTERM stop it cleanly:
 all notes off, threads joined, ports closed.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 
 from bridge.engine_state import EngineSnapshot
 from bridge.settings import MIDI_APIS, SYNC_SOURCES, SettingsError, load_settings
+from models.inference_device import DEVICE_CHOICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", dest="midi_output", metavar="PORT",
                    help='output port name or substring ("" = virtual GrooveBridge Out, "none")')
     p.add_argument("--model", help='model name or checkpoint path ("default" = shipped)')
+    p.add_argument("--device", metavar="{" + ",".join(DEVICE_CHOICES) + "}",
+                   help="where the model runs (auto: time the available devices, take the faster)")
     p.add_argument("--latency-ms", type=float, help="send output this much earlier (ms)")
     p.add_argument("--osc-port", type=int, help="OSC listen port (127.0.0.1)")
     p.add_argument("--no-osc", action="store_true", help="no OSC server")
@@ -48,6 +51,8 @@ def status_line(s: EngineSnapshot) -> str:
     sync = s.sync_source + ("" if s.locked else " (unlocked)") + (f" {s.peers} peers" if s.sync_source == "link" else "")
     transport = "playing" if s.playing else "stopped"
     model = s.model_name if s.model_state == "ready" else f"{s.model_name} {s.model_state}"
+    if s.device:
+        model += f" on {s.device}"
     line = (f"{sync} | {s.bpm:6.1f} BPM | {s.bar:3d}:{s.beat:4.2f} | {transport} | "
             f"pattern: {s.pattern_source} | model: {model}")
     return line
@@ -58,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(
             args.settings, bpm=args.bpm, sync=args.sync, midi_api=args.midi_api, midi_input=args.midi_input,
-            midi_output=args.midi_output, model=args.model, latency_ms=args.latency_ms, osc_port=args.osc_port,
-            clock_out=args.clock_out, osc_enabled=False if args.no_osc else None,
+            midi_output=args.midi_output, model=args.model, device=args.device, latency_ms=args.latency_ms,
+            osc_port=args.osc_port, clock_out=args.clock_out, osc_enabled=False if args.no_osc else None,
         )
     except SettingsError as e:
         print(f"groovebridge serve: {e}", file=sys.stderr)
@@ -114,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 print("\r" + status_line(snap) + "\033[K", end="", flush=True)
             else:  # not a terminal (a log): one line per change, not per tick
                 key = (snap.sync_source, snap.locked, round(snap.bpm, 1), snap.playing, snap.pattern_source,
-                       snap.model_state)
+                       snap.model_state, snap.device)
                 if key != last_key:
                     print(status_line(snap), flush=True)
                     last_key = key

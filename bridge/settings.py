@@ -5,7 +5,10 @@ TOML layout (every key optional; sections group keys, the field name is
 
     [engine]   bpm, sync ("internal"|"midi"|"link"), latency_ms, clock_out, model,
                temperature, num_variations, input_drum_map, output_drum_map,
-               realtime_priority (0-99, 0 = normal scheduling), switch_interval_ms
+               input_mode ("drums": notes through the input drum map | "rhythm": every
+               note-on is a tap, for Drumify), realtime_priority (0-99, 0 = normal
+               scheduling), switch_interval_ms, device ("auto"|"cpu"|"cuda"|"mps": where the
+               model runs; auto times the available ones and takes the faster)
     [midi]     api ("auto"|"jack"|"alsa"|"coremidi"|"winmm"), input, output (port name or
                substring; "" = our virtual port; "none" = no port), input_channels
                (list of 1-16; empty = all), output_channel (1-16)
@@ -17,7 +20,7 @@ TOML layout (every key optional; sections group keys, the field name is
                channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
 
 Environment: ``GROOVEBRIDGE_<FIELD>`` in upper case overrides a field, e.g.
-``GROOVEBRIDGE_BPM=96``, ``GROOVEBRIDGE_MIDI_API=jack``, ``GROOVEBRIDGE_OSC_PORT=9100``,
+``GROOVEBRIDGE_BPM=96``, ``GROOVEBRIDGE_DEVICE=cpu``, ``GROOVEBRIDGE_MIDI_API=jack``, ``GROOVEBRIDGE_OSC_PORT=9100``,
 ``GROOVEBRIDGE_MIDI_INPUT_CHANNELS=10,11``. Any mistake raises ``SettingsError`` with one
 line naming the key and what is allowed.
 """
@@ -38,8 +41,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from bridge.clock import check_bpm
+from models.inference_device import DEVICE_CHOICES
 
 SYNC_SOURCES = ("internal", "midi", "link")
+INPUT_MODES = ("drums", "rhythm")  # capture: notes through the input drum map | every note a tap
 MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
 ENV_PREFIX = "GROOVEBRIDGE_"
 
@@ -60,8 +65,10 @@ class Settings:
     num_variations: int = 4
     input_drum_map: str = "gm"
     output_drum_map: str = "gm"
+    input_mode: str = "drums"  # capture input: "drums" (input drum map) | "rhythm" (every note-on a tap)
     realtime_priority: int = 10  # SCHED_FIFO priority of the scheduler thread where allowed; 0 = off
     switch_interval_ms: float = 0.5  # Python's GIL switch interval while the engine runs (default 5)
+    device: str = "auto"  # where the model runs: auto (measured) | cpu | cuda | mps
     # [midi]
     midi_api: str = "auto"
     midi_input: str = ""  # "" = virtual "GrooveBridge In"; "none" = no input
@@ -138,6 +145,10 @@ def validate(s: Settings) -> None:
         raise SettingsError(f"setting bpm: {e}") from None
     if s.sync not in SYNC_SOURCES:
         raise SettingsError(f"setting sync: {s.sync!r}; use one of {', '.join(SYNC_SOURCES)}")
+    if s.input_mode not in INPUT_MODES:
+        raise SettingsError(f"setting input_mode: {s.input_mode!r}; use one of {', '.join(INPUT_MODES)}")
+    if s.device not in DEVICE_CHOICES:
+        raise SettingsError(f"setting device: {s.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
     if s.midi_api not in MIDI_APIS:
         raise SettingsError(f"setting midi_api: {s.midi_api!r}; use one of {', '.join(MIDI_APIS)}")
     if not -500.0 <= s.latency_ms <= 500.0:

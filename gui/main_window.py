@@ -1,4 +1,5 @@
-"""The main window: transport on top; Play, Train, Models and MIDI & OSC tabs; status bar.
+"""The main window: transport on top; Play (pattern, slots, generate, feel), Train, Models and
+MIDI & OSC tabs; status bar.
 
 It is shown before the engine exists (``attach_engine`` comes later, from a background start),
 routes engine state to the widgets (playhead at ~30 Hz, the rest on discrete events), owns the
@@ -14,7 +15,6 @@ from typing import Any
 from PyQt6.QtCore import QByteArray, Qt, pyqtSignal
 from PyQt6.QtGui import QAction, QCloseEvent, QKeySequence
 from PyQt6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -26,8 +26,9 @@ from PyQt6.QtWidgets import (
 )
 
 from gui.engine_adapter import EngineAdapter
-from gui.export import DraggableThumb, export_pattern, export_variations
+from gui.export import DraggableThumb
 from gui.settings_store import SettingsStore
+from gui.widgets.attributes_panel import AttributesPanel
 from gui.widgets.generate_panel import GeneratePanel
 from gui.widgets.io_panel import IoPanel
 from gui.widgets.models_panel import ModelsPanel
@@ -35,14 +36,15 @@ from gui.widgets.pattern_grid import PatternGrid
 from gui.widgets.slots import SlotsPanel
 from gui.widgets.train_panel import TrainPanel
 from gui.widgets.transport import TransportBar
+from gui.window_export import WindowExportMixin
 from models.drum_maps import DrumMapError, get_drum_map
 
 ENGINE_KEYS = ("bpm", "sync", "latency_ms", "model", "temperature", "num_variations",
-               "input_drum_map", "output_drum_map", "midi_input", "midi_output")
+               "input_drum_map", "output_drum_map", "input_mode", "midi_input", "midi_output")
 OSC_KEYS = ("osc_enabled", "osc_host", "osc_port", "osc_out_host", "osc_out_port")
 
 
-class MainWindow(QMainWindow):
+class MainWindow(WindowExportMixin, QMainWindow):
     closing = pyqtSignal()
 
     def __init__(self, store: SettingsStore | None = None, engine: Any = None) -> None:
@@ -80,7 +82,7 @@ class MainWindow(QMainWindow):
         root.addWidget(self.tabs, 1)
 
         play = QWidget()
-        play_lay = QVBoxLayout(play)
+        play_lay = QHBoxLayout(play)  # the splitter (pattern over slots/generate) | feel
         play_lay.setContentsMargins(0, 6, 0, 0)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
@@ -119,7 +121,9 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(bottom)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
-        play_lay.addWidget(self.splitter)
+        play_lay.addWidget(self.splitter, 1)
+        self.attributes = AttributesPanel(self.adapter)
+        play_lay.addWidget(self.attributes)
         self.tabs.addTab(play, "Play")
 
         self.train_panel = TrainPanel(self.adapter)
@@ -130,7 +134,7 @@ class MainWindow(QMainWindow):
         self.io_panel.oscChanged.connect(self._save_osc)
         self.io_panel.oscApplyRequested.connect(self.apply_osc)
         self.tabs.addTab(self.io_panel, "MIDI && OSC")
-        self.tabs.setTabToolTip(0, "Play, sample, morph and export grooves")
+        self.tabs.setTabToolTip(0, "Play, sample, morph, shape and export grooves")
         self.tabs.setTabToolTip(1, "Train a model on your own MIDI files")
         self.tabs.setTabToolTip(2, "Choose the active model")
         self.tabs.setTabToolTip(3, "MIDI ports, drum maps and OSC")
@@ -189,12 +193,6 @@ class MainWindow(QMainWindow):
         self.io_panel.refresh_ports(quiet=True)
         self.statusBar().showMessage("engine running; loading the model…", 5000)  # type: ignore[union-attr]
 
-    def export_info(self) -> tuple[float, Any]:
-        snap = self.adapter.snapshot()
-        if snap is None:
-            return 120.0, "gm"
-        return float(snap.bpm), snap.output_drum_map
-
     def _on_snapshot(self, snap: Any) -> None:
         self.grid.set_playhead(float(snap.step) if snap.playing else None)
         self.transport.update_position(snap)
@@ -217,6 +215,7 @@ class MainWindow(QMainWindow):
         self.transport.update_state(snap)
         self.slots.update_state(snap)
         self.generate.update_state(snap)
+        self.attributes.update_state(snap)
         self.io_panel.update_state(snap)
         self.models_panel.update_state(snap)
         if snap.model_state == "error" and snap.last_error and snap.last_error != self._model_error_shown:
@@ -275,46 +274,6 @@ class MainWindow(QMainWindow):
         self.error_label.setToolTip("\n".join(self.errors))
         self.statusBar().showMessage(message, 15000)  # type: ignore[union-attr]
 
-    # ---- export ------------------------------------------------------------------------
-    def export_pattern_to(self, path: str | Path) -> Path | None:
-        snap = self.adapter.snapshot()
-        groove = snap.pattern if snap is not None else self.grid.groove()
-        bpm, dmap = self.export_info()
-        try:
-            out = export_pattern(groove, path, bpm, dmap)
-        except (OSError, ValueError) as e:
-            self.show_error(f"could not save {path}: {e}")
-            return None
-        self.statusBar().showMessage(f"saved {out}", 5000)  # type: ignore[union-attr]
-        return out
-
-    def export_pattern_dialog(self) -> None:
-        start = str(Path(self.store.get("export_dir", str(Path.home()))) / "groove.mid")
-        path, _ = QFileDialog.getSaveFileName(self, "Save pattern as MIDI", start, "MIDI files (*.mid)")
-        if path:
-            self.store.set("export_dir", str(Path(path).parent))
-            self.export_pattern_to(path)
-
-    def export_variations_to(self, directory: str | Path) -> list[Path]:
-        snap = self.adapter.snapshot()
-        if snap is None or not snap.variations:
-            self.show_error("no variations to save yet: press Sample first")
-            return []
-        bpm, dmap = self.export_info()
-        try:
-            out = export_variations(snap.variations, directory, bpm, dmap)
-        except (OSError, ValueError) as e:
-            self.show_error(f"could not save variations to {directory}: {e}")
-            return []
-        self.statusBar().showMessage(f"saved {len(out)} variations to {directory}", 5000)  # type: ignore[union-attr]
-        return out
-
-    def export_variations_dialog(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Folder for the variations", self.store.get("export_dir", str(Path.home())))
-        if d:
-            self.store.set("export_dir", d)
-            self.export_variations_to(d)
-
     # ---- persistence -------------------------------------------------------------------
     def _restore(self) -> None:
         geo = self.store.get_bytes("window_geometry")
@@ -365,6 +324,7 @@ class MainWindow(QMainWindow):
                 "bpm": float(snap.bpm), "sync": snap.sync_source, "latency_ms": float(snap.latency_ms),
                 "temperature": float(snap.temperature), "num_variations": int(snap.num_variations),
                 "input_drum_map": snap.input_drum_map, "output_drum_map": snap.output_drum_map,
+                "input_mode": snap.input_mode,
             }
             if snap.model_state == "ready" and snap.model_name:
                 engine_values["model"] = snap.model_name

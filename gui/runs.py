@@ -54,6 +54,7 @@ def read_checkpoints(run_dir: Path) -> list[dict[str, Any]]:
         out.append({
             "path": str(d), "step": int(state.get("step", 0) or int(d.name.split("-")[-1])),
             "val_loss": extra.get("val_loss"), "best": d.name == best,
+            "prior": (d / "prior.safetensors").is_file() and (d / "prior.json").is_file(),
         })
     return out
 

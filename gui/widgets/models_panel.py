@@ -3,7 +3,7 @@
 Entries: the shipped ``default`` and ``humanize`` models (``models/pretrained/``), imported
 Magenta checkpoints (the user's model folder, ``models.fetch.models_dir``), and training runs
 (``<data dir>/runs``). Details show the config and any evaluation numbers found beside the
-checkpoint. Import (file or folder) and fetch run the CLIs in a child process.
+checkpoint. The device row shows where the model runs and reloads it on the one chosen. Import (file or folder) and fetch run the CLIs in a child process.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from PyQt6.QtWidgets import (
 from gui.engine_adapter import EngineAdapter
 from gui.runs import data_dir, readable
 from gui.workers import ChildJob
+from models.inference_device import DEVICE_CHOICES
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained"
 SHIPPED = (("default", "Default"), ("humanize", "Humanize"))
@@ -144,6 +145,7 @@ class ModelsPanel(QWidget):
         row3.addWidget(self.fetch_combo, 1)
         row3.addWidget(self.fetch_button)
         ll.addLayout(row3)
+        ll.addLayout(self._device_row())
         self.status = QLabel("")
         self.status.setObjectName("dim")
         self.status.setWordWrap(True)
@@ -160,6 +162,39 @@ class ModelsPanel(QWidget):
         self.job.outputLine.connect(lambda line: self.status.setText(line[-160:]))
         self._filled = False  # the lists are read when the tab is first shown (faster start)
 
+    # ---- inference device ----------------------------------------------------------------
+    def _device_row(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        label = QLabel("Device")
+        label.setToolTip("Where the model runs; the engine reloads it when you change this")
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(list(DEVICE_CHOICES))
+        self.device_combo.setToolTip("auto: time sampling on each available device and use the faster;\n"
+                                     "cpu / cuda / mps: run the model there (reloads it)")
+        self.device_combo.activated.connect(self._device_chosen)
+        self.device_label = QLabel("in use: –")
+        self.device_label.setObjectName("dim")
+        self.device_label.setToolTip("The device the active model runs on now")
+        row.addWidget(label)
+        row.addWidget(self.device_combo, 1)
+        row.addWidget(self.device_label)
+        return row
+
+    def _fill_devices(self) -> None:
+        """Disable the devices this machine lacks (torch is asked once, when the tab is shown)."""
+        from models.inference_device import available_devices
+
+        avail = available_devices()
+        model = self.device_combo.model()
+        for i, name in enumerate(DEVICE_CHOICES):
+            item = model.item(i)  # type: ignore[union-attr]
+            on = name == "auto" or name in avail
+            item.setEnabled(on)
+            item.setToolTip("" if on else f"{name} is not available here (available: {', '.join(avail)})")
+
+    def _device_chosen(self, index: int) -> None:
+        self.adapter.command("set_device", self.device_combo.itemText(index))
+
     def showEvent(self, event: Any) -> None:
         if not self._filled:
             self.refresh()
@@ -169,6 +204,7 @@ class ModelsPanel(QWidget):
         from models.fetch import PUBLISHED, models_dir
 
         self._filled = True
+        self._fill_devices()
         if self.fetch_combo.count() == 0:
             self.fetch_combo.addItems(list(PUBLISHED))
         self.tree.clear()
@@ -237,6 +273,15 @@ class ModelsPanel(QWidget):
         if snap.model_name != self.active:
             self.active = snap.model_name
             self._mark_active()
+        pref = getattr(snap, "device_preference", "auto")
+        if self.device_combo.currentText() != pref:
+            self.device_combo.setCurrentText(pref)
+        timings = getattr(snap, "device_timings", {}) or {}
+        text = f"in use: {getattr(snap, 'device', '') or '–'}"
+        if self.device_label.text() != text:
+            self.device_label.setText(text)
+            self.device_label.setToolTip("The device the active model runs on now" + "".join(
+                f"\n{d}: {ms:.2f} ms (sample + encode)" for d, ms in timings.items()))
 
     # ---- import / fetch ----------------------------------------------------------------
     def _import(self, source: str) -> None:

@@ -1,7 +1,9 @@
-"""Slots A and B: capture from live input, load a .mid (dialog or drop), sample into, play, swap.
+"""Slots A and B: capture from live input, load a .mid (dialog or drop), sample into, play,
+drumify, swap.
 
 Each slot card previews its groove, accepts .mid files dropped on it and can be dragged out as
-a .mid. Between the cards sit Swap and the A<->B morph slider.
+a .mid. Between the cards sit the capture input choice (Drums / Rhythm), Swap and the A<->B
+morph slider.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent
 from PyQt6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QFrame,
     QGridLayout,
@@ -29,6 +32,7 @@ from gui.export import DraggableThumb
 from gui.widgets.generate_panel import MorphSlider
 
 MIDI_SUFFIXES = (".mid", ".midi")
+INPUT_MODES = (("Drums", "drums"), ("Rhythm", "rhythm"))  # (shown, engine's name)
 
 
 def midi_paths(mime: Any) -> list[Path]:
@@ -60,19 +64,22 @@ class SlotCard(QFrame):
         self.source = QLabel("empty")
         self.source.setObjectName("dim")
         self.source.setToolTip("Where this slot's groove came from")
-        lay.addWidget(self.source, 0, 1, 1, 3)
+        lay.addWidget(self.source, 0, 1, 1, 4)
         self.thumb = DraggableThumb(f"slot-{slot}", export_info)
         self.thumb.set_placeholder("drop a .mid here")
         self.thumb.setToolTip(f"Slot {slot}: click to play it, drag it out as a .mid file")
         self.thumb.setMinimumHeight(56)
         self.thumb.clicked.connect(lambda: self.adapter.command("play_slot", self.slot))
-        lay.addWidget(self.thumb, 1, 0, 1, 4)
+        lay.addWidget(self.thumb, 1, 0, 1, 5)
         buttons = (
             ("Capture", f"Capture the last 4 bars played on the MIDI input into {slot} (key {slot});"
              " right-click to record the next 4 bars instead", self.capture),
             ("Load…", f"Load a .mid file into slot {slot} (first 4 bars)", self.load_dialog),
             ("Sample", f"Sample a new groove from the model into slot {slot}", self.sample_into),
             ("Play", f"Play slot {slot}", lambda: self.adapter.command("play_slot", self.slot)),
+            ("Drumify", f"Drumify slot {slot}: every note of its groove is a tap (any instrument); the Drumify"
+             " model turns that rhythm into a full drum groove that keeps it, played from the next bar."
+             " Capture with input Rhythm to tap or play a rhythm on any keys", self.drumify),
         )
         self.buttons: dict[str, QPushButton] = {}
         for col, (text, tip, slot_fn) in enumerate(buttons):
@@ -87,6 +94,9 @@ class SlotCard(QFrame):
         cap.customContextMenuRequested.connect(lambda pos: self._capture_menu(cap.mapToGlobal(pos)))
 
     # ---- actions -----------------------------------------------------------------------
+    def drumify(self) -> None:
+        self.adapter.command("drumify", self.slot.lower())
+
     def capture(self) -> None:
         if self.adapter.command("capture", self.slot, mode="last"):
             self.source.setText("capturing…")
@@ -204,6 +214,21 @@ class SlotsPanel(QWidget):
         lay.addWidget(self.cards["A"], 3)
         mid = QVBoxLayout()
         mid.addStretch(1)
+        mode_row = QHBoxLayout()
+        mode_label = QLabel("Capture input")
+        mode_label.setObjectName("dim")
+        mode_row.addWidget(mode_label)
+        self.input_mode = QComboBox()
+        for text, name in INPUT_MODES:
+            self.input_mode.addItem(text, name)
+        tip = ("What Capture records from the MIDI input. Drums: notes through the input drum map"
+               " (kick, snare, hats...). Rhythm: every note on the input channels is a tap, whatever"
+               " its pitch (a bass line, claps, any pad): capture it, then Drumify the slot for full drums")
+        self.input_mode.setToolTip(tip)
+        mode_label.setToolTip(tip)
+        self.input_mode.currentIndexChanged.connect(self._mode_chosen)
+        mode_row.addWidget(self.input_mode)
+        mid.addLayout(mode_row)
         caption = QLabel("Morph  A ⟷ B")
         caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         caption.setObjectName("dim")
@@ -218,7 +243,18 @@ class SlotsPanel(QWidget):
         lay.addLayout(mid, 2)
         lay.addWidget(self.cards["B"], 3)
 
+    def _mode_chosen(self, index: int) -> None:
+        name = self.input_mode.itemData(index)
+        snap = self.adapter.snapshot()
+        if name and (snap is None or getattr(snap, "input_mode", None) != name):
+            self.adapter.command("set_input_mode", name)
+
     def update_state(self, snap: Any) -> None:
+        i = self.input_mode.findData(getattr(snap, "input_mode", "drums"))
+        if i >= 0 and i != self.input_mode.currentIndex():
+            self.input_mode.blockSignals(True)  # the engine's value shown: not sent back
+            self.input_mode.setCurrentIndex(i)
+            self.input_mode.blockSignals(False)
         for card in self.cards.values():
             card.update_state(snap)
         self.morph.update_state(snap)

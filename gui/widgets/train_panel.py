@@ -3,7 +3,9 @@
 Preprocessing is ``gui.widgets.preprocess_box`` (a child process with JSON progress); training
 runs ``python -m groovebridge train`` and is watched through its run directory (progress.json,
 metrics.csv, checkpoints/). Stop sends SIGTERM (the trainer checkpoints first); Resume trains
-the same run directory further. "Use this model" hot-swaps the engine's model.
+the same run directory further. A run that ends with a checkpoint (finished or stopped) gets its
+sampling prior fitted on its dataset (``gui.widgets.prior_box``); "Fit prior" does it for the
+selected checkpoint. "Use this model" hot-swaps the engine's model (and its prior, if fitted).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from gui import theme
 from gui.engine_adapter import EngineAdapter
 from gui.runs import data_dir, fmt_duration, read_checkpoints, readable
 from gui.widgets.preprocess_box import PreprocessBox, path_row
+from gui.widgets.prior_box import PriorBox
 from gui.workers import ChildJob, RunMonitor
 
 CONFIG_NAMES = (
@@ -74,6 +77,8 @@ class TrainPanel(QWidget):
         self.val_y: list[float] = []
         self.last_error = ""
         self._batch = 0
+        self._train_dataset = ""  # the dataset of the running training (its prior is fitted on it)
+        self._closing = False
 
         root = QHBoxLayout(self)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -104,6 +109,7 @@ class TrainPanel(QWidget):
         self.train_job.finished.connect(self._on_train_finished)
         self.monitor.progress.connect(self._on_progress)
         self.monitor.rows.connect(self._on_rows)
+        self.dataset_edit.textChanged.connect(self._update_buttons)
         self._update_buttons()
 
     # ---- layout ------------------------------------------------------------------------
@@ -228,6 +234,13 @@ class TrainPanel(QWidget):
         self.use_button.setToolTip("Hot-swap the engine to the selected checkpoint (playback keeps going)")
         self.use_button.clicked.connect(self.use_selected)
         lay.addWidget(self.use_button)
+        self.prior_box = PriorBox(self)
+        self.prior_job, self.fit_prior_button = self.prior_box.prior_job, self.prior_box.fit_button
+        self.prior_box.fit_button.clicked.connect(self.fit_selected)
+        self.prior_box.failed.connect(self._fail)
+        self.prior_box.fitted.connect(lambda _: self.refresh_checkpoints())
+        self.prior_box.stateChanged.connect(self._update_buttons)
+        lay.addWidget(self.prior_box)
         return box
 
     # ---- pickers -----------------------------------------------------------------------
@@ -261,6 +274,8 @@ class TrainPanel(QWidget):
             self.run_edit.setText(run)
         steps = self.steps_spin.value()
         self._batch = self.batch_spin.value()
+        self.prior_box.cancel()  # a new or resumed run gets its own prior when it ends
+        self._train_dataset = dataset
         args = [
             "train", "--config", self.config_combo.currentText(), "--run_dir", run,
             "--examples_path", dataset, "--num_steps", str(steps),
@@ -318,6 +333,9 @@ class TrainPanel(QWidget):
         if ok:
             self.log.setText(message)
             self.eta_label.setText("done" if "finished" in message else "stopped")
+            run = self.run_edit.text().strip()
+            if run and not self._closing and read_checkpoints(Path(run)):
+                self.prior_box.start(["--run_dir", run], self._train_dataset)
         else:
             self._fail(f"training failed: {readable(message)}")
             self.log.setText(readable(message))
@@ -332,7 +350,7 @@ class TrainPanel(QWidget):
             items = [
                 QTableWidgetItem(str(c["step"])),
                 QTableWidgetItem("–" if c["val_loss"] is None else f"{c['val_loss']:.4f}"),
-                QTableWidgetItem("★ best" if c["best"] else ""),
+                QTableWidgetItem(" · ".join(t for t, on in (("★ best", c["best"]), ("prior", c["prior"])) if on)),
             ]
             items[0].setData(Qt.ItemDataRole.UserRole, c["path"])
             for j, it in enumerate(items):
@@ -347,6 +365,11 @@ class TrainPanel(QWidget):
             return None
         item = self.ckpt_table.item(rows[0].row(), 0)
         return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def fit_selected(self) -> None:
+        path = self.selected_checkpoint()
+        if path:
+            self.prior_box.start(["--checkpoint_file", path], self.dataset_edit.text().strip())
 
     def use_selected(self) -> None:
         path = self.selected_checkpoint()
@@ -364,8 +387,14 @@ class TrainPanel(QWidget):
         self.resume_button.setEnabled(not busy_train and bool(self.run_edit.text().strip()))
         self.stop_button.setEnabled(busy_train)
         self.use_button.setEnabled(self.ckpt_table.rowCount() > 0)
+        self.prior_box.fit_button.setEnabled(
+            not busy_train and not self.prior_box.is_running() and self.selected_checkpoint() is not None
+            and bool(self.dataset_edit.text().strip())
+        )
 
     def shutdown(self) -> None:
         """Quitting: stop children so none outlives the app (training checkpoints first)."""
+        self._closing = True  # a training stopped now gets no prior fit
         self.train_job.shutdown()
         self.data_box.preprocess_job.kill()
+        self.prior_box.shutdown()

@@ -18,7 +18,8 @@ ENGINE_METHODS = {
     "set_clock_out", "sample", "select_variation", "set_temperature", "set_num_variations",
     "capture", "load_slot", "load_slot_file", "swap_slots", "play_slot", "set_interpolation",
     "humanize", "reconstruct", "set_mute", "set_pattern", "save_pattern", "save_variations",
-    "set_model", "set_input_port", "set_output_port", "set_drum_maps",
+    "set_model", "set_input_port", "set_output_port", "set_drum_maps", "set_attribute",
+    "set_attributes", "reset_attributes", "drumify", "set_input_mode",
 }
 
 

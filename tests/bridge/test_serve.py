@@ -32,6 +32,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) 
     [
         (["serve", "--bpm", "1000"], "bpm"),
         (["serve", "--settings", "/nonexistent.toml"], "not found"),
+        (["serve", "--device", "gpu"], "setting device: 'gpu'"),
         (["ports", "--api", "winmm"], "winmm"),
     ],
 )

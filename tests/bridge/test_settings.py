@@ -41,6 +41,8 @@ def test_toml_then_env_then_overrides(tmp_path: Path) -> None:
         ("", {"GROOVEBRIDGE_MIDI_INPUT_CHANNELS": "0,17"}, "midi_input_channels"),
         ('[engine]\noutput_drum_map = "nope"\n', {}, "output_drum_map"),
         ("[midi]\noutput_channel = 2.5\n", {}, "midi_output_channel"),
+        ('[engine]\ndevice = "gpu"\n', {}, "setting device: 'gpu'; use one of auto, cpu, cuda, mps"),
+        ("", {"GROOVEBRIDGE_DEVICE": "tpu"}, "setting device"),
     ],
 )
 def test_mistakes_are_one_line(tmp_path: Path, text: str, env: dict[str, str], fragment: str) -> None:
@@ -55,3 +57,12 @@ def test_mistakes_are_one_line(tmp_path: Path, text: str, env: dict[str, str], f
 def test_missing_file() -> None:
     with pytest.raises(SettingsError, match="not found"):
         load_settings("/nonexistent/gb.toml", env={})
+
+
+def test_device_from_toml_env_and_flags(tmp_path: Path) -> None:
+    assert Settings().device == "auto"
+    f = tmp_path / "gb.toml"
+    f.write_text('[engine]\ndevice = "cpu"\n')
+    assert load_settings(f, env={}).device == "cpu"
+    assert load_settings(f, env={"GROOVEBRIDGE_DEVICE": "cuda"}).device == "cuda"  # validated, not probed
+    assert load_settings(f, env={"GROOVEBRIDGE_DEVICE": "cuda"}, device="mps").device == "mps"

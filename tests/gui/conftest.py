@@ -48,12 +48,14 @@ def model_loader():
 
 
 @pytest.fixture
-def engine():
+def engine(model_loader):
+    """The engine with fake MIDI and the ``model_loader`` fixture's models (a tiny one unless a
+    test module overrides ``model_loader``)."""
     from bridge.engine import Engine
     from bridge.midi_ports import FakeMidiIO
     from bridge.settings import Settings
 
-    eng = Engine(Settings(osc_enabled=False), model_loader=tiny_loader, midi=FakeMidiIO())
+    eng = Engine(Settings(osc_enabled=False), model_loader=model_loader, midi=FakeMidiIO())
     eng.start()
     yield eng
     eng.close()

@@ -267,3 +267,24 @@ def test_loading_a_broken_midi_file_shows_why(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: len(window.errors) > 0, timeout=5000)
     assert window.errors[-1] == "broken.mid: not a MIDI file (no MThd header)"
     assert snap(window).slots["A"] is None
+
+
+def test_models_panel_shows_the_device_and_the_choice_reaches_the_engine(window, qtbot):
+    import torch
+
+    panel = window.models_panel
+    window.tabs.setCurrentWidget(panel)
+    qtbot.waitUntil(lambda: snap(window).model_state == "ready", timeout=30000)
+    qtbot.waitUntil(lambda: panel.device_label.text() == f"in use: {snap(window).device}", timeout=5000)
+    assert snap(window).device == "cpu" and panel.device_combo.currentText() == "auto"
+    cuda = panel.device_combo.model().item(panel.device_combo.findText("cuda"))
+    assert cuda.isEnabled() == torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        assert "not available" in cuda.toolTip()
+    index = panel.device_combo.findText("cpu")
+    panel.device_combo.setCurrentIndex(index)
+    panel.device_combo.activated.emit(index)  # as a user's pick
+    qtbot.waitUntil(lambda: snap(window).device_preference == "cpu" and snap(window).model_state == "ready",
+                    timeout=30000)
+    assert snap(window).device == "cpu"
+    qtbot.waitUntil(lambda: panel.device_label.text() == "in use: cpu", timeout=5000)

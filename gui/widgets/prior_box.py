@@ -1,0 +1,116 @@
+"""Train panel: fit a checkpoint's sampling prior in a child process (``groovebridge fit-prior``).
+
+The train panel starts it by itself when a run ends with a checkpoint (``--run_dir``: the run's
+latest checkpoint) and from its "Fit prior" button for the selected checkpoint
+(``--checkpoint_file``), both with the dataset the model was trained on. The child's progress
+lines show in the status label; it ends with "Sampling prior fitted …", "… cancelled" or the
+child's one-line error. ``prior.safetensors`` + ``prior.json`` land beside the weights, where
+``models.generate.load_model`` finds them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from gui.runs import readable
+from gui.workers import ChildJob
+
+PREFIX = "groovebridge fit-prior: "
+FITTING = "Fitting the sampling prior…"
+
+
+class PriorBox(QWidget):
+    """A status line plus "Fit prior" / "Cancel"; one fit-prior child at a time."""
+
+    fitted = pyqtSignal(str)  # the checkpoint directory that now holds prior files
+    failed = pyqtSignal(str)  # the one-line error
+    stateChanged = pyqtSignal()  # started or ended (the panel re-checks its buttons)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.extra_args: list[str] = []  # e.g. ["--components", "8", "--num_threads", "1"] (tests)
+        self.prior_job = ChildJob("fit-prior", self)
+        self.last_message = ""
+        self._written = ""
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.fit_button = QPushButton("Fit prior")
+        self.fit_button.setToolTip(
+            "Fit the selected checkpoint's sampling prior and attribute directions on the dataset "
+            "(done by itself when a run ends; samples then follow the training data)"
+        )
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop fitting the sampling prior")
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.fit_button)
+        row.addWidget(self.cancel_button)
+        lay.addLayout(row)
+        self.status_label = QLabel("")
+        self.status_label.setObjectName("dim")
+        self.status_label.setWordWrap(True)
+        self.status_label.setToolTip("Sampling prior: fitting progress or the last result")
+        lay.addWidget(self.status_label)
+        self.prior_job.outputLine.connect(self._on_line)
+        self.prior_job.finished.connect(self._on_finished)
+        self.cancel_button.setEnabled(False)
+
+    def is_running(self) -> bool:
+        return self.prior_job.is_running()
+
+    def start(self, source: list[str], dataset: str) -> bool:
+        """``source``: ``["--run_dir", RUN]`` or ``["--checkpoint_file", CKPT]``."""
+        if not dataset:
+            return self._report_failure("no dataset to fit the prior on: choose the training dataset first")
+        if self.is_running():
+            return self._report_failure("a prior is already being fitted")
+        self._written = ""
+        self.last_message = ""
+        self.status_label.setText(FITTING)
+        args = ["fit-prior", *source, "--examples_path", dataset, *self.extra_args]
+        ok = self.prior_job.start("groovebridge", args)
+        self.cancel_button.setEnabled(ok)
+        self.stateChanged.emit()
+        return ok
+
+    def cancel(self) -> None:
+        if self.is_running():
+            self.status_label.setText("Cancelling the prior fit…")
+            self.prior_job.stop()
+
+    def shutdown(self) -> None:
+        self.prior_job.kill()
+
+    def _on_line(self, line: str) -> None:
+        if line.startswith("wrote "):
+            self._written = line
+        if not line.startswith(PREFIX):  # the error line is shown when the job ends
+            self.status_label.setText(f"{FITTING} {line[-120:]}")
+
+    def _on_finished(self, ok: bool, message: str) -> None:
+        self.cancel_button.setEnabled(False)
+        if ok and message.endswith("stopped"):
+            self.last_message = "Prior fitting cancelled"
+            self.status_label.setText(self.last_message)
+        elif ok:
+            # "wrote DIR/prior.safetensors (64 components, 3.2 s)"
+            path, _, detail = self._written[len("wrote "):].partition(" (")
+            self.last_message = "Sampling prior fitted" + (f" ({detail}" if detail else "")
+            self.status_label.setText(self.last_message)
+            if path:
+                self.fitted.emit(str(Path(path).parent))
+        else:
+            self._report_failure(message)
+        self.stateChanged.emit()
+
+    def _report_failure(self, message: str) -> bool:
+        line = message.strip().splitlines()[-1] if message.strip() else "failed"
+        if not line.startswith(PREFIX):
+            line = PREFIX + readable(line)
+        self.last_message = line
+        self.status_label.setText(line)
+        self.failed.emit(line)
+        return False

@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP)
+	@scripts/system-deps.sh run
 	$(VENV)/bin/groovebridge
 
 serve: $(STAMP)
@@ -23,6 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: lint
+	@scripts/system-deps.sh test
 	QT_QPA_PLATFORM=offscreen scripts/with-midi-server.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 # Every benchmark except the long ones (soak: 30 min; OSC flood: 30 s per rate): `make soak`.

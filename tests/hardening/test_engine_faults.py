@@ -186,8 +186,12 @@ print(json.dumps(out), flush=True)
 def _reclaim(name: str) -> None:
     """Start and stop a server of this name: a SIGKILLed jackd leaves its entry in JACK's
     machine-wide registry (8 servers at most), and only a server of the same name frees it."""
+    import shutil
+
     from jack_helpers import _start
 
+    if shutil.which("jackd") is None:  # nothing to reclaim (the test skips: jackd is not installed)
+        return
     proc = _start(name, 64, False, dict(os.environ, JACK_NO_START_SERVER="1"))
     if proc is not None:
         proc.terminate()

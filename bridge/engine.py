@@ -28,6 +28,7 @@ from bridge.capture import CaptureBuffer, Recording
 from bridge.clock import Clock, InternalClock, _AnchoredClock, check_bpm
 from bridge.engine_attributes import EngineAttributeMixin
 from bridge.engine_device import EngineDeviceMixin
+from bridge.engine_follow import EngineFollowMixin
 from bridge.engine_models import EngineModelMixin
 from bridge.engine_patterns import EnginePatternMixin
 from bridge.engine_state import EngineSnapshot, playhead
@@ -72,7 +73,7 @@ class _NullMidi:
         pass
 
 
-class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin):
+class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin, EngineFollowMixin):
     def __init__(
         self,
         settings: Settings | None = None,
@@ -101,6 +102,7 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
             device_preference=s.device,
         )
         self._seen: dict[str, Any] = {}
+        self._init_follow()  # bridge.engine_follow
         self._closing = threading.Event()
         self._started = False
         self._morph_target = 0.0
@@ -186,6 +188,7 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
                     self._error(f"{type(e).__name__}: {e}")
             try:
                 self._watch_clock()
+                self._watch_follow()
                 now = self._clock.now_sec()
                 if now - last_poll > 1.0:
                     last_poll = now

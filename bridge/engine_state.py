@@ -72,6 +72,15 @@ class EngineSnapshot:
     # playing pattern from its source and of new samples; available = the model has directions.
     attributes: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTE_NAMES, 0.0))
     attributes_available: bool = False
+    # Follow mode (bridge.engine_follow): the next pattern generated from the last bars played.
+    follow: bool = False
+    follow_source: str = "drums"  # "drums" (encode the played drums) | "rhythm" (drumify the played taps)
+    follow_every: int = 1  # bars between generations
+    follow_bars: int = 4  # bars of input (repeated to the model's 4 bars)
+    follow_amount: float = 0.5  # slerp from the playing pattern's encoding towards the played one
+    follow_temperature: float = 1.0
+    follow_updates: int = 0  # follow patterns handed to the player
+    follow_late: int = 0  # follow generations not done before their bar: skipped, never played late
 
 
 def playhead(position_beats: float, loop_steps: int) -> tuple[int, float, float]:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bridge.osc_attributes import attribute_messages
+from bridge.osc_follow import follow_messages
 from bridge.osc_table import PREFIX, SYNC_NAMES, TEMPERATURE_RANGE, TEMPO_NORM_BPM
 from models.drum_maps import CLASS_NAMES
 
@@ -91,7 +92,8 @@ def group_messages(group: str, snap: Any) -> list[Message]:
                 (p + "/clock/out", [int(getattr(snap, "clock_out", False))]),
                 (p + "/drummap/input", [str(getattr(snap, "input_drum_map", ""))]),
                 (p + "/drummap/output", [str(getattr(snap, "output_drum_map", ""))]),
-                (p + "/capture/input_mode", [str(getattr(snap, "input_mode", "drums"))])]
+                (p + "/capture/input_mode", [str(getattr(snap, "input_mode", "drums"))]),
+                *follow_messages(snap)]
     if group == "mute":
         mutes = [int(bool(m)) for m in snap.mutes]
         return [(f"{p}/mute/{name}", [mutes[k]]) for k, name in enumerate(CLASS_NAMES)] + [

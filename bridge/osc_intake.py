@@ -12,7 +12,7 @@ So the receive thread (``Intake.run``) keeps its Python work small and out of th
   dropped unparsed. Bundles are parsed (python-osc) and their messages go the same way.
 * **Coalescing.** A message whose effect is to set one value (tempo, temperature, morph
   position, latency, variation count, clock out, one instrument's mute, one attribute, the
-  capture input mode: ``COALESCED``) is
+  capture input mode, the follow settings: ``COALESCED``) is
   validated at once (bad arguments are rejected as before) but applied once per batch, with
   its latest value. Any other command first applies the pending values, so the order of
   values and commands is kept; a lone message (a real controller) is applied at once.
@@ -51,7 +51,8 @@ REPLY_INTERVAL_SEC = 0.02
 # arguments name the value (set_mute(k, on): one per instrument).
 COALESCED = {"set_tempo": 0, "set_temperature": 0, "set_interpolation": 0, "set_latency_ms": 0,
              "set_num_variations": 0, "set_clock_out": 0, "set_mute": 1, "set_attribute": 1,
-             "set_input_mode": 0}
+             "set_input_mode": 0, "set_follow": 0, "set_follow_source": 0, "set_follow_every": 0,
+             "set_follow_bars": 0, "set_follow_amount": 0, "set_follow_temperature": 0}
 
 Call = tuple[str, tuple, dict]
 Sender = tuple[str, int]

@@ -32,6 +32,7 @@ from bridge.osc_args import (
     pressed,
 )
 from bridge.osc_attributes import ATTRIBUTE_ROUTES, attribute_route
+from bridge.osc_follow import FOLLOW_ROUTES
 from bridge.osc_paths import OscPathError, export_dir, export_file, export_folder, osc_model
 from bridge.settings import INPUT_MODES as INPUT_MODE_NAMES
 from models.drum_maps import CLASS_NAMES
@@ -319,6 +320,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/drumify", "s source | [f press]", "a b pattern (no argument: pattern)",
           "turn the rhythm in slot A or B or the playing pattern (every hit a tap) into full drums with the Drumify model; plays from the next bar",
           "/pattern; /error when refused", _drumify),
+    *FOLLOW_ROUTES,
     *ATTRIBUTE_ROUTES,
     *(Route(f"/mute/{name}", "[i|f on]", "0/1; no argument toggles", f"mute {name}", f"/mute/{name}", _mute_of(k))
       for k, name in enumerate(CLASS_NAMES)),

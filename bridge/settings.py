@@ -15,6 +15,8 @@ TOML layout (every key optional; sections group keys, the field name is
     [osc]      enabled, host, port, out_host, out_port (0 = no output), save_dir (folder for
                OSC /save; "" = <user documents>/GrooveBridge/exports)
     [link]     quantum
+    [follow]   enabled, source ("drums" | "rhythm"), every (1|2|4 bars), bars (1|2|4 bars of
+               input), amount (0-1), temperature (0-5]: Follow mode (bridge.engine_follow)
     [click]    enabled, note (0-127), channel (1-16), velocity, accent_velocity (1-127): the
                count-in click of "record the next bars" (default on: note 37 side stick on
                channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
@@ -28,6 +30,7 @@ line naming the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -45,12 +48,53 @@ from models.inference_device import DEVICE_CHOICES
 
 SYNC_SOURCES = ("internal", "midi", "link")
 INPUT_MODES = ("drums", "rhythm")  # capture: notes through the input drum map | every note a tap
+FOLLOW_SOURCES = ("drums", "rhythm")  # follow: encode the played drums | drumify the played rhythm
+FOLLOW_BARS = (1, 2, 4)  # follow's "every" and input window lengths, in bars
 MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
 ENV_PREFIX = "GROOVEBRIDGE_"
 
 
 class SettingsError(ValueError):
     """A setting is wrong; the message is one line for the user."""
+
+
+def check_follow_source(source: object) -> str:
+    """``source`` (any case, spaces ignored) if it is a follow source; ValueError (one line) if not."""
+    name = str(source).strip().lower()
+    if name not in FOLLOW_SOURCES:
+        raise ValueError(f"follow source {source!r} is not {' or '.join(FOLLOW_SOURCES)}")
+    return name
+
+
+def check_follow_bars(value: object, what: str = "follow every") -> int:
+    """1, 2 or 4 (an int, a whole float or its text); ValueError (one line) if not."""
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer() or int(number) not in FOLLOW_BARS:
+        raise ValueError(f"{what} {value!r} must be 1, 2 or 4 bars")
+    return int(number)
+
+
+def check_follow_amount(value: object) -> float:
+    try:
+        amount = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        amount = math.nan
+    if isinstance(value, bool) or not (math.isfinite(amount) and 0.0 <= amount <= 1.0):
+        raise ValueError(f"follow amount {value!r} must be 0-1")
+    return amount
+
+
+def check_follow_temperature(value: object) -> float:
+    try:
+        t = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        t = math.nan
+    if isinstance(value, bool) or not (math.isfinite(t) and 0.0 < t <= 5.0):
+        raise ValueError(f"follow temperature {value!r} must be in (0, 5]")
+    return t
 
 
 @dataclass(frozen=True)
@@ -90,6 +134,13 @@ class Settings:
     click_channel: int = 10  # 1-16
     click_velocity: int = 90
     click_accent_velocity: int = 127  # beat 1 of each count-in bar
+    # [follow] (Follow mode: the next pattern generated from the last bars played)
+    follow_enabled: bool = False
+    follow_source: str = "drums"  # drums | rhythm
+    follow_every: int = 1  # bars between generations: 1 | 2 | 4
+    follow_bars: int = 4  # bars of input: 1 | 2 | 4 (shorter input is repeated to 4 bars)
+    follow_amount: float = 0.5  # 0 = keep the pattern, 1 = all the way to the played groove
+    follow_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         validate(self)
@@ -98,7 +149,7 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_", "click": "click_"}
+_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_", "click": "click_", "follow": "follow_"}
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
@@ -176,6 +227,13 @@ def validate(s: Settings) -> None:
                             ("click_velocity", 1, 127), ("click_accent_velocity", 1, 127)):
         if not low <= getattr(s, name) <= high:
             raise SettingsError(f"setting {name}: {getattr(s, name)} must be {low}-{high}")
+    for name, check in (("follow_source", check_follow_source), ("follow_every", check_follow_bars),
+                        ("follow_bars", lambda v: check_follow_bars(v, "follow bars")), ("follow_amount", check_follow_amount),
+                        ("follow_temperature", check_follow_temperature)):
+        try:
+            check(getattr(s, name))
+        except ValueError as e:
+            raise SettingsError(f"setting {name}: {e}") from None
     from models.drum_maps import DrumMapError, get_drum_map
 
     for name in ("input_drum_map", "output_drum_map"):

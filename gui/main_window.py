@@ -29,6 +29,7 @@ from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 from gui.settings_store import SettingsStore
 from gui.widgets.attributes_panel import AttributesPanel
+from gui.widgets.follow_box import FollowBox
 from gui.widgets.generate_panel import GeneratePanel
 from gui.widgets.io_panel import IoPanel
 from gui.widgets.models_panel import ModelsPanel
@@ -118,6 +119,8 @@ class MainWindow(WindowExportMixin, QMainWindow):
         self.generate.exportPatternRequested.connect(self.export_pattern_dialog)
         self.generate.exportVariationsRequested.connect(self.export_variations_dialog)
         bl.addWidget(self.generate)
+        self.follow = FollowBox(self.adapter)  # follows the engine's state by itself
+        bl.addWidget(self.follow)
         self.splitter.addWidget(bottom)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)

@@ -19,7 +19,8 @@ ENGINE_METHODS = {
     "capture", "load_slot", "load_slot_file", "swap_slots", "play_slot", "set_interpolation",
     "humanize", "reconstruct", "set_mute", "set_pattern", "save_pattern", "save_variations",
     "set_model", "set_input_port", "set_output_port", "set_drum_maps", "set_attribute",
-    "set_attributes", "reset_attributes", "drumify", "set_input_mode",
+    "set_attributes", "reset_attributes", "drumify", "set_input_mode", "set_follow", "set_follow_source",
+    "set_follow_every", "set_follow_bars", "set_follow_amount", "set_follow_temperature",
 }
 
 

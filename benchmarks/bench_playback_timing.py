@@ -26,7 +26,7 @@ import threading
 import time
 
 import numpy as np
-from jack_bench import Receiver, jack_server, load_bench_model, stats_ms
+from jack_bench import Receiver, jack_server, load_bench_model, match_arrivals, stats_ms
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
@@ -107,21 +107,7 @@ def run_phase(engine: Engine, midi: TimedMidi, clock: InternalClock, bars: int, 
     unsubscribe()
     arrivals = rx.finish()
     played = [n for n in notes if isinstance(n, PlayedNote)]
-    # Match each played note to the arrival of the same pitch and velocity nearest its intended
-    # time (within 50 ms): a JACK client that misses a cycle (no real-time priority) loses that
-    # cycle's events, so arrival order alone would pair the wrong notes.
-    by_key: dict[tuple[int, int], list[int]] = {}
-    for j, (_t, pitch, vel) in enumerate(arrivals):
-        by_key.setdefault((pitch, vel), []).append(j)
-    used: set[int] = set()
-    pairs: list[tuple[int, int]] = []
-    for i, p in enumerate(played):
-        t_int = origin_sec + p.beat * 60.0 / BPM
-        cands = [j for j in by_key.get((p.pitch, p.velocity), []) if j not in used and abs(arrivals[j][0] - t_int) < 0.05]
-        if cands:
-            j = min(cands, key=lambda j: abs(arrivals[j][0] - t_int))
-            used.add(j)
-            pairs.append((i, j))
+    pairs = match_arrivals([(origin_sec + p.beat * 60.0 / BPM, p.pitch, p.velocity) for p in played], arrivals)
     n = len(pairs)
     intended = np.array([origin_sec + played[i].beat * 60.0 / BPM for i, _ in pairs])
     err = np.array([arrivals[j][0] for _, j in pairs]) - intended

@@ -135,3 +135,23 @@ class Sender:
             self.delivered = list(json.loads(self.proc.stdout.readline()))
         self.proc.wait(5)
         return list(sent)
+
+
+def match_arrivals(intended: list[tuple[float, int, int]], arrivals: list[tuple[float, int, int]],
+                   window_sec: float = 0.05) -> list[tuple[int, int]]:
+    """Pairs (i, j): each intended note (time, pitch, velocity) with the arrival of the same pitch
+    and velocity nearest its intended time, within ``window_sec``. A JACK client that misses a
+    cycle (no real-time priority) loses that cycle's events, so arrival order alone would pair
+    the wrong notes."""
+    by_key: dict[tuple[int, int], list[int]] = {}
+    for j, (_t, pitch, vel) in enumerate(arrivals):
+        by_key.setdefault((pitch, vel), []).append(j)
+    used: set[int] = set()
+    pairs: list[tuple[int, int]] = []
+    for i, (t_int, pitch, vel) in enumerate(intended):
+        cands = [j for j in by_key.get((pitch, vel), []) if j not in used and abs(arrivals[j][0] - t_int) < window_sec]
+        if cands:
+            j = min(cands, key=lambda j: abs(arrivals[j][0] - t_int))
+            used.add(j)
+            pairs.append((i, j))
+    return pairs

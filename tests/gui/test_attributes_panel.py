@@ -5,7 +5,8 @@ without attribute directions disables it with the reason."""
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QEvent, QPoint, QPointF, QRect, Qt
+from layout_helpers import rect_in
+from PyQt6.QtCore import QEvent, QPointF, QRect, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 
@@ -70,7 +71,8 @@ def test_pad_click_drag_and_double_click_reach_the_engine(win, qtbot):
     assert pad.dragging
     qtbot.mouseRelease(pad, Qt.MouseButton.LeftButton, pos=corner.toPoint())
     qtbot.waitUntil(lambda: (attrs(win)["density"], attrs(win)["intensity"]) == (2.0, 2.0), timeout=5000)
-    assert win.attributes.pad_label.text() == "density +2.00 · intensity +2.00"
+    # the panel follows the engine's echoes, which arrive in order after the drag's own values
+    qtbot.waitUntil(lambda: win.attributes.pad_label.text() == "density +2.00 · intensity +2.00", timeout=5000)
     qtbot.waitUntil(lambda: win.adapter.engine.snapshot().pattern_source.endswith("density +2, intensity +2"),
                     timeout=30000)
 
@@ -114,9 +116,6 @@ def test_feel_panel_fits_the_play_tab_at_1280x720(win):
     play = win.tabs.widget(0)
     assert win.tabs.currentWidget() is play
     panel = win.attributes
-
-    def rect_in(w: QWidget, ref: QWidget) -> QRect:
-        return QRect(w.mapTo(ref, QPoint(0, 0)), w.size())
 
     assert win.width() == 1280 and win.height() <= 744  # 744: the Train tab's minimum, not this panel's
     assert play.minimumSizeHint().height() <= 720 - 160  # the Play tab itself fits a 720-pixel window

@@ -6,8 +6,8 @@ overlap at 1280x720."""
 from __future__ import annotations
 
 import numpy as np
-from PyQt6.QtCore import QPoint, QRect, Qt
-from PyQt6.QtWidgets import QApplication, QWidget
+from layout_helpers import play_page_at, rect_in
+from PyQt6.QtCore import Qt
 
 from models.groove import Groove
 
@@ -19,10 +19,6 @@ def kick_rhythm() -> Groove:
     h, v = g.hits.copy(), g.velocities.copy()
     h[TAPS, 0], v[TAPS, 0] = 1.0, 100 / 127
     return Groove(h, v, g.offsets.copy(), g.bpm)
-
-
-def rect_in(w: QWidget, ref: QWidget) -> QRect:
-    return QRect(w.mapTo(ref, QPoint(0, 0)), w.size())
 
 
 def test_drumify_button_on_each_slot_reaches_the_engine(window, engine, qtbot):
@@ -65,12 +61,7 @@ def test_input_mode_choice_round_trips(window, engine, qtbot):
 
 
 def test_drumify_and_input_mode_lay_out_at_1280x720(window):
-    window.resize(1280, 720)
-    QApplication.processEvents()
-    assert window.width() == 1280
-    play = window.tabs.widget(0)
-    assert window.tabs.currentWidget() is play
-    page = play.rect()
+    play, page = play_page_at(window)
     slots = window.slots
     combo_rect = rect_in(slots.input_mode, play)
     assert slots.input_mode.isVisible() and page.contains(combo_rect), (combo_rect, page)

@@ -4,12 +4,8 @@ elsewhere, e.g. over OSC) are shown back, and the group lays out without overlap
 
 from __future__ import annotations
 
-from PyQt6.QtCore import QPoint, QRect, Qt
-from PyQt6.QtWidgets import QApplication, QWidget
-
-
-def rect_in(w: QWidget, ref: QWidget) -> QRect:
-    return QRect(w.mapTo(ref, QPoint(0, 0)), w.size())
+from layout_helpers import play_page_at, rect_in
+from PyQt6.QtCore import Qt
 
 
 def test_follow_toggle_and_controls_reach_the_engine(window, engine, qtbot):
@@ -36,12 +32,7 @@ def test_follow_toggle_and_controls_reach_the_engine(window, engine, qtbot):
 
 
 def test_follow_group_lays_out_at_1280x720(window):
-    window.resize(1280, 720)
-    QApplication.processEvents()
-    assert window.width() == 1280
-    play = window.tabs.widget(0)
-    assert window.tabs.currentWidget() is play
-    page = play.rect()
+    play, page = play_page_at(window)
     box = window.follow
     box_rect = rect_in(box, play)
     assert box.isVisible() and page.contains(box_rect), (box_rect, page)

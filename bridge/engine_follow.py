@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.engine_state import fit_steps, slerp
+from bridge.engine_state import slerp
 from bridge.scheduler import EARLY_BEATS
 from bridge.settings import (
     check_follow_amount,
@@ -50,7 +50,7 @@ HANDOFF_SEC = 0.03  # control thread -> scheduler thread hand-over allowance bef
 def repeat_to(groove: Groove, num_steps: int) -> Groove:
     """``groove`` repeated (and cut) to ``num_steps`` steps: a 1- or 2-bar window fills 4 bars."""
     if groove.num_steps == num_steps or groove.num_steps == 0:
-        return fit_steps(groove, num_steps)
+        return groove.fit_steps(num_steps)
     reps = -(-num_steps // groove.num_steps)
 
     def tile(a: np.ndarray) -> np.ndarray:
@@ -178,8 +178,8 @@ class EngineFollowMixin(_Base):
         if source == "rhythm":
             drums = self.worker.drumifier(model).drumify(played, temperature=0.0)  # type: ignore[union-attr]
             if amount >= 1.0 or current.num_hits == 0:
-                return fit_steps(drums, num_steps)
-            target = np.asarray(model.encode([fit_steps(drums, num_steps)]))[0]
+                return drums.fit_steps(num_steps)
+            target = np.asarray(model.encode([drums.fit_steps(num_steps)]))[0]
         else:
             target = np.asarray(model.encode([played]))[0]
         z = target if current.num_hits == 0 else slerp(self._encode_cached(model, current), target, amount)

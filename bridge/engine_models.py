@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.engine_state import blend_humanized, fit_steps, slerp
+from bridge.engine_state import blend_humanized, slerp
 from models.groove import Groove
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -109,7 +109,7 @@ class EngineModelMixin(_Base):
     def _sampled(self, result: tuple[list[Groove], list[Groove], dict[str, float]]) -> None:
         grooves, sources, attrs = result  # sources: not shifted by the attributes (engine_attributes)
         bpm = self._clock.bpm
-        variations = tuple(fit_steps(g, g.num_steps).with_changes(bpm=bpm) for g in grooves)
+        variations = tuple(g.with_changes(bpm=bpm) for g in grooves)
         self._variation_sources = tuple(g.with_changes(bpm=bpm) for g in sources)
         self._variation_applied = attrs
         if variations:  # the variations and the pattern they start with change together
@@ -156,7 +156,7 @@ class EngineModelMixin(_Base):
         hit = self._z_cache.get(id(groove))
         if hit is not None and hit[0] is groove:
             return hit[1]
-        z = np.asarray(model.encode([fit_steps(groove, self._num_steps())]))[0]
+        z = np.asarray(model.encode([groove.fit_steps(self._num_steps())]))[0]
         if len(self._z_cache) >= Z_CACHE_SIZE:
             self._z_cache.pop(next(iter(self._z_cache)))
         self._z_cache[id(groove)] = (groove, z)
@@ -186,7 +186,7 @@ class EngineModelMixin(_Base):
         a = float(amount)
         if not (math.isfinite(a) and 0.0 <= a <= 1.0):
             raise ValueError(f"humanize amount {amount!r} must be 0-1")
-        original = fit_steps(self._current_pattern(), self._num_steps())
+        original = self._current_pattern().fit_steps(self._num_steps())
         temp = self._snap.temperature
 
         def job(model: Any) -> Groove:
@@ -199,7 +199,7 @@ class EngineModelMixin(_Base):
         self._post(self._do_reconstruct)
 
     def _do_reconstruct(self) -> None:
-        original = fit_steps(self._current_pattern(), self._num_steps())
+        original = self._current_pattern().fit_steps(self._num_steps())
         temp = self._snap.temperature
         self._submit(
             lambda model: model.reconstruct(original, temperature=temp),

@@ -120,18 +120,3 @@ def blend_humanized(original: Groove, humanized: Groove, amount: float) -> Groov
     # A hit must stay audible: velocity 0 would vanish on the wire.
     vel = np.where(hits > 0.5, np.maximum(vel, 1.0 / 127.0), 0.0)
     return Groove(hits, vel.astype(np.float32), off.astype(np.float32), original.bpm)
-
-
-def fit_steps(groove: Groove, num_steps: int) -> Groove:
-    """Cut or zero-pad a groove to ``num_steps`` (captured/loaded material vs the model)."""
-    if groove.num_steps == num_steps:
-        return groove
-    if groove.num_steps > num_steps:
-        return Groove(groove.hits[:num_steps], groove.velocities[:num_steps], groove.offsets[:num_steps], groove.bpm)
-    pad = np.zeros((num_steps - groove.num_steps, NUM_CLASSES), np.float32)
-    return Groove(
-        np.vstack([groove.hits, pad]),
-        np.vstack([groove.velocities, pad]),
-        np.vstack([groove.offsets, pad]),
-        groove.bpm,
-    )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.config import get_config
+from models.config import GrooVAEConfig
 from models.dataset_io import Windows
 from models.drum_maps import NUM_CLASSES
 from models.generate import GrooveModel
@@ -39,7 +39,6 @@ from models.prior_fit import hit_grid_keys, nearest_train_f1, sample_report
 from models.transforms import encoder_inputs
 
 K = NUM_CLASSES
-TAP_PROBE = get_config("groovae_4bar_tap_fixed_velocity")  # its encoder transform makes the taps
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ def _samples(model: GrooveModel, n: int, options: EvaluationOptions, prior: str,
 
 def _sample_scores(gen: np.ndarray, real: np.ndarray, train: np.ndarray, keys: set[bytes]) -> dict[str, object]:
     """Realism, class shares against the train split, copies and novelty of a sample set."""
-    rep = sample_report(lambda _: gen, np.zeros(0), real, train, keys)
+    rep = sample_report(gen, real, train, keys)
     rep["nearest_train_f1_mean"] = float(nearest_train_f1(gen, train).mean())
     return rep
 
@@ -164,7 +163,7 @@ def evaluate(
     )
 
     if model.config.tapify:
-        report["drumify"] = _drumify_report(target, pred, bpm)
+        report["drumify"] = _drumify_report(model.config, target, pred, bpm)
     if model.config.humanize:
         # what the app's Humanize does: the input's hits kept, the model's velocities and timing
         kept = _reconstruct(model, target, options.batch_size, keep_hits=True)
@@ -173,13 +172,13 @@ def evaluate(
     return report
 
 
-def _drumify_report(target: np.ndarray, pred: np.ndarray, bpm: np.ndarray) -> dict[str, float]:
+def _drumify_report(config: GrooVAEConfig, target: np.ndarray, pred: np.ndarray, bpm: np.ndarray) -> dict[str, float]:
     """Drumify scores: which share of the input's taps (steps with any hit) carry at least one
     output hit, the hit accuracy of Haki et al. (correct hits / predicted hits, i.e. precision),
     and the tapped voice alone as a baseline (the taps, as one voice, taken as the output)."""
     taps = (target[..., :K] > 0.5).any(axis=-1)
     out_steps = (pred[..., :K] > 0.5).any(axis=-1)
-    inputs, _ = encoder_inputs(TAP_PROBE, torch.from_numpy(target))
+    inputs, _ = encoder_inputs(config, torch.from_numpy(target))  # the model's own taps
     tapped = inputs.numpy()[..., : 3 * K]
     model_s = reconstruction_scores(target, pred, bpm)
     tap_s = reconstruction_scores(target, tapped.astype(np.float32), bpm)

@@ -96,11 +96,17 @@ class GrooveModel:
         return self._tensor(grooves)[..., :9]
 
     # ---- API -------------------------------------------------------------------------------------
-    def encode(self, grooves: Groove | list[Groove]) -> np.ndarray:
-        """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps."""
-        gl = [grooves] if isinstance(grooves, Groove) else list(grooves)
+    def encode(self, grooves: Groove | list[Groove] | np.ndarray) -> np.ndarray:
+        """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps (or of their
+        (n, num_steps, 27) tensors, e.g. dataset windows, without building Grooves)."""
+        if isinstance(grooves, np.ndarray):
+            if grooves.ndim != 3 or grooves.shape[1:] != (self.num_steps, 27):
+                raise ValueError(f"windows of shape {grooves.shape}; {self.config.name} needs (n, {self.num_steps}, 27)")
+            t = torch.from_numpy(np.ascontiguousarray(grooves, np.float32)).to(self.device)
+        else:
+            t = self._tensor([grooves] if isinstance(grooves, Groove) else list(grooves))
         with self._lock, torch.inference_mode():
-            x, _ = encoder_inputs(self.config, self._tensor(gl), training=False)
+            x, _ = encoder_inputs(self.config, t, training=False)
             mu, _ = self.fast.encode(x)
         return mu.cpu().numpy()
 
@@ -237,11 +243,7 @@ class GrooveModel:
             raise ValueError(f"{self.name} is not a Drumify model; use load_model(\"drumify\")")
         if rhythm.num_hits == 0:
             raise ValueError("the rhythm has no notes to drumify")
-        pad = -rhythm.num_steps % self.num_steps
-        if pad or rhythm.num_steps == 0:
-            extra = np.zeros((pad, rhythm.hits.shape[1]), np.float32)
-            rhythm = Groove(*(np.concatenate([a, extra]) for a in (rhythm.hits, rhythm.velocities, rhythm.offsets)),
-                            bpm=rhythm.bpm)  # type: ignore[misc]
+        rhythm = rhythm.fit_steps(rhythm.num_steps + -rhythm.num_steps % self.num_steps)
         return self._windowed(rhythm, temperature, seed, humanize=False)
 
     def _windowed(

@@ -102,6 +102,15 @@ class Groove:
             raise ValueError(f"bars {start_bar}..{start_bar + num_bars} outside a {self.num_bars}-bar groove")
         return Groove(self.hits[a:b], self.velocities[a:b], self.offsets[a:b], self.bpm)
 
+    def fit_steps(self, num_steps: int) -> Groove:
+        """This groove cut or zero-padded to ``num_steps`` (captured/loaded material vs a model)."""
+        if self.num_steps == num_steps:
+            return self
+        if self.num_steps > num_steps:
+            return Groove(self.hits[:num_steps], self.velocities[:num_steps], self.offsets[:num_steps], self.bpm)
+        pad = np.zeros((num_steps - self.num_steps, NUM_CLASSES), np.float32)
+        return Groove(*(np.vstack([a, pad]) for a in (self.hits, self.velocities, self.offsets)), bpm=self.bpm)
+
     def with_changes(self, **kw: object) -> Groove:
         d = {"hits": self.hits, "velocities": self.velocities, "offsets": self.offsets, "bpm": self.bpm}
         d.update(kw)

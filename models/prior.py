@@ -200,13 +200,5 @@ def fit_mixture(
 
 def encode_windows(model: Any, tensors: np.ndarray, batch: int = 512) -> np.ndarray:
     """Encoder means (N, Z) of (N, T, 27) windows with the model's encoder transform."""
-    from models.transforms import encoder_inputs
-
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(tensors), batch):
-            x = torch.from_numpy(np.ascontiguousarray(tensors[i : i + batch], np.float32)).to(model.device)
-            inp, _ = encoder_inputs(model.config, x, training=False)
-            mu, _ = model.fast.encode(inp)
-            out.append(mu.float().cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.z_size), np.float32)
+    out = [model.encode(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, model.z_size), np.float32)

@@ -64,12 +64,10 @@ def nearest_train_f1(generated: np.ndarray, train: np.ndarray, chunk: int = 4096
 
 
 def sample_report(
-    decode: Callable[[np.ndarray], np.ndarray], z: np.ndarray, real: np.ndarray, train: np.ndarray,
-    train_keys: set[bytes] | None = None,
+    gen: np.ndarray, real: np.ndarray, train: np.ndarray, train_keys: set[bytes] | None = None
 ) -> dict[str, Any]:
-    """Realism, class shares (and their ratio to the training split's) and copies of the
-    grooves decoded from ``z``."""
-    gen = decode(z)
+    """Realism against ``real``, class shares (and their ratio to the training split's) and
+    copies of training windows, of generated (N, T, 27) grooves."""
     keys = hit_grid_keys(train) if train_keys is None else train_keys
     shares, train_shares = class_shares(gen), class_shares(train)
     return {
@@ -106,7 +104,7 @@ def fit_prior(
             row["validation_loglik"] = float(prior.log_density(zv).mean())
             rng = np.random.default_rng(seed)
             zs = prior.sample(min(num_samples, 4 * len(validation)), 1.0, rng)
-            rep = sample_report(lambda zz: _decode(model, zz, seed), zs, validation, train, keys)
+            rep = sample_report(_decode(model, zs, seed), validation, train, keys)
             row.update(realism=rep["realism"]["mean"], copy_share=rep["copy_share"],
                        class_share_ratio=rep["class_share_ratio"])
         log(_row_text(row))

@@ -161,33 +161,43 @@ class EngineFollowMixin(_Base):
         self._follow_inflight = token
         deadline = self._deadline_beat(line_beat + BEATS_PER_BAR)
         args = (token, deadline, played, snap.pattern, snap.follow_source, snap.follow_amount,
-                snap.follow_temperature)
-        bpm, source = clock.bpm, f"follow {snap.follow_source}"
+                snap.follow_temperature, clock.bpm)
+        source = f"follow {snap.follow_source}"
 
         def done(result: Any, error: BaseException | None) -> None:  # worker thread
-            self._post(self._followed, token, deadline, result, error, bpm, source)
+            self._post(self._followed, token, deadline, result, error, source)
 
         self.worker.submit(lambda model: self._follow_job(model, *args), done, key="follow")  # type: ignore[union-attr]
 
     # ---- the job (generation worker) ------------------------------------------------------------------
     def _follow_job(self, model: Any, token: int, deadline: float, played: Groove, current: Groove,
-                    source: str, amount: float, temperature: float) -> Groove | None:
+                    source: str, amount: float, temperature: float, bpm: float) -> Groove | None:
+        """The next pattern, at ``bpm``. One encode and one decode a bar for "drums": the playing
+        pattern's latent is known when it came from follow (cached with the pattern), otherwise
+        it is encoded in the same batch as the played window."""
         if token != self._follow_inflight or self._follow_past(deadline):
             return None  # replaced, switched off or already too late: skip the model calls
         num_steps = self._num_steps()
         if source == "rhythm":
             drums = self.worker.drumifier(model).drumify(played, temperature=0.0)  # type: ignore[union-attr]
             if amount >= 1.0 or current.num_hits == 0:
-                return drums.fit_steps(num_steps)
-            target = np.asarray(model.encode([drums.fit_steps(num_steps)]))[0]
-        else:
+                return drums.fit_steps(num_steps).with_changes(bpm=bpm)
+            played = drums.fit_steps(num_steps)
+        z_current = None if current.num_hits == 0 else self._z_known(current)
+        if current.num_hits == 0 or z_current is not None:
             target = np.asarray(model.encode([played]))[0]
-        z = target if current.num_hits == 0 else slerp(self._encode_cached(model, current), target, amount)
-        return model.decode(np.asarray(z)[None, :], temperature=temperature, seed=FOLLOW_SEED)[0]
+        else:  # one batched encode for both; only the pattern's latent is kept
+            target, z_pattern = np.asarray(model.encode([played, current.fit_steps(num_steps)]))
+            z_current = self._remember_z(current, z_pattern)
+        z = target if z_current is None else slerp(z_current, target, amount)
+        result = model.decode(np.asarray(z)[None, :], temperature=temperature, seed=FOLLOW_SEED)[0]
+        out: Groove = result.with_changes(bpm=bpm)
+        self._remember_z(out, np.asarray(z))
+        return out
 
     # ---- the result (control thread) ------------------------------------------------------------------
     def _followed(self, token: int, deadline: float, result: Groove | None, error: BaseException | None,
-                  bpm: float, source: str) -> None:
+                  source: str) -> None:
         if token != self._follow_inflight:
             return  # already counted late, or follow was switched off
         self._follow_inflight = None
@@ -197,7 +207,7 @@ class EngineFollowMixin(_Base):
         if result is None or self._follow_past(deadline):
             self._count_follow_late()  # never played late, never queued for a later bar
             return
-        self._set_pattern(result.with_changes(bpm=bpm), source, follow_updates=self._snap.follow_updates + 1)
+        self._set_pattern(result, source, follow_updates=self._snap.follow_updates + 1)
 
     def _count_follow_late(self) -> None:
         late = self._snap.follow_late + 1

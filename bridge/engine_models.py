@@ -153,10 +153,18 @@ class EngineModelMixin(_Base):
 
     def _encode_cached(self, model: Any, groove: Groove) -> np.ndarray:
         """Encoder mean of ``groove`` (worker thread only); cached per groove object."""
+        z = self._z_known(groove)
+        if z is None:
+            z = self._remember_z(groove, np.asarray(model.encode([groove.fit_steps(self._num_steps())]))[0])
+        return z
+
+    def _z_known(self, groove: Groove) -> np.ndarray | None:
         hit = self._z_cache.get(id(groove))
-        if hit is not None and hit[0] is groove:
-            return hit[1]
-        z = np.asarray(model.encode([groove.fit_steps(self._num_steps())]))[0]
+        return hit[1] if hit is not None and hit[0] is groove else None
+
+    def _remember_z(self, groove: Groove, z: np.ndarray) -> np.ndarray:
+        """Cache ``z`` as the active model's latent of ``groove`` (worker thread only): a pattern
+        decoded from a known z is never encoded again to move on from it (follow)."""
         if len(self._z_cache) >= Z_CACHE_SIZE:
             self._z_cache.pop(next(iter(self._z_cache)))
         self._z_cache[id(groove)] = (groove, z)

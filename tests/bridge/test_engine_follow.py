@@ -104,18 +104,24 @@ def f1(a: Groove, b: Groove) -> float:
 def test_follow_drums_moves_towards_the_played_groove_at_bar_lines_only(models) -> None:
     default, drumify = models
     threads: list[str] = []
-    original = default.decode
+    encoded: list[int] = []  # sequences per encode call
+    original, original_encode = default.decode, default.encode
 
     def spy(*args, **kwargs):
         threads.append(threading.current_thread().name)
         return original(*args, **kwargs)
 
-    default.decode = spy
+    def encode_spy(grooves):
+        encoded.append(len(grooves))
+        return original_encode(grooves)
+
+    default.decode, default.encode = spy, encode_spy
     engine, midi, rec = make_engine(lambda name: drumify if name == "drumify" else default, follow_enabled=True,
                                     follow_every=1, follow_bars=1, follow_amount=0.5, follow_temperature=0.5)
     try:
         engine.set_pattern(START, "edit")
         wait_for(lambda: engine.snapshot().pattern_source == "edit", what="start pattern")
+        encoded.clear()  # (loading the model timed an encode)
         engine.play()
         wait_for(lambda: engine.snapshot().playing, what="playing")
         play_bars(engine, midi, range(1, 7), BAR)  # bar 0 silent; bars 1-6 played; then silence
@@ -127,6 +133,9 @@ def test_follow_drums_moves_towards_the_played_groove_at_bar_lines_only(models) 
         assert all(beat >= 8.0 for beat, _g, _s in follows)  # bar 0 was silent: bar line 1 kept the pattern
         assert all(beat < 32.0 for beat, _g, _s in follows)  # bar 7 silent: bar line 8 kept it
         assert snap.pattern is follows[-1][1] and snap.pattern_source == "follow drums"
+        # One encode a bar: the playing pattern's latent is kept from the follow job that
+        # decoded it (only the first job also encodes the edited start pattern).
+        assert sum(encoded) <= snap.follow_updates + snap.follow_late + 1, (encoded, snap.follow_updates)
 
         # Each follow pattern was handed over mid-bar and swapped in at the next bar line.
         swaps = [(bar, g) for bar, g, source in rec.swaps if source == "follow drums"]
@@ -154,7 +163,7 @@ def test_follow_drums_moves_towards_the_played_groove_at_bar_lines_only(models) 
         assert threads and set(threads) == {"groovebridge-generation"}  # never the control/scheduler thread
         assert not rec.errors
     finally:
-        del default.decode
+        del default.decode, default.encode
         engine.close()
 
 

@@ -21,6 +21,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "average": ("models.average_cli", "average a run's last checkpoints into one"),
     "import-magenta": ("models.magenta_import_cli", "import Magenta TF / magenta.js weights"),
     "fetch-pretrained": ("models.fetch_cli", "download and import a published Magenta checkpoint"),
+    "controller-layout": ("bridge.controllers.cli", "write the TouchOSC / Open Stage Control layout"),
+    "render": ("bridge.render", "render a drum MIDI file through a GM SoundFont kit to a WAV file"),
 }
 
 

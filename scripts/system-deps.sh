@@ -17,7 +17,16 @@ esac
 # jackd2: MIDI server (dummy backend, no sound card needed). The libraries Qt's offscreen and
 # xcb platforms load. xvfb + xauth: a real X server for GUI tests and screenshots.
 qt="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1"
-if [ "$purpose" = run ]; then pkgs="jackd2 $qt"; else pkgs="jackd2 $qt xvfb xauth"; fi
+# Preview sound: fluid-soundfont-gm (FluidR3_GM.sf2, a GM SoundFont under the MIT license) and
+# libportaudio2 (sounddevice's PortAudio, for machines without JACK).
+sound="fluid-soundfont-gm libportaudio2"
+if [ "$purpose" = run ]; then pkgs="jackd2 $qt $sound"; else pkgs="jackd2 $qt $sound xvfb xauth"; fi
+# The drum synth's wheel depends on pyaudio, which does not build without PortAudio's headers and
+# is never used: install the synth alone (pyproject.toml, extra "sound").
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import tinysoundfont" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --no-deps -c constraints.txt "tinysoundfont>=0.3.7" >/dev/null 2>&1 \
+        || echo "GrooveBridge: could not install the drum synth (pip install --no-deps tinysoundfont); preview sound is off"
+fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "not a Debian/Ubuntu system: make sure these are installed: $pkgs"; exit 0; }
 missing=""
 for p in $pkgs; do

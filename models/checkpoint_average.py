@@ -78,7 +78,7 @@ def average_models(paths: list[Path]) -> tuple[GrooVAE, GrooVAEConfig, dict[str,
     model = GrooVAE(config)
     model.load_state_dict({k: (v / len(paths)).to(torch.float32) for k, v in total.items()})
     model.eval()
-    state = {k: meta[k] for k in ("step", "seed", "num_train") if k in meta}  # the newest's
+    state: dict[str, Any] = {k: meta[k] for k in ("step", "seed", "num_train") if k in meta}  # the newest's
     state["step"] = steps[-1] if isinstance(steps[-1], int) else 0
     state.update(averaged_steps=steps, averaged_from=sorted({str(Path(p).parent) for p in paths}))
     return model, config, state

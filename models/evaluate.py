@@ -251,7 +251,8 @@ def format_report(report: dict[str, object]) -> str:
     lines += ["", f"realism overlap ({report['realism_source']})", f"{'feature':<22}{'model':>10}{'avg pattern':>13}{'real (train)':>14}"]
     real_b = report["baseline_random_real_window"]["realism"]  # type: ignore[index]
     avg_b = base["realism"]  # type: ignore[index]
-    for key, val in report["realism"].items():  # type: ignore[union-attr]
+    realism: dict[str, float] = report["realism"]  # type: ignore[assignment]
+    for key, val in realism.items():
         lines.append(f"{key:<22}{val:>10.3f}{avg_b[key]:>13.3f}{real_b[key]:>14.3f}")
     lines += _samples_lines(report)
     if isinstance(report.get("drumify"), dict):

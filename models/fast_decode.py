@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.fast_kernel import NativeDecoder, NativeEncoder, load_kernel
-from models.vae import GrooVAE
+from models.vae import GrooVAE, lstm_params
 
 SMALL_BATCH = 2  # up to this batch size the transposed (matrix-vector) weight layout is faster
 NATIVE_MAX_BATCH = 16  # the native decode kernel (models.fast_kernel) is used up to this batch
@@ -159,11 +159,12 @@ class FastGrooVAE:
             od, zs = cfg.output_depth, cfg.z_size
             rows: list[torch.Tensor] = []  # per layer (4H, in + H), gates (i, f, o, g)
             biases: list[torch.Tensor] = []
-            for li, lstm in enumerate(dec.layers):
+            for li, lstm in enumerate(dec.lstms):
                 h = lstm.hidden_size
-                w_ih = _ifog(lstm.weight_ih_l0.detach(), h)
-                w_hh = _ifog(lstm.weight_hh_l0.detach(), h)
-                bias = _ifog((lstm.bias_ih_l0 + lstm.bias_hh_l0).detach(), h)
+                p_ih, p_hh, b_ih, b_hh = lstm_params(lstm)
+                w_ih = _ifog(p_ih.detach(), h)
+                w_hh = _ifog(p_hh.detach(), h)
+                bias = _ifog((b_ih + b_hh).detach(), h)
                 if li == 0:
                     self.w_z = w_ih[:, od : od + zs].t().contiguous()  # (Z, 4H)
                     self.w_c = w_ih[:, od + zs :].t().contiguous()  # (C, 4H)
@@ -190,8 +191,8 @@ class FastGrooVAE:
                         self.w_out_rows, self.b_out, native_weights,
                     )
                     self.native_encoder = NativeEncoder(
-                        dll, [(lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach(),
-                               (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()) for lstm in (enc.fw, enc.bw)],
+                        dll, [(p[0].detach(), p[1].detach(), (p[2] + p[3]).detach())
+                              for p in (lstm_params(enc.fw), lstm_params(enc.bw))],
                         native_weights,
                     )
                     if self.native.weights == "fp16":
@@ -269,12 +270,10 @@ def reference_decode(
     """The straightforward decoder: one ``nn.LSTMCell`` per layer, input [y, z, c] per step."""
     dec = model.decoder
     cells = []
-    for lstm in dec.layers:
+    for lstm in dec.lstms:
         cell = nn.LSTMCell(lstm.input_size, lstm.hidden_size).to(z.device)
-        cell.weight_ih.copy_(lstm.weight_ih_l0)
-        cell.weight_hh.copy_(lstm.weight_hh_l0)
-        cell.bias_ih.copy_(lstm.bias_ih_l0)
-        cell.bias_hh.copy_(lstm.bias_hh_l0)
+        for dst, src in zip((cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh), lstm_params(lstm), strict=True):
+            dst.copy_(src)
         cells.append(cell)
     state = [(h.clone(), c.clone()) for h, c in dec.initial_state(z)]
     b = z.shape[0]

@@ -109,7 +109,8 @@ class Groove:
         if self.num_steps > num_steps:
             return Groove(self.hits[:num_steps], self.velocities[:num_steps], self.offsets[:num_steps], self.bpm)
         pad = np.zeros((num_steps - self.num_steps, NUM_CLASSES), np.float32)
-        return Groove(*(np.vstack([a, pad]) for a in (self.hits, self.velocities, self.offsets)), bpm=self.bpm)
+        hits, velocities, offsets = (np.vstack([a, pad]) for a in (self.hits, self.velocities, self.offsets))
+        return Groove(hits, velocities, offsets, self.bpm)
 
     def with_changes(self, **kw: object) -> Groove:
         d = {"hits": self.hits, "velocities": self.velocities, "offsets": self.offsets, "bpm": self.bpm}

@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -158,12 +159,9 @@ def choose_config(source: Source, config_name: str | None) -> tuple[GrooVAEConfi
     config = base
     if changes:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.hint_name) or base.name
-        config = dataclasses.replace(
-            base,
-            name=name,
-            description=f"imported {source.hint_name} (based on {base.name})",
-            **changes,
-        )
+        fields: dict[str, Any] = dict(changes, name=name,
+                                      description=f"imported {source.hint_name} (based on {base.name})")
+        config = dataclasses.replace(base, **fields)
     check_shapes(source.shapes, config, allow_unexpected=True)
     sizes = f"enc {config.enc_rnn_size[0]}, dec {list(config.dec_rnn_size)}, z {config.z_size}"
     return config, f"config {config.name} inferred ({config.num_bars} bars from {why}; {sizes})"

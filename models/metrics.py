@@ -54,7 +54,7 @@ def reconstruction_by_class(
     return out
 
 
-def _checked(target: np.ndarray, predicted: np.ndarray, bpm: np.ndarray | float):
+def _checked(target: np.ndarray, predicted: np.ndarray, bpm: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t = np.asarray(target, np.float64)
     p = np.asarray(predicted, np.float64)
     if t.shape != p.shape or t.ndim != 3 or t.shape[2] != 3 * K:

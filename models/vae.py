@@ -17,7 +17,7 @@ forget-gate bias +1 of TF's LSTMBlockCell is folded into ``bias_ih`` (as the imp
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +26,12 @@ from torch import nn
 from models.config import GrooVAEConfig
 from models.transforms import encoder_inputs
 
+
+def lstm_params(lstm: nn.LSTM) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A one-layer LSTM's (weight_ih, weight_hh, bias_ih, bias_hh), typed."""
+    names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+    w_ih, w_hh, b_ih, b_hh = (lstm.get_parameter(n) for n in names)
+    return w_ih, w_hh, b_ih, b_hh
 
 class VAEOutput(NamedTuple):
     logits: torch.Tensor  # (B, T, 27) raw decoder outputs
@@ -116,8 +122,13 @@ class Decoder(nn.Module):
         self.output_projection = nn.Linear(sizes[-1], config.output_depth)
         init_dense_tf_(self.z_to_initial_state, 0.001)
         init_dense_tf_(self.output_projection)
-        for lstm in self.layers:
+        for lstm in self.lstms:
             init_lstm_tf_(lstm)
+
+    @property
+    def lstms(self) -> list[nn.LSTM]:
+        """The decoder's LSTM layers, typed (``layers`` is the ModuleList the weights live in)."""
+        return [cast(nn.LSTM, m) for m in self.layers]
 
     def initial_state(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """[(h, c)] per layer, each (B, H), from tanh(Dense(z)) split [c1, h1, c2, h2, ...]."""

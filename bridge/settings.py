@@ -13,13 +13,17 @@ TOML layout (every key optional; sections group keys, the field name is
                substring; "" = our virtual port; "none" = no port), input_channels
                (list of 1-16; empty = all), output_channel (1-16)
     [osc]      enabled, host, port, out_host, out_port (0 = no output), save_dir (folder for
-               OSC /save; "" = <user documents>/GrooveBridge/exports)
+               OSC /save; "" = <user documents>/GrooveBridge/exports), zeroconf (advertise
+               _osc._udp so TouchOSC lists GrooveBridge; only when host is not loopback)
     [link]     quantum
     [follow]   enabled, source ("drums" | "rhythm"), every (1|2|4 bars), bars (1|2|4 bars of
                input), amount (0-1), temperature (0-5]: Follow mode (bridge.engine_follow)
     [click]    enabled, note (0-127), channel (1-16), velocity, accent_velocity (1-127): the
                count-in click of "record the next bars" (default on: note 37 side stick on
                channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
+    [preview]  enabled (play the notes through a GM drum kit: bridge.preview), soundfont (a .sf2/.sf3
+               file; "" = the one installed on this system), volume (0-1), audio ("auto" = JACK
+               when a server runs, else PortAudio | "jack" | "portaudio")
 
 Environment: ``GROOVEBRIDGE_<FIELD>`` in upper case overrides a field, e.g.
 ``GROOVEBRIDGE_BPM=96``, ``GROOVEBRIDGE_DEVICE=cpu``, ``GROOVEBRIDGE_MIDI_API=jack``, ``GROOVEBRIDGE_OSC_PORT=9100``,
@@ -51,6 +55,7 @@ INPUT_MODES = ("drums", "rhythm")  # capture: notes through the input drum map |
 FOLLOW_SOURCES = ("drums", "rhythm")  # follow: encode the played drums | drumify the played rhythm
 FOLLOW_BARS = (1, 2, 4)  # follow's "every" and input window lengths, in bars
 MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
+PREVIEW_AUDIO = ("auto", "jack", "portaudio")  # preview sound output (bridge.audio_out)
 ENV_PREFIX = "GROOVEBRIDGE_"
 
 
@@ -126,6 +131,7 @@ class Settings:
     osc_out_host: str = "127.0.0.1"
     osc_out_port: int = 9001  # 0 = no OSC output
     osc_save_dir: str = ""  # where OSC /save writes; "" = <user documents>/GrooveBridge/exports
+    osc_zeroconf: bool = False  # advertise _osc._udp (Zeroconf) when host is a LAN address; never on loopback
     # [link]
     link_quantum: float = 4.0
     # [click] (the count-in before "record the next bars", on the output port)
@@ -141,6 +147,11 @@ class Settings:
     follow_bars: int = 4  # bars of input: 1 | 2 | 4 (shorter input is repeated to 4 bars)
     follow_amount: float = 0.5  # 0 = keep the pattern, 1 = all the way to the played groove
     follow_temperature: float = 1.0
+    # [preview] (preview sound through a GM SoundFont drum kit: bridge.preview)
+    preview_enabled: bool = False
+    preview_soundfont: str = ""  # "" = the GM SoundFont installed on this system
+    preview_volume: float = 0.8  # 0-1
+    preview_audio: str = "auto"  # auto (JACK when a server runs, else PortAudio) | jack | portaudio
 
     def __post_init__(self) -> None:
         validate(self)
@@ -149,7 +160,8 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_", "click": "click_", "follow": "follow_"}
+_SECTIONS = {"engine": "", "midi": "midi_", "osc": "osc_", "link": "link_", "click": "click_", "follow": "follow_",
+             "preview": "preview_"}
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
 
 
@@ -234,6 +246,10 @@ def validate(s: Settings) -> None:
             check(getattr(s, name))
         except ValueError as e:
             raise SettingsError(f"setting {name}: {e}") from None
+    if not (math.isfinite(s.preview_volume) and 0.0 <= s.preview_volume <= 1.0):
+        raise SettingsError(f"setting preview_volume: {s.preview_volume:g} must be 0-1")
+    if s.preview_audio not in PREVIEW_AUDIO:
+        raise SettingsError(f"setting preview_audio: {s.preview_audio!r}; use one of {', '.join(PREVIEW_AUDIO)}")
     from models.drum_maps import DrumMapError, get_drum_map
 
     for name in ("input_drum_map", "output_drum_map"):

@@ -1,8 +1,11 @@
 """Preprocessing: a folder of drum MIDI files -> one dataset file that training reads directly.
 
-``preprocess`` reads every ``.mid``/``.midi`` file (in parallel worker processes, in chunks),
-turns each into a whole-file groove grid (``models.midi_files`` rules: channel 10 by default,
-tempo-map aware, 16-step bars only), cuts ``num_bars`` windows every ``hop_bars`` bars
+``preprocess`` reads every ``.mid``/``.midi`` file (in parallel worker processes, in chunks;
+``models.dataset_sources``), or every NoteSequence of a Magenta ``.tfrecord`` file, turns each
+into a whole-file groove grid (``models.midi_files`` rules: channel 10 by default, tempo-map
+aware, 16-step bars only; a file whose time signature changes gives one grid per 4/4 stretch,
+``models.meter``, and the report lists what was kept and not), cuts ``num_bars`` windows every
+``hop_bars`` bars
 (dropping windows whose last bar is empty) and writes the grids plus the window index in the
 format documented in ``models.dataset_io``. A file that cannot be used is skipped with its
 reason (corrupt, no_drum_notes, time_signature, too_long, ...); it never stops the run. Files
@@ -19,14 +22,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import multiprocessing
 import os
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +43,17 @@ from models.dataset_io import (
     window_index,
 )
 from models.dataset_report import PreprocessReport
+from models.dataset_sources import (
+    MIDI_SUFFIXES,
+    ProgressCallback,
+    find_midi_files,
+    read_midi_folder,
+    read_tfrecord,
+)
 from models.drum_maps import DrumMap, DrumMapError, get_drum_map
-from models.midi_files import MidiFileError, channel_list, events_to_groove, parse_midi
+from models.midi_files import MidiFileError, channel_list
+from models.tfrecord import is_tfrecord_path
 
-MIDI_SUFFIXES = (".mid", ".midi", ".smf", ".kar")
-CHUNK_FILES = 32
 SPLIT_ALIASES = {
     "train": "train",
     "validation": "validation",
@@ -57,15 +62,6 @@ SPLIT_ALIASES = {
     "eval": "validation",
     "test": "test",
 }
-
-ProgressCallback = Callable[[int, int], None]  # (files done, files total)
-
-
-def find_midi_files(input_dir: Path, recursive: bool) -> list[str]:
-    """Relative ``/``-paths of the MIDI files, sorted."""
-    pattern = input_dir.rglob("*") if recursive else input_dir.glob("*")
-    found = [p for p in pattern if p.suffix.lower() in MIDI_SUFFIXES and p.is_file()]
-    return sorted(p.relative_to(input_dir).as_posix() for p in found)
 
 
 def read_split_csv(input_dir: Path) -> dict[str, str] | None:
@@ -107,97 +103,6 @@ def hash_split(rel_path: str, fractions: Sequence[float]) -> str:
     return SPLITS[-1]
 
 
-# ---- worker side ---------------------------------------------------------------------------
-def _read_chunk(
-    root: str,
-    rel_paths: list[str],
-    map_name: str,
-    map_classes: tuple[tuple[int, ...], ...],
-    channels: tuple[int, ...] | None,
-) -> list[tuple]:
-    """Read files in a worker. Returns per file ("ok", rel, hits, vel, off, bpm, unknown) or
-    ("skip", rel, reason, message)."""
-    dmap = DrumMap(map_name, map_classes)
-    out: list[tuple] = []
-    for rel in rel_paths:
-        try:
-            read = events_to_groove(parse_midi(os.path.join(root, rel)), dmap, channels)
-        except MidiFileError as e:
-            out.append(("skip", rel, e.reason, str(e)))
-            continue
-        except Exception as e:  # noqa: BLE001 - a hostile file must never stop the run
-            out.append(("skip", rel, "internal_error", f"{type(e).__name__}: {e}"))
-            continue
-        g = read.groove
-        out.append(
-            (
-                "ok",
-                rel,
-                g.hits.astype(np.uint8),
-                np.rint(g.velocities * 127.0).astype(np.uint8),
-                g.offsets,
-                read.bpm,
-                read.unknown_pitches,
-            )
-        )
-    return out
-
-
-def _run_chunks(
-    root: str,
-    rel_paths: list[str],
-    dmap: DrumMap,
-    channels: tuple[int, ...] | None,
-    workers: int,
-    progress: ProgressCallback | None,
-) -> dict[str, tuple]:
-    total = len(rel_paths)
-    chunks = [rel_paths[i : i + CHUNK_FILES] for i in range(0, total, CHUNK_FILES)]
-    results: dict[str, tuple] = {}
-    done = 0
-    if progress:
-        progress(0, total)
-
-    def read_here(paths: list[str]) -> None:
-        nonlocal done
-        for i in range(0, len(paths), CHUNK_FILES):
-            chunk = paths[i : i + CHUNK_FILES]
-            for r in _read_chunk(root, chunk, dmap.name, dmap.classes, channels):
-                results[r[1]] = r
-            done += len(chunk)
-            if progress:
-                progress(done, total)
-
-    if workers <= 1 or len(chunks) <= 1:
-        read_here(list(rel_paths))
-        return results
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context()) as pool:
-            futures = [
-                pool.submit(_read_chunk, root, c, dmap.name, dmap.classes, channels) for c in chunks
-            ]
-            for fut in as_completed(futures):
-                chunk_results = fut.result()
-                for r in chunk_results:
-                    results[r[1]] = r
-                done += len(chunk_results)
-                if progress:
-                    progress(done, total)
-    except BrokenProcessPool:
-        # Workers could not start (e.g. spawn from a script without a __main__ guard): finish
-        # the remaining files in this process rather than failing the run.
-        read_here([rel for rel in rel_paths if rel not in results])
-    return results
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """fork (fast, no re-import) when this process runs no other Python thread; else spawn,
-    which is safe next to threads (the GUI, a trainer)."""
-    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
-        return multiprocessing.get_context("fork")
-    return multiprocessing.get_context("spawn")
-
-
 # ---- main side -----------------------------------------------------------------------------
 def preprocess(
     input_dir: str | Path,
@@ -211,21 +116,66 @@ def preprocess(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> PreprocessReport:
-    """Preprocess a MIDI folder into ``output_file``; returns the report (also stored in it).
+    """Preprocess a MIDI folder (or a NoteSequence ``.tfrecord`` file) into ``output_file``;
+    returns the report (also stored in it).
 
-    ``channels`` are zero-based (9 = MIDI channel 10; None = channel 10 only). ``workers``
-    None = one process per CPU (at most 8); 1 = in this process. ``progress(done, total)`` is
-    called in this process after each chunk of files.
+    ``channels`` are zero-based (9 = MIDI channel 10; None = channel 10 only; a TFRecord's drums
+    are its ``is_drum`` notes). ``workers`` None = one process per CPU (at most 8); 1 = in this
+    process. ``progress(done, total)`` is called in this process after each chunk of files.
 
     Raises ``DatasetError`` for user mistakes (missing folder, no MIDI files, bad options).
     """
     t0 = time.perf_counter()
-    root = Path(input_dir)
-    if not root.is_dir():
-        raise DatasetError(f"input folder not found: {root}")
     out = Path(output_file)
     if not out.parent.is_dir():
         raise DatasetError(f"output folder does not exist: {out.parent}")
+    ds, report = build_dataset(
+        input_dir, recursive, num_bars, hop_bars, drum_map, channels, split_fractions, workers,
+        progress, output_name=str(out),
+    )
+    save_dataset(out, ds)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def dataset_from_tfrecord(path: str | Path, num_bars: int = 4) -> StoredDataset:
+    """A NoteSequence TFRecord as an in-memory dataset (default rules: roland map, hop 1 bar,
+    splits from a hash of each sequence's filename); the last one read is cached."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size, num_bars)
+    if _TFRECORD_CACHE.get("key") != key:
+        _TFRECORD_CACHE.clear()
+        ds, _ = build_dataset(p, num_bars=num_bars, output_name="(in memory)")
+        _TFRECORD_CACHE.update(key=key, ds=ds)
+    return _TFRECORD_CACHE["ds"]
+
+
+_TFRECORD_CACHE: dict[str, object] = {}
+
+
+def build_dataset(
+    source: str | Path,
+    recursive: bool = True,
+    num_bars: int = 4,
+    hop_bars: int = 1,
+    drum_map: str | DrumMap = "roland",
+    channels: int | Sequence[int] | None = None,
+    split_fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    output_name: str = "",
+) -> tuple[StoredDataset, PreprocessReport]:
+    """The dataset and its report, in memory (``preprocess`` saves them)."""
+    t0 = time.perf_counter()
+    root = Path(source)
+    tfrecord = root.is_file() and is_tfrecord_path(root)
+    if not tfrecord and not root.is_dir():
+        raise DatasetError(
+            (f"file not found: {root}" if is_tfrecord_path(root) else f"input folder not found: {root}")
+            if not root.is_file()
+            else f"{root} is a file: give a MIDI folder or a NoteSequence .tfrecord file"
+        )
     if num_bars < 1 or hop_bars < 1:
         raise DatasetError(f"--num_bars and --hop_bars must be >= 1 (got {num_bars}, {hop_bars})")
     if len(split_fractions) != len(SPLITS) or min(split_fractions) < 0 or sum(split_fractions) <= 0:
@@ -239,22 +189,34 @@ def preprocess(
         )
     except (DrumMapError, MidiFileError) as e:
         raise DatasetError(str(e)) from None
-    rel_paths = find_midi_files(root, recursive)
-    if not rel_paths:
-        where = "in or under" if recursive else "directly in"
-        raise DatasetError(f"no MIDI files (.mid, .midi) {where} {root}")
-    csv_splits = read_split_csv(root)
-    if workers is None:
-        workers = min(os.cpu_count() or 1, 8)
-    results = _run_chunks(str(root), rel_paths, dmap, chans, max(1, int(workers)), progress)
+    other_notes = 0
+    if tfrecord:
+        if chans is not None:
+            raise DatasetError(
+                "--channel does not apply to a .tfrecord input (its drums are the is_drum notes)"
+            )
+        rel_paths, results, other_notes = read_tfrecord(root, dmap, progress)
+        csv_splits = None
+    else:
+        rel_paths = find_midi_files(root, recursive)
+        if not rel_paths:
+            where = "in or under" if recursive else "directly in"
+            raise DatasetError(f"no MIDI files (.mid, .midi) {where} {root}")
+        csv_splits = read_split_csv(root)
+        if workers is None:
+            workers = min(os.cpu_count() or 1, 8)
+        results = read_midi_folder(str(root), rel_paths, dmap, chans, max(1, int(workers)), progress)
 
     report = PreprocessReport(
-        str(root), str(out), num_bars, hop_bars, dmap.name, files_found=len(rel_paths)
+        str(root), output_name, num_bars, hop_bars, dmap.name, files_found=len(rel_paths)
     )
+    report.other_instrument_notes = other_notes
     report.split_source = "hash" if csv_splits is None else "info.csv"
     skipped: Counter[str] = Counter()
     unknown: Counter[int] = Counter()
-    hits, vels, offs, paths, splits, bpms = [], [], [], [], [], []
+    hits, vels, offs, paths, splits, bpms, origins = [], [], [], [], [], [], []
+    entry_owner: list[int] = []  # entry -> index into partial (files cut into 4/4 parts)
+    partial: list[tuple[str, list[int], list[str]]] = []  # (path, first bars, not kept)
     hashed = 0
     for rel in rel_paths:
         r = results[rel]
@@ -262,18 +224,23 @@ def preprocess(
             skipped[r[2]] += 1
             report.skipped_files.append((rel, r[2], r[3]))
             continue
-        _, _, h, v, o, bpm, unk = r
+        _, _, parts, unk, not_kept = r
         unknown.update(unk)
         split = csv_splits.get(rel) if csv_splits is not None else None
         if split is None:
             split = hash_split(rel, split_fractions)
             hashed += 1
-        hits.append(h)
-        vels.append(v)
-        offs.append(o)
-        paths.append(rel)
-        splits.append(SPLITS.index(split))
-        bpms.append(bpm)
+        if not_kept:
+            partial.append((rel, [p[5] for p in parts], not_kept))
+        for h, v, o, bpm, origin, _ in parts:
+            hits.append(h)
+            vels.append(v)
+            offs.append(o)
+            paths.append(rel)
+            splits.append(SPLITS.index(split))
+            bpms.append(bpm)
+            origins.append(origin)
+            entry_owner.append(len(partial) - 1 if not_kept else -1)
     if csv_splits is not None and hashed:
         report.split_source = "info.csv+hash"
     lengths = np.array([len(h) for h in hits], np.int64)
@@ -282,26 +249,39 @@ def preprocess(
     all_hits = grid(hits, np.uint8)
     file_split = np.array(splits, np.uint8)
     wf, ws = window_index(all_hits, file_start, num_bars, hop_bars)
+    windows_per_entry = np.bincount(wf, minlength=len(paths))
     # Files read but giving no window are reported (their grids stay for other window sizes).
-    windows_per_file = np.bincount(wf, minlength=len(paths))
-    for f in np.nonzero(windows_per_file == 0)[0].tolist():
-        bars = int(lengths[f]) // 16
-        reason = "too_short" if bars < num_bars else "no_windows"
-        msg = (
-            f"{bars} bar(s), a window needs {num_bars}"
-            if reason == "too_short"
-            else "every window's last bar is empty"
+    windows_per_file: Counter[str] = Counter()
+    bars_per_file: Counter[str] = Counter()
+    for f, rel in enumerate(paths):
+        windows_per_file[rel] += int(windows_per_entry[f])
+        bars_per_file[rel] += int(lengths[f]) // 16
+    for rel in dict.fromkeys(paths):
+        if windows_per_file[rel] == 0:
+            bars = bars_per_file[rel]
+            reason = "too_short" if bars < num_bars else "no_windows"
+            msg = (
+                f"{bars} bar(s), a window needs {num_bars}"
+                if reason == "too_short"
+                else "every window's last bar is empty"
+            )
+            skipped[reason] += 1
+            report.skipped_files.append((rel, reason, msg))
+    for k, (rel, first_bars, not_kept) in enumerate(partial):
+        entries = [f for f, owner in enumerate(entry_owner) if owner == k]
+        kept = ", ".join(
+            f"bars {b}-{b + int(lengths[f]) // 16 - 1} ({int(windows_per_entry[f])} windows)"
+            for b, f in zip(first_bars, entries, strict=True)
         )
-        skipped[reason] += 1
-        report.skipped_files.append((paths[f], reason, msg))
+        report.partial_files.append((rel, kept, "; ".join(not_kept)))
     report.skipped_files.sort()
-    report.files_read = len(paths)
+    report.files_read = len(set(paths))
     report.skipped = dict(sorted(skipped.items()))
     report.unknown_pitches = dict(sorted(unknown.items()))
     for k, name in enumerate(SPLITS):
-        report.files_per_split[name] = int((file_split == k).sum())
+        entry_files = {p for p, s in zip(paths, splits, strict=True) if s == k}
+        report.files_per_split[name] = len(entry_files)
         report.windows_per_split[name] = int((file_split[wf] == k).sum()) if len(wf) else 0
-    report.seconds = time.perf_counter() - t0
     meta = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -313,10 +293,12 @@ def preprocess(
             "split_fractions": list(split_fractions),
             "split_source": report.split_source,
             "recursive": recursive,
+            "source": "tfrecord" if tfrecord else "midi",
         },
         "splits": list(SPLITS),
-        "report": report.to_json(),
     }
+    report.seconds = time.perf_counter() - t0
+    meta["report"] = report.to_json()
     ds = StoredDataset(
         hits=all_hits,
         velocities=grid(vels, np.uint8),
@@ -329,14 +311,17 @@ def preprocess(
         window_start_step=ws,
         window_split=file_split[wf] if len(wf) else np.zeros(0, np.uint8),
         meta=meta,
+        file_origin_beat=np.array(origins, np.float64),
     )
-    save_dataset(out, ds)
-    report.seconds = time.perf_counter() - t0
-    return report
+    return ds, report
 
 
 __all__ = [
+    "MIDI_SUFFIXES",
     "DatasetError",
+    "build_dataset",
+    "dataset_from_tfrecord",
+    "find_midi_files",
     "PreprocessReport",
     "Windows",
     "hash_split",

@@ -21,7 +21,14 @@ member                 dtype       meaning
 ``window_split``       uint8 W     split of the window (= its file's split)
 ``meta_json``          uint8       UTF-8 JSON: format, version, parameters (num_bars, hop_bars,
                                    drum map name and pitches, channels, split rule), report
+``file_origin_beat``   float64 F   optional (absent = all 0): quarter notes from the source
+                                   file's start to the entry's step 0. A file whose time
+                                   signature changes is stored as one entry per 4/4 stretch,
+                                   all with the file's path (``models.meter``)
 =====================  ==========  ==========================================================
+
+A path given as a NoteSequence TFRecord (``.tfrecord``, Magenta's data files) loads too: it
+is preprocessed in memory with the default rules (``models.dataset.dataset_from_tfrecord``).
 
 Windows are ``num_bars`` long, start every ``hop_bars`` bars from bar 0 of a file, lie fully
 inside the file, and are kept only when their last bar has a hit. ``load_windows`` rebuilds
@@ -80,6 +87,7 @@ class StoredDataset:
     window_start_step: np.ndarray
     window_split: np.ndarray
     meta: dict[str, Any]
+    file_origin_beat: np.ndarray | None = None  # (F,) float64; None = every entry starts at 0
 
     @property
     def num_bars(self) -> int:
@@ -147,6 +155,8 @@ def save_dataset(path: str | Path, ds: StoredDataset) -> Path:
         "window_split": np.asarray(ds.window_split, np.uint8),
         "meta_json": np.frombuffer(meta, np.uint8),
     }
+    if ds.file_origin_beat is not None and np.any(ds.file_origin_beat):
+        arrays["file_origin_beat"] = np.asarray(ds.file_origin_beat, np.float64)
     # The layout of numpy.savez_compressed, written with deflate level 1: the grids are
     # mostly zeros, so level 1 is nearly as small and ~4x faster than savez's default.
     with (
@@ -159,10 +169,18 @@ def save_dataset(path: str | Path, ds: StoredDataset) -> Path:
     return out
 
 
-def load_dataset(path: str | Path) -> StoredDataset:
+def load_dataset(path: str | Path, num_bars: int | None = None) -> StoredDataset:
+    """A dataset file, or a NoteSequence TFRecord preprocessed in memory (``num_bars``-bar
+    windows, default 4)."""
     p = Path(path)
     if not p.is_file():
         raise DatasetError(f"dataset file not found: {p}")
+    from models.tfrecord import is_tfrecord_path
+
+    if is_tfrecord_path(p):
+        from models.dataset import dataset_from_tfrecord  # the preprocessing layer above
+
+        return dataset_from_tfrecord(p, num_bars=num_bars or 4)
     try:
         with np.load(p, allow_pickle=False) as z:
             missing = [m for m in _MEMBERS if m not in z.files]
@@ -171,6 +189,7 @@ def load_dataset(path: str | Path) -> StoredDataset:
                     f"{p} is not a GrooveBridge dataset (missing {', '.join(missing)})"
                 )
             a = {m: z[m] for m in _MEMBERS}
+            origin = z["file_origin_beat"] if "file_origin_beat" in z.files else None
         meta = json.loads(a["meta_json"].tobytes().decode("utf-8"))
     except DatasetError:
         raise
@@ -198,6 +217,7 @@ def load_dataset(path: str | Path) -> StoredDataset:
         window_start_step=a["window_start_step"],
         window_split=a["window_split"],
         meta=meta,
+        file_origin_beat=origin,
     )
     _check(ds, p)
     return ds
@@ -227,7 +247,9 @@ def _check(ds: StoredDataset, p: Path) -> None:
         or (f and ds.file_split.max() >= len(SPLITS))
     ):
         problems.append("per-file arrays do not match the file list")
-    outside = next((f for f in ds.file_paths if not _stays_inside(f)), None)
+    if ds.file_origin_beat is not None and ds.file_origin_beat.shape != (f,):
+        problems.append("file_origin_beat does not match the file list")
+    outside = next((f for f in ds.file_paths if not stays_inside(f)), None)
     if outside is not None:
         problems.append(f"file path {outside!r} is not a relative path inside the input folder")
     w = ds.window_file.shape
@@ -243,7 +265,7 @@ def _check(ds: StoredDataset, p: Path) -> None:
         raise DatasetError(f"{p} is damaged: {'; '.join(problems)}")
 
 
-def _stays_inside(rel: str) -> bool:
+def stays_inside(rel: str) -> bool:
     """A stored file path is relative, ``/``-separated and never climbs out (``..``), so a
     consumer joining it to the input folder stays inside that folder."""
     posix = rel.replace("\\", "/")
@@ -255,7 +277,7 @@ def load_windows(
     path: str | Path, split: str, num_bars: int | None = None, hop_bars: int | None = None
 ) -> Windows:
     """Windows of ``split`` (train, validation, test or all) as (N, T, 27) float32 tensors."""
-    ds = load_dataset(path)
+    ds = load_dataset(path, num_bars)
     if split != "all" and split not in SPLITS:
         raise DatasetError(f"unknown split {split!r}: use {', '.join(SPLITS)} or all")
     nb = ds.num_bars if num_bars is None else int(num_bars)

@@ -26,6 +26,9 @@ class PreprocessReport:
     unknown_pitches: dict[int, int] = field(default_factory=dict)  # pitch -> notes
     split_source: str = "hash"  # "info.csv", "hash" or "info.csv+hash"
     seconds: float = 0.0
+    # Files whose time signature changes: (path, kept "bars 1-8 (5 windows), ...", not kept).
+    partial_files: list[tuple[str, str, str]] = field(default_factory=list)
+    other_instrument_notes: int = 0  # TFRecord input: notes not marked is_drum, skipped
 
     @property
     def total_windows(self) -> int:
@@ -63,6 +66,17 @@ class PreprocessReport:
                 lines.append(f"  {path}: {reason}: {msg}")
             if len(listed) > max_listed:
                 lines.append(f"  ... and {len(listed) - max_listed} more")
+        if self.partial_files:
+            lines += ["", f"time signature changes: 4/4 parts kept in {len(self.partial_files)} file(s)"]
+            for path, kept, not_kept in self.partial_files[:max_listed]:
+                lines.append(f"  {path}: kept {kept}; not kept: {not_kept}")
+            if len(self.partial_files) > max_listed:
+                lines.append(f"  ... and {len(self.partial_files) - max_listed} more")
+        if self.other_instrument_notes:
+            lines += [
+                "",
+                f"other instruments: {self.other_instrument_notes} note(s) not marked is_drum skipped",
+            ]
         if self.unknown_pitches:
             pitches = ", ".join(f"{p}x{n}" for p, n in sorted(self.unknown_pitches.items()))
             lines += ["", f"unknown pitches (ignored; pitch x notes): {pitches}"]

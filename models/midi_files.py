@@ -10,7 +10,8 @@ whole tempo map is kept for millisecond figures. Rules:
 * A velocity-0 note-on is a note-off (mido's convention), so it is not a hit.
 * Pitches the drum map does not know are counted in ``unknown_pitches``, never fatal.
 * Every bar must be 16 sixteenths: a time signature num/den with 16*num/den != 16 (3/4, 6/8,
-  5/4, ...) anywhere in the file is an error (reason ``time_signature``).
+  5/4, ...) anywhere in the file is an error (reason ``time_signature``). (Preprocessing keeps
+  the 4/4 parts of such files instead: ``models.meter``.)
 * Loop-exact files: a groove of N bars is written as exactly N bars (end of track on the bar
   line), as a DAW loops it. A hit played early on the downbeat (before step 0) goes at the end
   of the clip, where the looping DAW plays it just before the next pass's downbeat

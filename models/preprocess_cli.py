@@ -2,6 +2,9 @@
 
 Flag names follow Magenta's ``convert_dir_to_note_sequences`` (``--input_dir``,
 ``--output_file``, ``--recursive``) plus the windowing flags of the TFDS groove builder.
+Magenta's data files work both ways: ``--input_file x.tfrecord`` reads a TFRecord of
+NoteSequences instead of a folder, and an ``--output_file`` ending in ``.tfrecord`` writes one
+(the drum notes, unquantized) instead of a dataset.
 Prints a progress bar (on a terminal) and the report table; user mistakes print one line on
 stderr and exit with status 2.
 """
@@ -14,6 +17,7 @@ import time
 from typing import NoReturn
 
 from models.dataset import DatasetError, preprocess
+from models.tfrecord import is_tfrecord_path
 
 PROG = "groovebridge preprocess"
 
@@ -26,14 +30,24 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
-        description="Turn a folder of drum MIDI files into a GrooveBridge dataset (.npz).",
+        description="Turn a folder of drum MIDI files (or Magenta's NoteSequence TFRecord) into "
+        "a GrooveBridge dataset, or into a NoteSequence TFRecord for Magenta.",
     )
-    p.add_argument(
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--input_dir",
-        required=True,
         help="folder of .mid files (an info.csv with a split column is honoured)",
     )
-    p.add_argument("--output_file", required=True, help="dataset file to write, e.g. gmd.npz")
+    source.add_argument(
+        "--input_file",
+        help="a TFRecord of NoteSequences (Magenta's convert_dir_to_note_sequences output)",
+    )
+    p.add_argument(
+        "--output_file",
+        required=True,
+        help="dataset file to write, e.g. gmd.gbds; a name ending in .tfrecord writes "
+        "NoteSequences (drum notes) for Magenta instead",
+    )
     p.add_argument("--recursive", action="store_true", help="also read MIDI files in subfolders")
     p.add_argument("--num_bars", type=int, default=4, help="bars per window (default 4)")
     p.add_argument("--hop_bars", type=int, default=1, help="bars between window starts (default 1)")
@@ -102,9 +116,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: error: --channel {bad[0]} is not a MIDI channel 1-16", file=sys.stderr)
             return 2
         channels = [c - 1 for c in args.channel]
+    source = args.input_dir if args.input_dir is not None else args.input_file
+    if args.input_file is not None and not is_tfrecord_path(args.input_file):
+        print(
+            f"{PROG}: error: --input_file takes a NoteSequence .tfrecord file "
+            f"(use --input_dir for a folder of MIDI files)",
+            file=sys.stderr,
+        )
+        return 2
+    if is_tfrecord_path(args.output_file):
+        return _export(args, source, channels)
     try:
         report = preprocess(
-            args.input_dir,
+            source,
             args.output_file,
             recursive=args.recursive,
             num_bars=args.num_bars,
@@ -132,6 +156,30 @@ def main(argv: list[str] | None = None) -> int:
             f"{PROG}: error: the dataset has no windows; check --channel, --drum_map and --num_bars",
             file=sys.stderr,
         )
+        return 1
+    return 0
+
+
+def _export(args: argparse.Namespace, source: str, channels: list[int] | None) -> int:
+    from models.note_sequence_export import export_note_sequences
+
+    try:
+        report = export_note_sequences(
+            source,
+            args.output_file,
+            recursive=args.recursive,
+            channels=channels,
+            progress=_ProgressBar(sys.stderr.isatty() and not args.quiet),
+        )
+    except DatasetError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"{PROG}: error: cannot write {args.output_file}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(report.format_table())
+    if report.sequences == 0:
+        print(f"{PROG}: error: no sequence with drum notes was written", file=sys.stderr)
         return 1
     return 0
 

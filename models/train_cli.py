@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", default=d.config, help=f"one of: {', '.join(CONFIGS)}")
     p.add_argument("--run_dir", required=True, help="checkpoints, metrics.csv and progress.json go here")
-    p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`")
+    p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`, or Magenta's NoteSequence .tfrecord")
     p.add_argument("--hparams", default="", help="overrides, e.g. batch_size=64,free_bits=0")
     p.add_argument("--num_steps", type=int, default=d.num_steps, help="train until this global step")
     p.add_argument("--mode", choices=("train", "eval"), default=d.mode, help="eval: validation metrics of a checkpoint")

@@ -28,7 +28,21 @@ follower) reads 117 BPM for 125. So:
   from those ticks; late ticks catching up after a stall (their lateness shrinks by a tick
   period each) change nothing.
 * **Lost ticks**: two ticks in a row late by the same whole number j of tick periods (only
-  when the band is under a quarter tick): j ticks were dropped on the way; renumber.
+  when the band is under a quarter tick): j ticks were dropped on the way; renumber. Two
+  ticks in a row a whole tick early likewise: the count ran ahead (a duplicate); renumber.
+* **Duplicates**: a tick a whole period early and right after the previous one (under a
+  quarter-tick band) cannot be where it is: it is ignored (``add`` returns None).
+* **Slips** (``bridge.clock_slip``): whatever the noise, once the median residual of the last
+  ``STEP_TICKS`` ticks is more than half a tick off and the ticks since a step sit flat at a
+  whole number of ticks (a tempo change grows instead), the count slipped: the ticks from
+  the step on are renumbered (``slip_events`` records it), so the phase never keeps a
+  whole-tick error; a phase jump of the delivery (not a whole tick) restarts the fit. With a
+  noise band of a quarter tick or more it looks at twice as many ticks; not while a tempo
+  change's point is still being placed. A run beyond the band that starts more than half a
+  tick off is a step (with a band under a quarter tick), never taken for a tempo change (a master's change starts from zero).
+  With a band of half a tick or more (1024-frame periods *without* time stamps above ~117
+  BPM) none of this is decidable within a beat and no step is looked for: a slip there is
+  only caught by the resync below when its run stays beyond the band (README, limits).
 
 ``phase_se_sec`` is the fit's standard error for the time of the beat after the last tick:
 the follower locks once it is small enough, so coarse delivery takes a few more ticks to
@@ -42,6 +56,8 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+
+from bridge.clock_slip import SlipMixin, integer_offset
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -72,7 +88,7 @@ class _Arrival:
         self.n, self.t, self.r, self.ok = n, t, r, ok
 
 
-class TickLine:
+class TickLine(SlipMixin):
     """Running line fit of tick index -> arrival time; see the module docstring."""
 
     def __init__(
@@ -95,6 +111,8 @@ class TickLine:
         self.tempo_changes = 0
         self.lost_ticks = 0
         self.resyncs = 0
+        self.duplicates = 0  # ticks ignored as duplicates (or counted ahead and renumbered)
+        self.slip_events: list[tuple[int, bool]] = []  # (ticks renumbered by, corrected) per slip
         self._arrivals: deque[_Arrival] = deque(maxlen=2 * self.window_ticks)
         self.restart()
 
@@ -117,15 +135,25 @@ class TickLine:
         """The period MIDI is delivered in (hint or detected): the noise band is at least half."""
         return max(self.hint_period_sec, self.detected_period_sec)
 
+    def recent_offset_sec(self) -> float:
+        """Median residual of the newest ``RECENT_TICKS`` ticks of the segment: near zero while
+        the count and the line agree, a tick period or more while a slip is being noticed."""
+        recent = [a.r for a in list(self._arrivals)[-RECENT_TICKS:] if a.n >= self._seg_start]
+        return float(np.median(recent)) if len(recent) >= 3 else 0.0
+
     @property
     def tolerance_sec(self) -> float:
         return max(self.outlier_floor_sec, 2.0 * self.band_sec + 0.0005)
 
     # ---- feeding -----------------------------------------------------------------------------
-    def add(self, t_sec: float) -> int:
-        """Take the next tick's arrival time; returns its index (after any renumbering)."""
-        self.n += 1
+    def add(self, t_sec: float) -> int | None:
+        """Take the next tick's arrival time; returns its index (after any renumbering), or
+        None for a tick that cannot be where it is (a duplicate: ignored)."""
         settled = self.fitted >= BAND_TICKS + RECENT_TICKS or self._anchor is not None
+        if settled and self._is_duplicate(t_sec):
+            self.duplicates += 1
+            return None
+        self.n += 1
         segment = self._seg_start
         if self.fitted < 2:
             a = _Arrival(self.n, t_sec, 0.0, True)
@@ -141,7 +169,10 @@ class TickLine:
             self._detect_period()
         if settled and abs(a.r) > self.band_sec and not self._tempo_changed():
             self._lost()
-        if not a.ok:
+        if settled and not self._step():
+            if not a.ok:
+                self._recover()
+        elif not a.ok:
             self._recover()
         self._refit()
         if self._change is not None and self.n - self._seg_start in RELOCATE_AFTER:
@@ -185,6 +216,13 @@ class TickLine:
             self._resync(last)
 
     def _resync(self, run: list[_Arrival]) -> None:
+        spt = self.line.sec_per_tick
+        j = integer_offset(np.array([a.r for a in run]), spt, self.tolerance_sec,
+                           self.band_sec if self.band_sec < spt / 2 else 0.0)
+        if j:  # a whole number of ticks off: the count slipped; the line stands
+            self._renumber(run, j)
+            self.slip_events.append((j, True))
+            return
         self.resyncs += 1
         self._seg_start = run[0].n
         self._anchor = None
@@ -211,6 +249,9 @@ class TickLine:
         m = len(run)
         if m < self.change_ticks:
             return False
+        spt = self.line.sec_per_tick
+        if self.band_sec < spt / 4 and abs(run[0].r) > spt / 2:
+            return False  # it started a whole step off: a slip (``_step``), not a growing change
         sign = 1.0 if run[-1].r > 0 else -1.0
         ns = np.array([a.n for a in run], float)
         rs = np.array([a.r for a in run]) * sign
@@ -220,7 +261,14 @@ class TickLine:
         slope_se = sigma / math.sqrt(float(nc @ nc))
         spt = self.line.sec_per_tick
         if slope > 2.0 * slope_se:
-            self._split(run)
+            j = 0
+            if self.band_sec < spt / 2:
+                j = integer_offset(np.array([a.r for a in run]), spt, self.tolerance_sec)
+            if j:  # flat at whole ticks off: the count slipped (noise made the run look steep)
+                self._renumber(run, j)
+                self.slip_events.append((j, True))
+            else:
+                self._split(run)
             return True
         if m >= self.resync_ticks and slope > -spt / 4:  # not catching up: the phase jumped
             self._resync(run)
@@ -267,25 +315,6 @@ class TickLine:
         before = float(w[ns < c].sum())
         self._seg_start = c
         self._anchor = (float(c), t0 + float(coef[best, 0]), max(1.0, min(before, self.window_ticks) / 4.0))
-
-    def _lost(self) -> None:
-        """Two ticks in a row late by the same whole number of tick periods: ticks were lost."""
-        spt = self.line.sec_per_tick
-        if self.band_sec >= spt / 4 or len(self._arrivals) < 2:
-            return
-        a1, a2 = self._arrivals[-2], self._arrivals[-1]
-        if a1.ok or a2.ok or a1.n < self._seg_start:
-            return
-        grid_tol = min(self.tolerance_sec, spt / 4)
-        j = round(a2.r / spt)
-        if j < 1 or round(a1.r / spt) != j or abs(a1.r - j * spt) >= grid_tol or abs(a2.r - j * spt) >= grid_tol:
-            return
-        self.lost_ticks += j
-        self.n += j
-        for a in (a1, a2):
-            a.n += j
-            a.r -= j * spt
-            a.ok = True
 
     # ---- fitting -----------------------------------------------------------------------------
     def _refit(self) -> None:

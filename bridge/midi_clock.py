@@ -29,6 +29,7 @@ Clock out (``MidiClockSender``, ``clock_messages``, ``song_position``) lives in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
@@ -153,7 +154,9 @@ class MidiClockFollower:
         if gap > max(self.timeout_sec, 6 * f.sec_per_tick) and not (self._ever_locked and gap < MAX_DROPOUT_SEC):
             line.restart()  # the clock (re)started after a long silence: fit afresh
             self._ever_locked = False
-        line.add(t_sec)
+        if line.add(t_sec) is None:  # a duplicate: not a tick of the master's
+            self._fit = dataclasses.replace(f, last_tick_sec=t_sec)
+            return
         if (line.fitted >= self.lock_ticks and line.phase_se_sec <= self.lock_phase_sec
                 and self.ticks_received >= DETECT_TICKS):  # the delivery period had a look first
             self._ever_locked = True
@@ -170,6 +173,45 @@ class MidiClockFollower:
     @property
     def lost_ticks(self) -> int:
         return self._line.lost_ticks
+
+    @property
+    def duplicates(self) -> int:
+        """Ticks recognised as duplicates (ignored, or renumbered when seen late)."""
+        return self._line.duplicates
+
+    def pop_slips(self) -> list[tuple[int, bool]]:
+        """Slips found since the last call: (ticks the count was moved by, corrected)."""
+        with self._lock:
+            events, self._line.slip_events = self._line.slip_events, []
+        return events
+
+    @property
+    def phase_error_ms(self) -> float:
+        """The phase error estimate: the fit's standard error for the next beat, or, while the
+        newest ticks sit off the line beyond the noise band (a slip being noticed), their
+        median offset."""
+        line = self._line
+        off = abs(line.recent_offset_sec())
+        suspect = off if off > max(line.band_sec, self.lock_phase_sec) else 0.0
+        return 1000.0 * max(min(line.phase_se_sec, 1.0), suspect)
+
+    def _fresh(self) -> bool:
+        f = self._fit
+        return self._now() - f.last_tick_sec <= max(self.timeout_sec, 6 * f.sec_per_tick)
+
+    def health(self) -> tuple[str, float, str]:
+        """(state, phase error ms, detail): "locked" when the phase error estimate is within
+        ``lock_phase_ms`` (and the ticks are fresh); "settling" while locking or correcting;
+        "lost" when no clock arrives."""
+        err = self.phase_error_ms
+        if not self._fresh():
+            detail = "MIDI clock stopped arriving" if self.ticks_received else "no MIDI clock arriving"
+            return "lost", err, detail
+        if not self._ever_locked:
+            return "settling", err, "locking to the MIDI clock"
+        if err > max(self.lock_phase_sec, self._line.band_sec) * 1000.0:
+            return "settling", err, f"phase {err:.1f} ms off: correcting"
+        return "locked", err, "" if self._fit.playing else "MIDI clock running, no Start yet"
 
     @property
     def resyncs(self) -> int:
@@ -205,9 +247,8 @@ class MidiClockFollower:
 
     @property
     def locked(self) -> bool:
-        f = self._fit
-        fresh = self._now() - f.last_tick_sec <= max(self.timeout_sec, 6 * f.sec_per_tick)
-        return self._ever_locked and fresh
+        """The phase error estimate is within its bound (``health``) and ticks arrive."""
+        return self.health()[0] == "locked"
 
     @property
     def peers(self) -> int:

@@ -1,0 +1,151 @@
+"""Whole-tick slips of a MIDI clock count, told apart from tempo changes and noise (pure).
+
+The follower numbers ticks by counting (``bridge.clock_fit.TickLine``); its line fit maps
+tick numbers to arrival times. If the count goes wrong by ``j`` ticks (a duplicate it could
+not tell at once, a burst of lost ticks inside noisy period-bunched delivery), every later
+tick arrives ``j`` tick periods off the line, for good: a *step* in the residuals of exactly
+``j * sec_per_tick``. A tempo change instead makes the residuals *grow*, and delivery noise
+keeps their median near zero. ``find_step`` looks at the residuals of the newest
+``STEP_TICKS`` ticks:
+
+* the median must be more than half a tick off (most of the newest ticks are off: not noise);
+* the step point ``s`` minimises the squared error of "0 before ``s``, ``j`` ticks from ``s``";
+* the ticks from ``s`` on must sit flat (their drift over the run, by the median of pairwise
+  slopes, under a quarter tick or two noise bands: not a tempo change) and their mean within ``tolerance`` (the noise band) of
+  ``j`` whole ticks.
+
+With 16 ticks, a slip is found 8-9 ticks after it happened (the median turns), a third of a
+beat, and the renumbering makes the phase exact again at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+STEP_TICKS = 16
+MIN_AFTER = 4  # ticks after the step point needed to call it flat
+
+
+def integer_offset(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float, band_sec: float = 0.0) -> int:
+    """Whole ticks by which ``residuals`` (seconds, a run off the line) sit off; 0 if not whole."""
+    if residuals.size == 0:
+        return 0
+    med = float(np.median(residuals))
+    j = round(med / sec_per_tick)
+    if j == 0 or abs(med - j * sec_per_tick) > max(tolerance_sec, sec_per_tick / 4):
+        return 0
+    return j if abs(_drift(residuals)) <= drift_limit(sec_per_tick, band_sec) else 0  # growing: a tempo change
+
+
+def drift_limit(sec_per_tick: float, band_sec: float) -> float:
+    """How far a flat run may drift: a quarter tick, or the delivery sawtooth (two bands)."""
+    return max(sec_per_tick / 4, 2.0 * band_sec)
+
+
+def _drift(rs: np.ndarray) -> float:
+    """Change of ``rs`` over its length by the median of pairwise slopes (Theil-Sen): period
+    delivery makes the residuals a sawtooth whose wrap-around would tilt a least-squares slope."""
+    m = rs.size
+    if m < 2:
+        return 0.0
+    i, j = np.triu_indices(m, 1)
+    return float(np.median((rs[j] - rs[i]) / (j - i))) * m
+
+
+def find_step(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float,
+              band_sec: float = 0.0) -> tuple[int, int] | None:
+    """(index of the first tick after the step, whole ticks ``j``) if the newest residuals
+    (seconds, oldest first) show a whole-tick step; None for noise or a tempo change."""
+    rs = np.asarray(residuals, float)
+    m = rs.size
+    spt = sec_per_tick
+    med = float(np.median(rs))
+    if m < 2 * MIN_AFTER or abs(med) <= spt / 2:
+        return None
+    j = round(med / spt)
+    if j == 0:
+        return None
+    target = j * spt
+    before = np.concatenate(([0.0], np.cumsum(rs**2)))  # cost of rs[:s] at 0
+    after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))  # rs[s:] at target
+    costs = before[: m - MIN_AFTER + 1] + after[: m - MIN_AFTER + 1]
+    s = int(np.argmin(costs))
+    post = rs[s:]
+    if abs(_drift(post)) > drift_limit(spt, band_sec):  # growing: a tempo change, not a slip
+        return None
+    if abs(float(post.mean()) - target) > max(tolerance_sec, spt / 4):
+        return None
+    return s, j
+
+
+class SlipMixin:
+    """``TickLine``'s fault handling: duplicates, lost ticks, slips (see bridge.clock_fit)."""
+
+    band_sec: float
+    tolerance_sec: float
+    line: Any
+    n: int
+    _arrivals: Any
+    _seg_start: float
+    _change: Any
+    _next_se_sec: float
+    lost_ticks: int
+    duplicates: int
+    slip_events: list[tuple[int, bool]]
+
+    def _is_duplicate(self, t_sec: float) -> bool:
+        """A whole tick early and right after the previous tick, with low noise: a repeat."""
+        spt = self.line.sec_per_tick
+        if self.band_sec >= spt / 4 or not self._arrivals:
+            return False
+        r = t_sec - self.line.time_at(self.n + 1)
+        tol = min(self.tolerance_sec, spt / 4) + 3.0 * self._next_se_sec
+        return abs(r + spt) < tol and t_sec - self._arrivals[-1].t < spt / 2
+
+    def _renumber(self, run: list[Any], j: int) -> None:
+        """The ticks of ``run`` (the newest arrivals) are really ``j`` ticks later (earlier)."""
+        spt = self.line.sec_per_tick
+        self.n += j
+        for a in run:
+            a.n += j
+            a.r -= j * spt
+            a.ok = abs(a.r) <= self.tolerance_sec + 3.0 * self._next_se_sec
+
+    def _step(self) -> bool:
+        """The count slipped by whole ticks (``bridge.clock_slip``): renumber from the step."""
+        arrivals = self._arrivals
+        spt = self.line.sec_per_tick
+        m = STEP_TICKS if self.band_sec < spt / 4 else 2 * STEP_TICKS  # more ticks through more noise
+        if len(arrivals) < m or arrivals[-m].n < self._seg_start or self._change is not None:
+            return False  # (a change point still being placed: its residuals are not settled)
+        if self.band_sec >= spt / 2:
+            return False  # noise of half a tick: a step can not be told from a change or the noise
+        last = [arrivals[i] for i in range(len(arrivals) - m, len(arrivals))]
+        found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.band_sec)
+        if found is None:
+            return False
+        s, j = found
+        self._renumber(last[s:], j)
+        self.slip_events.append((j, True))
+        return True
+
+    def _lost(self) -> None:
+        """Two ticks in a row late by the same whole number of tick periods: ticks were lost."""
+        spt = self.line.sec_per_tick
+        if self.band_sec >= spt / 4 or len(self._arrivals) < 2:
+            return
+        a1, a2 = self._arrivals[-2], self._arrivals[-1]
+        if a1.ok or a2.ok or a1.n < self._seg_start:
+            return
+        grid_tol = min(self.tolerance_sec, spt / 4)
+        j = round(a2.r / spt)
+        if j == 0 or round(a1.r / spt) != j or abs(a1.r - j * spt) >= grid_tol or abs(a2.r - j * spt) >= grid_tol:
+            return
+        if j > 0:
+            self.lost_ticks += j
+        else:  # the count ran ahead: a duplicate that came too late to be told at once
+            self.duplicates -= j
+        self._renumber([a1, a2], j)
+

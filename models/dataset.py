@@ -267,13 +267,15 @@ def build_dataset(
             )
             skipped[reason] += 1
             report.skipped_files.append((rel, reason, msg))
+    owned: dict[int, list[int]] = {}
+    for f, owner in enumerate(entry_owner):
+        owned.setdefault(owner, []).append(f)
     for k, (rel, first_bars, not_kept) in enumerate(partial):
-        entries = [f for f, owner in enumerate(entry_owner) if owner == k]
-        kept = ", ".join(
+        kept = [
             f"bars {b}-{b + int(lengths[f]) // 16 - 1} ({int(windows_per_entry[f])} windows)"
-            for b, f in zip(first_bars, entries, strict=True)
-        )
-        report.partial_files.append((rel, kept, "; ".join(not_kept)))
+            for b, f in zip(first_bars, owned.get(k, []), strict=True)
+        ]
+        report.partial_files.append((rel, _listing(kept, ", "), _listing(not_kept, "; ")))
     report.skipped_files.sort()
     report.files_read = len(set(paths))
     report.skipped = dict(sorted(skipped.items()))
@@ -314,6 +316,12 @@ def build_dataset(
         file_origin_beat=np.array(origins, np.float64),
     )
     return ds, report
+
+
+def _listing(items: list[str], sep: str, most: int = 6) -> str:
+    """At most ``most`` items (a hostile file can change signature every bar)."""
+    more = f"{sep}... and {len(items) - most} more" if len(items) > most else ""
+    return sep.join(items[:most]) + more
 
 
 __all__ = [

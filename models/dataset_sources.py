@@ -81,8 +81,11 @@ def groove_parts(
     if not parts:
         if errors:
             raise MidiFileError(f"{errors[0]} in any 4/4 part", errors[0].reason)
+        sigs = list(dict.fromkeys(split.signatures))
+        more = f"; ... and {len(not_kept) - 3} more" if len(not_kept) > 3 else ""
         raise MidiFileError(
-            f"no 4/4 bars (signatures {', '.join(split.signatures)}): {'; '.join(not_kept)}",
+            f"no 4/4 bars (signatures {', '.join(sigs[:6])}{', ...' if len(sigs) > 6 else ''}): "
+            f"{'; '.join(not_kept[:3])}{more}",
             "time_signature",
         )
     not_kept.sort(key=_bar_of)

@@ -16,6 +16,7 @@ are the file's own (1-based, counting every signature's bars; a partial bar coun
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass, replace
 
@@ -85,8 +86,13 @@ def split_four_four(ev: SmfEvents) -> MeterSplit | None:
     dropped: list[str] = []
     bar = 1
     for start, end, n, d in merged:
-        bar_ticks = 4 * tpb * n / d
         stop = file_end if end is None else end
+        if n <= 0 or d <= 0:  # a malformed 0/4 signature: its stretch counts as one bar
+            if stop > start:
+                dropped.append(f"bar {bar} ({n}/{d}: not a time signature)")
+                bar += 1
+            continue
+        bar_ticks = 4 * tpb * n / d
         bars_here = max(0, math.ceil((stop - start) / bar_ticks)) if stop > start else 0
         if not is_four_four(n, d):
             if bars_here:
@@ -109,17 +115,24 @@ def split_four_four(ev: SmfEvents) -> MeterSplit | None:
 def _sub_events(ev: SmfEvents, start: int, end: int | None, whole_bars: int | None) -> SmfEvents:
     """The notes (ticks from ``start``) that round onto the stretch's 16th grid."""
     tpb = ev.ticks_per_beat
-    notes = ev.notes
+    notes = ev.notes  # sorted by tick: slice the candidates, then test their rounding
     if len(notes):
+        ticks = notes[:, 0]
+        lo = int(np.searchsorted(ticks, start - tpb, side="left"))
+        hi = len(notes) if end is None else int(np.searchsorted(ticks, end, side="left"))
+        notes = notes[lo:hi]
         steps = np.floor((notes[:, 0] - start) / tpb * STEPS_PER_QUARTER + 0.5)
         keep = steps >= 0
         if whole_bars is not None:
             keep &= steps < whole_bars * STEPS_PER_BAR
         notes = notes[keep].copy()
         notes[:, 0] -= start
-    before = [us for t, us in ev.tempos if t <= start]
-    tempos = [(0, before[-1] if before else 500_000)] + [  # SMF: 120 bpm before any tempo
-        (t - start, us) for t, us in ev.tempos if t > start and (end is None or t < end)
+    tempo_ticks = [t for t, _ in ev.tempos]
+    i0 = bisect.bisect_right(tempo_ticks, start)
+    i1 = len(tempo_ticks) if end is None else bisect.bisect_left(tempo_ticks, end)
+    # SMF: 120 bpm before any tempo event.
+    tempos = [(0, ev.tempos[i0 - 1][1] if i0 else 500_000)] + [
+        (t - start, us) for t, us in ev.tempos[i0:i1]
     ]
     end_tick = ev.end_tick - start if whole_bars is None else whole_bars * 4 * tpb
     return replace(

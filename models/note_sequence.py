@@ -33,6 +33,8 @@ from models.smf import SmfEvents
 
 DEFAULT_TICKS_PER_QUARTER = 220  # music.proto: "A default of 220 is assumed" (pretty_midi)
 DRUM_CHANNEL = 9
+MAX_SECONDS = 24 * 3600.0  # later times (or non-finite ones) are hostile or broken
+QPM_RANGE = (1.0, 2000.0)
 _F = descriptor_pb2.FieldDescriptorProto
 
 # (name, number, type, label, message type) per message; numbers from Magenta's music.proto.
@@ -109,9 +111,19 @@ def sequence_id(filename: str, collection: str) -> str:
     return f"/id/midi/{collection}/{digest}"
 
 
+def _check_times(what: str, times: list[float]) -> None:
+    bad = [t for t in times if not 0.0 <= t <= MAX_SECONDS]  # also catches NaN
+    if bad:
+        raise NoteSequenceError(f"{what} at {bad[0]!r} s is outside 0..{MAX_SECONDS:g} s")
+
+
 def _tempo_map(seq: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(start seconds, start beats, qpm) of each tempo segment, sorted; 120 qpm from 0."""
-    tempos = sorted(((t.time, t.qpm) for t in seq.tempos if t.qpm > 0), key=lambda x: x[0])
+    _check_times("a tempo", [t.time for t in seq.tempos])
+    odd = [t.qpm for t in seq.tempos if not QPM_RANGE[0] <= t.qpm <= QPM_RANGE[1]]
+    if odd:
+        raise NoteSequenceError(f"tempo {odd[0]!r} qpm is outside {QPM_RANGE[0]:g}-{QPM_RANGE[1]:g}")
+    tempos = sorted(((t.time, t.qpm) for t in seq.tempos), key=lambda x: x[0])
     if not tempos or tempos[0][0] > 0:
         tempos.insert(0, (0.0, 120.0))
     secs = np.array([t for t, _ in tempos], np.float64)
@@ -132,12 +144,14 @@ def sequence_to_events(seq: Any) -> tuple[SmfEvents, int]:
     tpq = int(seq.ticks_per_quarter) or DEFAULT_TICKS_PER_QUARTER
     if tpq < 0:
         raise NoteSequenceError(f"ticks_per_quarter {tpq} is negative")
+    if tpq > 1_000_000:
+        raise NoteSequenceError(f"ticks_per_quarter {tpq} is implausibly large")
     tempo = _tempo_map(seq)
     drums = [n for n in seq.notes if n.is_drum]
     other = len(seq.notes) - len(drums)
     start = np.array([n.start_time for n in drums], np.float64)
-    if len(start) and (not np.isfinite(start).all() or start.min() < 0):
-        raise NoteSequenceError("a drum note has a negative or non-finite start time")
+    _check_times("a drum note", start.tolist())
+    _check_times("a time signature", [s.time for s in seq.time_signatures])
     bad = [n.pitch for n in drums if not 0 <= n.pitch <= 127]
     if bad:
         raise NoteSequenceError(f"drum note pitch {bad[0]} is outside MIDI's 0-127")
@@ -146,7 +160,7 @@ def sequence_to_events(seq: Any) -> tuple[SmfEvents, int]:
         notes[:, 0] = _to_ticks(start, tempo, tpq)
         notes[:, 1] = DRUM_CHANNEL
         notes[:, 2] = [n.pitch for n in drums]
-        notes[:, 3] = [n.velocity for n in drums]
+        notes[:, 3] = np.clip([n.velocity for n in drums], 0, 127)
         notes = notes[notes[:, 3] > 0]  # a velocity-0 note is no hit (as a MIDI note-off)
         notes = notes[np.argsort(notes[:, 0], kind="stable")]
     tempos = tuple(
@@ -159,10 +173,11 @@ def sequence_to_events(seq: Any) -> tuple[SmfEvents, int]:
         (int(_to_ticks(np.array([s.time]), tempo, tpq)[0]), int(s.numerator), int(s.denominator))
         for s in seq.time_signatures
     )
-    if any(n <= 0 or d <= 0 for _, n, d in sigs):
-        raise NoteSequenceError("a time signature has a zero or negative numerator/denominator")
-    total = float(seq.total_time) if np.isfinite(seq.total_time) else 0.0
-    end_tick = int(_to_ticks(np.array([max(total, 0.0)]), tempo, tpq)[0])
+    if any(not (0 < n <= 255 and 0 < d <= 128) for _, n, d in sigs):
+        raise NoteSequenceError("a time signature's numerator or denominator is out of range")
+    total = float(seq.total_time)
+    total = total if 0.0 <= total <= MAX_SECONDS else 0.0  # only a length hint: ignore junk
+    end_tick = int(_to_ticks(np.array([total]), tempo, tpq)[0])
     if len(notes):
         end_tick = max(end_tick, int(notes[-1, 0]))
     ev = SmfEvents(1, tpq, 1, notes, tempos, tuple(sigs), (), end_tick)

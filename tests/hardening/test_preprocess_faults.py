@@ -176,3 +176,76 @@ def test_file_size_limit_on_cli_is_one_line_and_keeps_previous(
     assert len(err.splitlines()) == 1 and "cannot write" in err and "File too large" in err, err
     assert _sha(out) == digest
     assert sorted(p.name for p in out.parent.iterdir()) == ["ds.npz"]
+
+
+# ---- hostile time signatures and NoteSequence TFRecords ------------------------------------------
+@pytest.mark.timeout(120)
+def test_signature_every_bar_and_malformed_signatures_finish_with_short_report(tmp_path: Path) -> None:
+    """10,000 signature changes (4/4 and 3/4 alternating every bar, a 0/4 among them): the run
+    finishes, keeps every 4/4 bar as its own part and reports it in one bounded line."""
+    track = mido.MidiTrack()
+    for bar in range(10_000):
+        num = 4 if bar % 2 == 0 else (0 if bar == 5001 else 3)
+        track.append(mido.MetaMessage("time_signature", numerator=num, denominator=4))
+        for _beat in range(max(num, 1)):
+            track.append(mido.Message("note_on", channel=9, note=36, velocity=90, time=0))
+            track.append(mido.Message("note_on", channel=9, note=36, velocity=0, time=96))
+    mid = mido.MidiFile(type=0, ticks_per_beat=96)
+    mid.tracks.append(track)
+    root = tmp_path / "midi"
+    root.mkdir()
+    mid.save(root / "every_bar.mid")
+    report = preprocess(root, tmp_path / "ds.gbds", workers=1, num_bars=1)
+    [(_, kept, not_kept)] = report.partial_files
+    assert report.total_windows == 5_000  # one 1-bar window per 4/4 bar
+    assert len(kept) < ONE_LINE_MAX and kept.endswith("... and 4994 more")
+    assert len(not_kept) < ONE_LINE_MAX and not_kept.endswith("... and 4994 more")  # + the 0/4
+    assert len(load_windows(tmp_path / "ds.gbds", "all", num_bars=2)) == 0  # never across a 3/4
+
+
+@pytest.mark.timeout(60)
+def test_hostile_note_sequences_are_skipped_one_by_one(tmp_path: Path) -> None:
+    from models.note_sequence import NoteSequence
+    from models.tfrecord import write_records
+
+    drum = {"pitch": 36, "velocity": 100, "start_time": 1.0, "is_drum": True}
+    good = NoteSequence(filename="good.mid", notes=[dict(drum, start_time=t / 2) for t in range(32)])
+    hostile = {
+        "start 1e300 s": NoteSequence(notes=[dict(drum, start_time=1e300)]),
+        "NaN start": NoteSequence(notes=[dict(drum, start_time=float("nan"))]),
+        "qpm 1e-300": NoteSequence(tempos=[{"qpm": 1e-300}], notes=[drum]),
+        "qpm inf": NoteSequence(tempos=[{"qpm": float("inf")}], notes=[drum]),
+        "pitch 1000": NoteSequence(notes=[dict(drum, pitch=1000)]),
+        "signature 0/0": NoteSequence(time_signatures=[{"numerator": 0}], notes=[drum]),
+        "ticks_per_quarter 2**31-1": NoteSequence(ticks_per_quarter=2**31 - 1, notes=[drum]),
+        "a day of bars": NoteSequence(tempos=[{"qpm": 2000}], notes=[drum, dict(drum, start_time=8e4)]),
+        "path escape": NoteSequence(filename="../../etc/passwd", notes=[drum]),
+    }
+    tfr = tmp_path / "hostile.tfrecord"
+    write_records(tfr, [good.SerializeToString()] + [s.SerializeToString() for s in hostile.values()])
+    report = preprocess(tfr, tmp_path / "ds.gbds", workers=1)
+    assert report.files_found == 1 + len(hostile)
+    assert "internal_error" not in report.skipped
+    skipped = {path: (reason, msg) for path, reason, msg in report.skipped_files}
+    assert skipped.pop("record-000009")[0] == "too_long"  # a day at 2000 qpm: over MAX_BARS
+    for reason, msg in skipped.values():
+        assert reason in ("corrupt", "too_short") and "\n" not in msg and len(msg) < ONE_LINE_MAX
+    assert report.windows_per_split["train"] + report.windows_per_split["validation"] + \
+        report.windows_per_split["test"] == report.total_windows
+    ds_paths = set(load_windows(tmp_path / "ds.gbds", "all").files)
+    assert "good.mid" in ds_paths and all(".." not in p for p in ds_paths)
+
+
+def test_record_announcing_a_terabyte_is_one_line(tmp_path: Path) -> None:
+    from models.crc32c import crc32c, mask
+
+    length = (2**40).to_bytes(8, "little")
+    bad = tmp_path / "huge.tfrecord"
+    bad.write_bytes(length + mask(crc32c(length)).to_bytes(4, "little") + b"\x00" * 64)
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.preprocess_cli", "--input_file", str(bad), "--output_file",
+         str(tmp_path / "o.gbds")],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "larger than allowed" in proc.stderr, proc.stderr

@@ -25,17 +25,18 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.capture import CaptureBuffer, Recording
-from bridge.clock import Clock, InternalClock, _AnchoredClock, check_bpm
+from bridge.clock import Clock
 from bridge.engine_attributes import EngineAttributeMixin
 from bridge.engine_device import EngineDeviceMixin
 from bridge.engine_follow import EngineFollowMixin
 from bridge.engine_models import EngineModelMixin
 from bridge.engine_patterns import EnginePatternMixin
 from bridge.engine_state import EngineSnapshot, playhead
+from bridge.engine_transport import EngineTransportMixin
 from bridge.generation import GenerationWorker
 from bridge.realtime import SchedulerThread
-from bridge.scheduler import EARLY_BEATS, PlayedNote, Player
-from bridge.settings import SYNC_SOURCES, Settings
+from bridge.scheduler import PlayedNote, Player
+from bridge.settings import Settings
 from models.drum_maps import DrumMapError, get_drum_map
 from models.groove import Groove
 
@@ -73,7 +74,8 @@ class _NullMidi:
         pass
 
 
-class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin, EngineFollowMixin):
+class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin, EngineFollowMixin,
+             EngineTransportMixin):
     def __init__(
         self,
         settings: Settings | None = None,
@@ -92,6 +94,9 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
         self._auto_sample = auto_sample
         self._spin_sec = spin_sec
         self._subscribers: list[Callback] = []
+        # Note taps (bridge.preview): called on the scheduler thread with each note sent and the
+        # monotonic time it was due on the wire (its beat's time less the latency offset). Keep short.
+        self.note_sinks: list[Callable[[PlayedNote, float], None]] = []
         self._commands: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
         self.capture_buffer = CaptureBuffer(get_drum_map(s.input_drum_map), s.midi_input_channels, mode=s.input_mode)
         self._recording: Recording | None = None
@@ -136,6 +141,7 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
         sys.setswitchinterval(s.switch_interval_ms / 1000.0)
         self.scheduler = SchedulerThread(self.player, spin_sec=self._spin_sec, realtime_priority=s.realtime_priority)
         self.scheduler.start()
+        self._attach_clock(self._clock)  # bridge.engine_transport
         self.worker = GenerationWorker(self._load_helper, self._on_model_state)  # helpers: bridge.engine_device
         self._midi.set_callback(self._on_midi_in)
         self.capture_buffer.refine = getattr(self._midi, "refine_time", None)
@@ -232,12 +238,17 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
         pos = clock.beat_at(clock.now_sec())
         bar, beat, step = playhead(pos, s.pattern.num_steps)
         return dataclasses.replace(
-            s, playing=clock.is_playing, bpm=clock.bpm, locked=clock.locked, peers=clock.peers,
-            bar=bar, beat=beat, step=step, position_beats=pos,
+            s, bpm=clock.bpm, locked=clock.locked, peers=clock.peers,
+            bar=bar, beat=beat, step=step, position_beats=pos, **self._snapshot_transport(),
         )
 
     # ---- threads other than control -------------------------------------------------------------
     def _on_note(self, note: PlayedNote) -> None:  # scheduler thread: one queue put, no more
+        if self.note_sinks:
+            player = self.player
+            due_sec = player.clock.time_at_beat(note.beat) - player.latency_sec  # type: ignore[union-attr]
+            for sink in list(self.note_sinks):
+                sink(note, due_sec)
         if self._subscribers:
             self._post(self._emit, "note", note)
 
@@ -252,112 +263,6 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
             return
         if clock.is_playing:
             self.capture_buffer.add(message, t_sec, clock.beat_at(t_sec))
-
-    def _watch_clock(self) -> None:
-        """Turn clock changes (ours or a follower's) into events; finish armed recordings."""
-        clock, seen = self._clock, self._seen
-        playing = clock.is_playing
-        if seen.get("playing") != playing:
-            seen["playing"] = playing
-            if playing:
-                self.capture_buffer.clear()
-            self._emit("transport", {"playing": playing})
-        if abs(seen.get("bpm", 0.0) - clock.bpm) > 0.01:
-            seen["bpm"] = clock.bpm
-            self._emit("tempo", clock.bpm)
-        sync = (clock.name, clock.locked, clock.peers)
-        if seen.get("sync") != sync:
-            seen["sync"] = sync
-            self._emit("sync", {"source": self._snap.sync_source, "locked": sync[1], "peers": sync[2]})
-        rec = self._recording
-        if rec is None:
-            return
-        if not playing:
-            self._recording = None
-            self._update(capture="idle")
-            self._emit("capture", {"state": "cancelled", "slot": rec.slot})
-            return
-        beat = clock.beat_at(clock.now_sec())
-        if beat >= rec.done_beat:
-            self._recording = None
-            self._update(capture="idle")
-            groove = self.capture_buffer.window(rec.start_beat, bpm=clock.bpm)
-            self._emit("capture", {"state": "done", "slot": rec.slot, "hits": groove.num_hits})
-            self._set_slot(rec.slot, groove)
-        elif beat >= rec.start_beat - EARLY_BEATS and self._snap.capture != "recording":
-            self._update(capture="recording")
-            self._emit("capture", {"state": "recording", "slot": rec.slot})
-
-    # ---- transport and clock ----------------------------------------------------------------------
-    def _make_clock(self, source: str) -> Clock:
-        s = self.settings
-        bpm = self._clock.bpm if hasattr(self, "_clock") else s.bpm
-        if source == "internal":
-            return InternalClock(bpm)
-        if source == "midi":
-            from bridge.midi_clock import MidiClockFollower
-
-            return MidiClockFollower(default_bpm=bpm)
-        if source == "link":
-            from bridge.link_clock import LinkClock
-
-            return LinkClock(bpm, quantum=s.link_quantum)
-        raise ValueError(f"unknown sync source {source!r}; use one of {', '.join(SYNC_SOURCES)}")
-
-    def play(self) -> None:
-        self._post(self._do_play)
-
-    def _do_play(self) -> None:
-        clock = self._clock
-        if clock.is_playing:
-            return
-        if isinstance(clock, _AnchoredClock):
-            # Beat 0 a little ahead, so the early hits of the first downbeat still play on time.
-            lead_sec = EARLY_BEATS * 60.0 / clock.bpm + max(0.0, self._snap.latency_ms) / 1000.0 + 0.05
-            clock.start(at_sec=clock.now_sec() + lead_sec)
-        else:
-            clock.start()
-        self._wake()
-
-    def stop(self) -> None:
-        self._post(self._do_stop)
-
-    def _do_stop(self) -> None:
-        self._clock.stop()
-        self._wake()
-
-    def _wake(self) -> None:
-        if self.scheduler is not None:
-            self.scheduler.wake()
-        self._watch_clock()
-
-    def set_tempo(self, bpm: float) -> None:
-        self._post(self._do_set_tempo, bpm)
-
-    def _do_set_tempo(self, bpm: float) -> None:
-        self._clock.set_tempo(check_bpm(bpm))
-        self._wake()
-
-    def set_sync_source(self, source: str) -> None:
-        self._post(self._do_set_sync_source, source)
-
-    def _do_set_sync_source(self, source: str) -> None:
-        if source == self._snap.sync_source:
-            return
-        new = self._make_clock(source)
-        old, self._clock = self._clock, new
-        player = self.player
-        if player is not None and self.scheduler is not None:
-
-            def swap() -> None:
-                player.stop()
-                player.clock = new
-                player.clock_out = self._snap.clock_out and source == "internal"
-
-            self.scheduler.call_and_wait(swap)
-        old.close()
-        self._update(sync_source=source)
-        self._watch_clock()
 
     def set_latency_ms(self, ms: float) -> None:
         self._post(self._do_set_latency_ms, ms)

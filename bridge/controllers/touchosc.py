@@ -140,7 +140,8 @@ def _control(children: ET.Element, page: str, k: int, c: Control) -> None:
         _prop(props, "i", "orientation", 1)
         _value(values, "x", "0")
     messages = ET.SubElement(node, "messages")
-    lo, hi = (0, len(c.options) - 1) if c.kind == "radio" else (c.lo, c.hi)
+    # TouchOSC scales as lo + x * (hi - lo); a radio's x is its index 0, 1, 2 ... already
+    lo, hi = (0, 1) if c.kind == "radio" else (c.lo, c.hi)
     value_arg = [("VALUE", conversion, "x", lo, hi)]
     if c.send and c.constant:
         consts = [("CONSTANT", "INTEGER" if isinstance(v, int) else "FLOAT", str(v), 0, 1) for v in c.constant]

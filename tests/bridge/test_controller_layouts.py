@@ -62,11 +62,13 @@ def _value_of(p: dict[str, str], x: float) -> Any:
 
 
 def tosc_sends(root: ET.Element) -> list[tuple[str, list[Any]]]:
-    """What each sending control sends: a button pressed (x = 1), a fader or radio at half way."""
+    """What each sending control sends: a button pressed (x = 1), a fader half way, a radio's
+    second option (TouchOSC: value = scaleMin + x * (scaleMax - scaleMin); a radio's x is its
+    index)."""
     sends = []
     for m in tosc_messages(root):
         if m["send"]:
-            x = 1.0 if m["node"] == "BUTTON" else 0.5
+            x = {"BUTTON": 1.0, "RADIO": 1}.get(m["node"], 0.5)
             sends.append((m["address"], [_value_of(p, x) for p in m["args"]]))
     return sends
 
@@ -144,8 +146,9 @@ def test_every_sendable_address_is_on_both_committed_layouts():
         assert P + needed in on_tosc and P + needed in on_osc
 
 
-def test_touchosc_file_loads_as_a_touchosc_document():
-    root = read_tosc(TOSC.read_bytes())  # zlib + XML
+@pytest.mark.parametrize("source", ["committed", "generated"])
+def test_touchosc_file_loads_as_a_touchosc_document(source):
+    root = read_tosc(TOSC.read_bytes() if source == "committed" else layout_bytes("touchosc"))  # zlib + XML
     assert root.tag == "lexml" and root.get("version") == "3"
     (top,) = root.findall("node")
     assert top.get("type") == "GROUP"
@@ -165,10 +168,18 @@ def test_touchosc_file_loads_as_a_touchosc_document():
     for m in tosc_messages(root):
         assert m["address"].startswith(P + "/") and m["connections"] == "0000000001"
         assert m["send"] or m["receive"]
+    radios = [n for n in root.iter("node") if n.get("type") == "RADIO"]
+    assert len(radios) >= 4
+    for node in radios:  # option k sends k (a radio's x is its index; TouchOSC scales min + x * (max - min))
+        steps = int(node.findtext("properties/property[key='steps']/value"))
+        for m in node.findall("messages/osc"):
+            (arg,) = _partials(m.find("arguments"))
+            assert [_value_of(arg, k) for k in range(steps)] == list(range(steps))
 
 
-def test_open_stage_session_loads_with_a_widget_tree():
-    session = json.loads(OSC_JSON.read_text())
+@pytest.mark.parametrize("source", ["committed", "generated"])
+def test_open_stage_session_loads_with_a_widget_tree(source):
+    session = json.loads(OSC_JSON.read_text() if source == "committed" else layout_bytes("open-stage-control"))
     assert session["type"] == "session" and session["createdWith"] == "Open Stage Control"
     root = session["content"]
     assert root["type"] == "root" and [t["label"] for t in root["tabs"]] == [p.name for p in build_layout()]

@@ -99,6 +99,21 @@ class EnginePatternMixin(_Base):
             raise ValueError(f"slot {key} is empty")
         self._set_pattern(groove, f"slot {key}")
 
+    def sample_slot(self, slot: str, temperature: float | None = None) -> None:
+        """Sample one groove into ``slot``; the variations and the playing pattern stay."""
+        self._post(self._do_sample_slot, slot, temperature)
+
+    def _do_sample_slot(self, slot: str, temperature: float | None) -> None:
+        key = self._check_slot(slot)
+        temp = self._snap.temperature if temperature is None else float(temperature)
+        if not 0.0 < temp <= 5.0:
+            raise ValueError(f"temperature {temperature!r} must be in (0, 5]")
+
+        def into_slot(result: tuple[list[Groove], Any, Any]) -> None:
+            self._set_slot(key, result[0][0].with_changes(bpm=self._clock.bpm))
+
+        self._submit(self._sample_job(1, temp), into_slot, key=f"sample-slot-{key}")  # type: ignore[attr-defined]
+
     def capture(self, slot: str = "A", mode: str = "last", count_in_bars: int = 0) -> None:
         self._post(self._do_capture, slot, mode, count_in_bars)
 
@@ -106,7 +121,7 @@ class EnginePatternMixin(_Base):
         key = self._check_slot(slot)
         clock = self._clock
         if not clock.is_playing:
-            raise ValueError("capture needs the transport running (press play)")
+            raise ValueError(f"capture needs the transport running: {self._transport_hint()}")
         beat = clock.beat_at(clock.now_sec())
         if mode == "last":
             groove = self.capture_buffer.last_bars(beat, bpm=clock.bpm)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bridge.sync_health import FREE as FREE_HEALTH
 from models.attributes import ATTRIBUTE_NAMES
 from models.drum_maps import NUM_CLASSES
 from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
@@ -32,6 +33,8 @@ EVENTS = (
     "note",
     "capture",
     "ports",
+    "sync_health",  # {"state", "phase_error_ms", "source", "detail"} (bridge.sync_health)
+    "sync_slip",  # {"ticks": int, "corrected": bool}: the MIDI clock count slipped
 )
 
 
@@ -81,6 +84,9 @@ class EngineSnapshot:
     follow_temperature: float = 1.0
     follow_updates: int = 0  # follow patterns handed to the player
     follow_late: int = 0  # follow generations not done before their bar: skipped, never played late
+    # Sync health (bridge.sync_health): state free|locked|settling|lost, phase error estimate
+    # (ms), source internal|midi|link, detail (one line for the user); filled in when read.
+    sync_health: dict[str, Any] = field(default_factory=lambda: dict(FREE_HEALTH))
 
 
 def playhead(position_beats: float, loop_steps: int) -> tuple[int, float, float]:

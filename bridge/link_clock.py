@@ -11,6 +11,13 @@ Beats: Link's session timeline on a 4-beat quantum (bar phase shared with every 
 the transport starts (our ``start`` or a peer's, with start/stop sync), beat 0 is put at the
 start time, which Link aligns to the session's next bar, so bar 1 of the loop lands on a bar
 line of every other Link app. Stopped, ``beat_at`` stays at the stop position.
+
+Etiquette (issue 22): joining a session never starts or stops its transport; ``start`` is the
+user's play. Right after joining, before a peer is found, ``start`` waits up to
+``peer_wait_sec`` for one (the session may be playing already: then we simply join it)
+instead of starting a transport of its own. ``close`` leaves the session's transport as it
+was. Tempo, start/stop and peer changes call ``on_change`` (the engine wakes its scheduler,
+so a note due after a tempo change is timed with the new tempo).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ class LinkClock:
     name = "link"
 
     def __init__(self, bpm: float = 120.0, quantum: float = 4.0, start_stop_sync: bool = True,
-                 poll_sec: float = 0.02, timeout_sec: float = 5.0) -> None:
+                 poll_sec: float = 0.02, timeout_sec: float = 5.0, peer_wait_sec: float = 1.5) -> None:
         try:
             import aalink
         except ImportError as e:  # pragma: no cover - aalink is a dependency
@@ -51,6 +58,10 @@ class LinkClock:
         self.quantum = float(quantum)
         self.start_stop_sync = start_stop_sync
         self.poll_sec = poll_sec
+        self.peer_wait_sec = peer_wait_sec
+        self.on_change = None  # called (loop thread) when tempo, transport or peers change
+        self._enabled_at = time.monotonic()
+        self._start_pending = False
         self._was_playing = False
         self._snap = _Snap(time.monotonic(), 0.0, check_bpm(bpm), False, 0, 0.0)
         self._loop = asyncio.new_event_loop()
@@ -82,6 +93,7 @@ class LinkClock:
             link.set_tempo_callback(lambda _bpm: self._refresh())
             link.set_start_stop_callback(lambda _playing: self._refresh())
             link.enabled = True
+            self._enabled_at = time.monotonic()
             self._link = link
             self._refresh()
         except BaseException as e:  # noqa: BLE001 - reported to the constructor
@@ -116,8 +128,13 @@ class LinkClock:
         stopped_beat = old.stopped_beat
         if old.playing and not playing:
             stopped_beat = old.beat + (t0 - old.t_sec) * old.bpm / 60.0
-        self._snap = _Snap(0.5 * (t0 + t1), beat, float(link.tempo), playing,
-                           int(link.num_peers), stopped_beat)
+        self._snap = new = _Snap(0.5 * (t0 + t1), beat, float(link.tempo), playing,
+                                 int(link.num_peers), stopped_beat)
+        if (new.bpm, new.playing, new.peers) != (old.bpm, old.playing, old.peers) and self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # noqa: BLE001 - a listener must not stop the Link loop
+                log.exception("Link on_change failed")
 
     def _call(self, fn) -> None:
         """Run ``fn(link)`` on the loop thread, then refresh the snapshot."""
@@ -168,17 +185,44 @@ class LinkClock:
         s = self._snap
         return s.beat + (t_sec - s.t_sec) * s.bpm / 60.0
 
+    def health(self) -> tuple[str, float, str]:
+        """(state, phase error ms, detail) for ``bridge.sync_health``: Link shares one timeline."""
+        if self._link is None:
+            return "lost", 0.0, "Ableton Link is not running"
+        peers = self._snap.peers
+        if peers == 0 and time.monotonic() - self._enabled_at < self.peer_wait_sec:
+            return "settling", 0.0, "looking for Link peers"
+        if peers == 0:
+            return "locked", 0.0, "no other Link peers"
+        return "locked", 0.0, f"{peers} Link peer{'s' if peers > 1 else ''}"
+
     def start(self) -> None:
-        """Start the transport (shared with peers under start/stop sync) at the next bar."""
+        """Start the transport (shared with peers under start/stop sync) at the next bar; just
+        after joining, first wait (up to ``peer_wait_sec``) for the session's peers."""
 
         def _go(link) -> None:
+            self._start_pending = False
+            if link.playing:  # the session plays already (a peer started it): join, no new start
+                return
             link.set_is_playing_and_request_beat_at_time(True, link.time, 0.0)
             self._was_playing = True
 
-        self._call(_go)
+        def _maybe(link) -> None:
+            wait = self.peer_wait_sec - (time.monotonic() - self._enabled_at)
+            if link.num_peers == 0 and wait > 0:
+                if not self._start_pending:
+                    self._start_pending = True
+                    self._loop.call_later(wait, lambda: self._call(_go) if self._start_pending else None)
+                return
+            _go(link)
+
+        self._call(_maybe)
 
     def stop(self) -> None:
+        """Stop the shared transport (the engine's stop under Link sync only silences us)."""
+
         def _halt(link) -> None:
+            self._start_pending = False
             link.playing = False
 
         self._call(_halt)

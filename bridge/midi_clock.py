@@ -99,6 +99,8 @@ class MidiClockFollower:
         self._ever_locked = False
         self._spp_beat: float | None = None
         self.ticks_received = 0
+        self.transport_starts = 0  # Start and Continue messages (the engine resumes on each)
+        self.on_change: Callable[[], None] | None = None  # called after a transport message or a slip
         self.input_port = None  # set by open_clock_input; closed by close()
         self.input_reader = None  # its PolledInput, stopped by close()
         self._fit = _Fit(now(), 0.0, spt, 0.0, 0.0, False, 0.0, -math.inf)
@@ -112,24 +114,33 @@ class MidiClockFollower:
         if status not in CLOCK_STATUSES:
             return
         with self._lock:
-            if status == CLOCK:
-                self._tick(t_sec)
-            elif status == START:
-                self._transport(playing=True, beat=0.0)
-            elif status == CONTINUE:
-                f = self._fit
-                beat = self._spp_beat if self._spp_beat is not None else f.stopped_beat
-                self._transport(playing=True, beat=beat)
-            elif status == STOP:
-                f = self._fit
-                self._replace(playing=False, stopped_beat=self._next_tick_beat(f))
-            elif status == SONG_POSITION and len(message) >= 3:
-                sixteenths = (message[1] & 0x7F) | ((message[2] & 0x7F) << 7)
-                self._spp_beat = sixteenths / 4.0
-                if self._fit.playing:  # a jump while playing (not usual, but honour it)
-                    self._transport(playing=True, beat=self._spp_beat)
-                else:
-                    self._replace(stopped_beat=self._spp_beat)
+            slips = len(self._line.slip_events)
+            self._message(status, t_sec, message)
+            changed = status != CLOCK or len(self._line.slip_events) != slips
+        if changed and self.on_change is not None:
+            self.on_change()
+
+    def _message(self, status: int, t_sec: float, message: Sequence[int]) -> None:
+        if status == CLOCK:
+            self._tick(t_sec)
+        elif status == START:
+            self.transport_starts += 1
+            self._transport(playing=True, beat=0.0)
+        elif status == CONTINUE:
+            self.transport_starts += 1
+            f = self._fit
+            beat = self._spp_beat if self._spp_beat is not None else f.stopped_beat
+            self._transport(playing=True, beat=beat)
+        elif status == STOP:
+            f = self._fit
+            self._replace(playing=False, stopped_beat=self._next_tick_beat(f))
+        elif status == SONG_POSITION and len(message) >= 3:
+            sixteenths = (message[1] & 0x7F) | ((message[2] & 0x7F) << 7)
+            self._spp_beat = sixteenths / 4.0
+            if self._fit.playing:  # a jump while playing (not usual, but honour it)
+                self._transport(playing=True, beat=self._spp_beat)
+            else:
+                self._replace(stopped_beat=self._spp_beat)
 
     def _next_tick_beat(self, f: _Fit) -> float:
         if not f.playing:

@@ -37,6 +37,7 @@ from bridge.osc_echo import (  # noqa: F401 - re-exported: the output encoding's
     group_messages,
     note_message,
     pattern_messages,
+    slip_message,
 )
 from bridge.osc_table import STATE_GROUPS, Context, OscArgError, find_route
 from bridge.osc_wire import encode_message
@@ -251,7 +252,9 @@ class OscServer:
                         self.send(note_message(payload))
                     except (KeyError, AttributeError, TypeError, ValueError):
                         self.control.warn.warn("note", f"cannot encode note {payload!r}")
-                elif event != "note":
+                elif event == "sync_slip" and self.out_port:
+                    self.send(slip_message(payload))
+                elif event not in ("note", "sync_slip"):
                     for g in EVENT_GROUPS.get(event, STATE_GROUPS):
                         if g not in groups:
                             groups.append(g)

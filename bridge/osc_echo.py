@@ -33,6 +33,7 @@ EVENT_GROUPS: dict[str, tuple[str, ...]] = {
     "error": ("error",),
     "capture": ("capture",),
     "ports": ("ports",),
+    "sync_health": ("sync_health",),
 }
 
 
@@ -111,9 +112,23 @@ def group_messages(group: str, snap: Any) -> list[Message]:
         return [(p + "/ports", [f"{k}={v}" for k, v in sorted(ports.items())])]
     if group == "pattern":
         return pattern_messages(snap.pattern, str(snap.pattern_source))
+    if group == "sync_health":
+        health = getattr(snap, "sync_health", None) or {"state": "free", "phase_error_ms": 0.0}
+        return [(p + "/sync/health", [str(health["state"]), float(health["phase_error_ms"])])]
+    if group in ("slot_pattern_a", "slot_pattern_b"):
+        slot = group[-1]
+        groove = snap.slots.get(slot.upper())
+        if groove is None:
+            return [(f"{p}/slot/{slot}/pattern", [0, b"", b""])]
+        return [(f"{p}/slot/{slot}/pattern", pattern_messages(groove)[0][1])]
     if group == "attributes":
         return attribute_messages(snap)
     return [(p + "/pong", [])] if group == "pong" else []
+
+
+def slip_message(slip: Any) -> Message:
+    """``/groovebridge/sync/slip i ticks`` from a "sync_slip" event."""
+    return PREFIX + "/sync/slip", [int(slip["ticks"])]
 
 
 def note_message(note: Any) -> Message:

@@ -226,6 +226,14 @@ def _query(what: str) -> Action:
     return act
 
 
+def _query_slot(ctx: Context, args: tuple) -> None:
+    """``/query/slot a|b [i reply port]``: the slot's groove, encoded as ``/pattern``, unplayed."""
+    slot = _text(args, 0, "a slot (a or b)").lower()
+    if slot not in ("a", "b"):
+        raise OscArgError(f"unknown slot {slot!r}: use a or b")
+    _query("slot_" + slot)(ctx, tuple(args[1:]))
+
+
 def _query_any(ctx: Context, args: tuple) -> None:
     what = _text(args, 0, "what to query").lower()
     if what not in QUERY_GROUPS:
@@ -273,13 +281,16 @@ QUERY_GROUPS: dict[str, tuple[str, ...]] = {
     "slots": ("slot",),
     "model": ("model",),
     "error": ("error",),
+    "sync/health": ("sync_health",),
 }
 
 _BPM = f"{TEMPO_NORM_BPM[0]:g}-{TEMPO_NORM_BPM[1]:g}"
 
 ROUTES: tuple[Route, ...] = (
-    Route("/play", "[f press]", "", "start the transport (internal clock; Link: at the next bar)", "/transport", _press("play")),
-    Route("/stop", "[f press]", "", "stop the transport, all notes off", "/transport", _press("stop")),
+    Route("/play", "[f press]", "", "start the transport (internal clock; MIDI/Link running: join at the next bar line; "
+          "MIDI not running: /error says what to do)", "/transport", _press("play")),
+    Route("/stop", "[f press]", "", "stop the transport, all notes off (MIDI/Link sync: silence GrooveBridge until "
+          "play or the DAW's Start/Continue; the DAW's transport is left alone)", "/transport", _press("stop")),
     Route("/toggle", "[f press]", "", "play if stopped, else stop", "/transport", _toggle),
     Route("/tempo", "f bpm", "20-400", "set the tempo (internal clock; proposed to the session under Link)", "/tempo, /tempo/norm",
           _call("set_tempo", lambda a: _in_range(_number(a, 0, "tempo"), 20.0, 400.0, "tempo"))),
@@ -345,9 +356,14 @@ ROUTES: tuple[Route, ...] = (
     *(Route(f"/query/{what}", "[i reply port]", "", f"reply with {what}" + (" (state + pattern)" if what == "all" else ""),
             "replies to the sender", _query(what)) for what in QUERIES),
     Route("/query", "s what [i reply port]", ", ".join(QUERIES), "reply with that part of the state", "replies to the sender", _query_any),
+    Route("/query/slot", "s a|b [i reply port]", "a, b", "reply with a slot's groove without playing it",
+          "replies /slot/<a|b>/pattern (i steps, b velocities, b offsets: the /pattern encoding; 0 steps = empty)", _query_slot),
+    Route("/query/sync/health", "[i reply port]", "", "reply with the sync health",
+          "replies /sync/health (s state, f phase error ms)", _query("sync/health")),
     Route("/ping", "[i reply port]", "", "liveness check", "replies /pong", lambda ctx, a: _query("ping")(ctx, a)),
 )
 QUERY_GROUPS["ping"] = ("pong",)
+QUERY_GROUPS.update({"slot_a": ("slot_pattern_a",), "slot_b": ("slot_pattern_b",)})
 
 ROUTE_BY_ADDRESS: dict[str, Route] = {PREFIX + r.address: r for r in ROUTES}
 

@@ -18,6 +18,8 @@ How time works here:
   tempo change (or a follower's new estimate) moves every note not yet sent.
 * Every note-on gets its note-off one 16th later; a pitch struck again while sounding is
   first released; stop and close release what sounds and send All Notes Off (CC 123).
+* ``hold``: under an external clock, the user's stop silences the player (as a stop) while
+  the clock runs on; released, it starts again at a given bar line.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Player:
         self._clock_msgs = ClockOut()  # MIDI clock out: its bytes and tick beats (bridge.midi_clock_out)
         self._cues: list[tuple[float, int, list[int]]] = []  # (beat, 0 = note-off first, message)
         self._min_beat = -math.inf  # events before the transport start are dropped
+        self.held = False  # silenced by the user while an external clock runs (MIDI / Link sync)
+        self._join_beat: float | None = None  # where a held player starts again (a bar line)
 
     # ---- settings (take effect for the next event) ----------------------------------------------
     def set_pattern(self, groove: Groove | CompiledPattern | None, source: str = "") -> None:
@@ -179,7 +183,7 @@ class Player:
     # ---- the hot path ---------------------------------------------------------------------------
     def fire(self, now_sec: float) -> None:
         """Follow the clock's transport, queue bars that come into reach, send what is due."""
-        playing = self.clock.is_playing
+        playing = self.clock.is_playing and not self.held
         if playing and not self.running:
             self._start(now_sec)
         elif not playing and self.running:
@@ -277,10 +281,17 @@ class Player:
         self._heap[:] = [e for e in self._heap if e[1] == _OFF]
         heapq.heapify(self._heap)
 
+    def hold(self, held: bool, join_beat: float | None = None) -> None:
+        """Silence (``held``) or release the player while the clock runs on; released, it
+        starts at ``join_beat`` (a bar line) if that is still ahead, else where the clock is."""
+        self.held = held
+        self._join_beat = None if held else join_beat
+
     def _start(self, now_sec: float) -> None:
         beat = self._send_beat(now_sec)
+        join, self._join_beat = self._join_beat, None
         self._heap.clear()
-        self._relocate(beat)
+        self._relocate(beat if join is None or join - EARLY_BEATS <= beat else join - EARLY_BEATS)
         self.running = True
         if self.clock_out:  # Start, or SPP + Continue on the next 16th (bridge.midi_clock_out)
             self._send_all(self._clock_msgs.start(beat, now_sec - self._send_time(0.0)))

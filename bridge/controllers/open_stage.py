@@ -7,7 +7,8 @@ Open Stage Control 1.x): a root whose tabs are the pages, widgets placed absolut
 * Momentary buttons are ``push`` (1 on press, 0 on release: the table ignores the release);
   buttons that send constants (``/follow/every 2``, a query's reply port) are ``tap``.
 * The humanize fader does not send while it moves (``bypass``); its ``onTouch`` script sends
-  ``/groovebridge/humanize <amount>`` when the finger lifts.
+  ``/groovebridge/humanize <amount>`` when the finger lifts (``event.type`` "stop"; ``send``
+  ignores ``bypass``).
 * Where the messages go is the Open Stage Control server's setting (``send`` =
   ``<GrooveBridge host>:9000``, ``port`` = 9001), not the session's.
 """
@@ -66,11 +67,14 @@ def _widgets(page: Page) -> list[dict[str, Any]]:
             if c.integer:
                 w["steps"] = int(c.hi - c.lo) + 1
             if c.on_release:
-                w.update(bypass=True, onTouch=f"if (!value) send('{c.send}', get('{wid}'))")
+                w.update(bypass=True, onTouch=f"if (event.type === 'stop') send('{c.send}', value)")
             out.append(w)
         elif c.kind == "radio":
-            values = {o: o for o in c.options} if c.names_echo else {o: i for i, o in enumerate(c.options)}
-            out.append({**_base(c, wid, "switch"), "address": address, "horizontal": True,
+            # a numeric label needs a space beside it, or Open Stage Control reorders the values
+            labels = [o + " " if o.isdigit() else o for o in c.options]
+            values = ({lab: o for lab, o in zip(labels, c.options, strict=True)} if c.names_echo
+                      else {lab: i for i, lab in enumerate(labels)})
+            out.append({**_base(c, wid, "switch"), "address": address, "horizontal": True, "layout": "horizontal",
                         "values": values, "typeTags": "" if c.names_echo else "i",
                         "html": "", "label": c.label})
         else:

@@ -24,6 +24,7 @@ from bridge.controllers.routes import Route, classify, controller_inputs, sendab
 from bridge.controllers.touchosc import TAB_H, read_tosc, touchosc_bytes
 from bridge.engine_state import EngineSnapshot
 from bridge.osc import OscServer
+from bridge.osc_echo import EVENT_GROUPS
 from models.groove import Groove
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "controllers"
@@ -190,7 +191,7 @@ def test_open_stage_session_loads_with_a_widget_tree(source):
         assert w["left"] >= 0 and w["top"] >= 0 and w["left"] + w["width"] <= PAGE_W and w["top"] + w["height"] <= PAGE_H
         assert w["address"].startswith("/")
     humanize = next(w for w in widgets if w["address"] == P + "/humanize")
-    assert humanize["bypass"] and "send('" + P + "/humanize'" in humanize["onTouch"]
+    assert humanize["bypass"] and humanize["onTouch"] == "if (event.type === 'stop') send('" + P + "/humanize', value)"
 
 
 # ---- over real UDP ---------------------------------------------------------------------------------
@@ -231,8 +232,7 @@ def test_controls_listen_where_the_engine_echoes(server):
     engine, srv, rx = server
     engine.snap = EngineSnapshot(bpm=140.0, playing=True, temperature=1.5, mutes=(True,) + (False,) * 8,
                                  interpolation=0.25, follow=True, follow_every=2)
-    for event in ("transport", "tempo", "sync", "settings", "mute", "slot", "model", "error", "capture",
-                  "variations"):
+    for event in EVENT_GROUPS:
         engine.emit(event, None)
     root = read_tosc(touchosc_bytes(build_layout()))
     receives = [m for m in tosc_messages(root) if m["receive"]]

@@ -43,13 +43,16 @@ def frame(data: bytes) -> bytes:
     return length + struct.pack("<I", mask(crc32c(length))) + data + _FOOTER.pack(mask(crc32c(data)))
 
 
-def iter_records(data: bytes | memoryview, name: str = "file") -> Iterator[bytes]:
-    """The records of a whole TFRecord file's bytes, CRC-checked, in order."""
+def iter_records(
+    data: bytes | memoryview, name: str = "file", first_index: int = 0, offset: int = 0
+) -> Iterator[bytes]:
+    """The records of a whole TFRecord file's bytes (or of a piece of it that starts with
+    record ``first_index`` at byte ``offset`` of the file), CRC-checked, in order."""
     buf = memoryview(data)
     pos = 0
-    index = 0
+    index = first_index
     while pos < len(buf):
-        where = f"{name}: record {index + 1} at byte {pos}"
+        where = f"{name}: record {index + 1} at byte {offset + pos}"
         if pos + _HEADER.size > len(buf):
             raise TFRecordError(f"{where}: truncated (the file ends inside a record header)")
         length, length_crc = _HEADER.unpack_from(buf, pos)
@@ -85,18 +88,35 @@ def _not_a_tfrecord(head: bytes) -> str:
     return "not a TFRecord file (the first record's length checksum does not match)"
 
 
-def read_records(path: str | Path) -> list[bytes]:
-    """All records of a file; OS errors become ``TFRecordError`` too."""
+def iter_file_records(path: str | Path) -> Iterator[bytes]:
+    """The records of a file, read one at a time (a large file is never held whole); OS
+    errors become ``TFRecordError`` too."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        with p.open("rb") as fh:
+            pos = 0
+            index = 0
+            while head := fh.read(_HEADER.size):
+                chunk = head
+                if len(head) == _HEADER.size:
+                    length, length_crc = _HEADER.unpack(head)
+                    if mask(crc32c(head[:8])) == length_crc and length <= MAX_RECORD_BYTES:
+                        chunk += fh.read(length + _FOOTER.size)
+                # One framed record, or the damaged rest that the byte parser then names.
+                yield from iter_records(chunk, p.name, index, pos)
+                pos += len(chunk)
+                index += 1
     except FileNotFoundError:
         raise TFRecordError(f"file not found: {p}") from None
     except IsADirectoryError:
         raise TFRecordError(f"{p} is a folder, not a TFRecord file") from None
     except OSError as e:
         raise TFRecordError(f"cannot read {p} ({e.strerror or e})") from None
-    return list(iter_records(data, p.name))
+
+
+def read_records(path: str | Path) -> list[bytes]:
+    """All records of a file (``iter_file_records``)."""
+    return list(iter_file_records(path))
 
 
 def write_records(path: str | Path, records: Iterable[bytes]) -> int:

@@ -138,6 +138,33 @@ def test_magenta_sequence_with_drum_flags_and_odd_meters(tmp_path: Path) -> None
     assert report.other_instrument_notes == 10
 
 
+def test_drum_sequences_serialised_by_magentas_note_seq_class(tmp_path: Path) -> None:
+    """Message bytes from note-seq's own music_pb2 (fixture README): a 4/4 -> 3/4 -> 4/4 groove
+    at 97 qpm, 220 ticks per quarter, with a bass note, key signature, control change and
+    source info we do not declare; and a melody. Expected ticks from a raw wire decode."""
+    path = FIXTURES / "drums-note_seq_0.0.5.tfrecord"
+    groove, melody = read_records(path)
+    raw = parse_message(groove)
+    as_float = lambda v: struct.unpack("<d", struct.pack("<Q", v))[0]  # noqa: E731
+    want = sorted(
+        (round(as_float(n.get(3, [0])[0]) * 97 / 60 * 220), n[1][0], n[2][0])
+        for n in map(parse_message, raw[8])
+        if n.get(9, [0])[0]
+    )
+    ev, other = sequence_to_events(parse_sequence(groove))
+    assert other == 1 and ev.ticks_per_beat == 220
+    assert sorted(map(tuple, ev.notes[:, [0, 2, 3]].tolist())) == want and len(want) == 95
+    assert ev.time_signatures == ((0, 4, 4), (16 * 220, 3, 4), (22 * 220, 4, 4))
+    _, report = build_dataset(path, num_bars=2)
+    assert report.partial_files == [
+        ("takes/groove.mid", "bars 1-4 (3 windows), bars 7-10 (3 windows)",
+         "bars 5-6 (3/4: bars are not 16 steps)")
+    ]
+    assert report.skipped == {"no_drum_notes": 1} and report.other_instrument_notes == 2
+    assert report.total_windows == 6
+    assert parse_sequence(melody).filename == "tune.mid"
+
+
 # ---- hand-written NoteSequence == the same groove as a MIDI file ----------------------------
 def test_hand_encoded_sequence_gives_the_grid_of_the_same_midi_file(tmp_path: Path) -> None:
     qpm = 96.0
@@ -211,6 +238,9 @@ def test_writer_reader_round_trip_keeps_every_drum_note(tmp_path: Path, capsys) 
     assert (seq.filename, seq.collection_name) == ("sub/take.mid", "mine")
     assert seq.id == sequence_id("sub/take.mid", "mine")
     assert all(n.is_drum and n.program == 0 for n in seq.notes)
+    raw = parse_message(record)  # written with music.proto's numbers (raw wire decode)
+    assert (raw[1][0].decode(), raw[2][0], raw[3][0], raw[4][0]) == (seq.id, b"sub/take.mid", b"mine", TPB)
+    assert all(parse_message(n)[9] == [1] for n in raw[8]) and len(raw[7]) == 2 and len(raw[5]) == 3
     assert [(round(t.qpm, 3)) for t in seq.tempos] == [90.0, round(60e6 / mido.bpm2tempo(133.3), 3)]
     assert [(s.numerator, s.denominator) for s in seq.time_signatures] == [(4, 4), (3, 4), (4, 4)]
     back, other = sequence_to_events(seq)

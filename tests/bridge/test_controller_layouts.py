@@ -247,3 +247,25 @@ def test_controls_listen_where_the_engine_echoes(server):
     listening = {w["address"] for w in osc_widgets(session) if w["type"] != "text"}
     assert {P + "/tempo/norm", P + "/sync", P + "/mute/kick", P + "/interpolate", P + "/follow"} <= listening
     assert rx.wait_for(P + "/sync") == ["internal"]  # the Open Stage radio sends and hears the names
+
+
+def test_preview_images_draw_every_page_and_its_controls(qapp):
+    """The docs' preview: every page drawn at its place, controls in their kind's colour."""
+    from PyQt6.QtGui import QColor
+
+    from gui.controller_preview import STYLES, render_layout
+    from gui.controller_preview import TAB_H as PREVIEW_TAB_H
+
+    pages = build_layout()
+    image = render_layout("touchosc", pages, scale=1.0)
+    rows = (len(pages) + 1) // 2
+    assert (image.width(), image.height()) == (2 * PAGE_W, rows * (PREVIEW_TAB_H + PAGE_H))
+    for i, page in enumerate(pages):
+        x0, y0 = (i % 2) * PAGE_W, (i // 2) * (PREVIEW_TAB_H + PAGE_H) + PREVIEW_TAB_H
+        for c in page.controls:
+            if c.kind in ("fader", "button", "toggle"):
+                x, y, w, h = c.rect
+                edge = image.pixelColor(x0 + x + w // 2, y0 + y + 1)  # the outline, away from the caption
+                assert edge != QColor(STYLES["touchosc"]["page"]), (page.name, c.label)
+        blank = image.pixelColor(x0 + PAGE_W - 2, y0 + PAGE_H - 2)
+        assert blank == QColor(STYLES["touchosc"]["page"]), page.name

@@ -4,7 +4,8 @@
   ``GROOVEBRIDGE_MIDI_API``). ``auto`` takes ALSA when its sequencer exists, else JACK, else
   rtmidi's default.
 * Ports: "" opens our virtual ports "GrooveBridge In" / "GrooveBridge Out" (CoreMIDI, ALSA,
-  JACK); a name or case-insensitive substring connects to an existing port (e-drum kit,
+  JACK; under JACK on clients of their own: "GrooveBridge In:GrooveBridge In" and
+  "GrooveBridge Out:GrooveBridge Out", ``jack_port_names``); a name or case-insensitive substring connects to an existing port (e-drum kit,
   loopMIDI, IAC); "none" opens nothing. A connected port that vanishes is reported by
   ``poll()`` and re-opened when it comes back; the other direction carries on.
 * JACK server gone (stopped, crashed, restarted): ``bridge.jack_watch`` notices; ``poll()``
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.midi_fakes import FakeMidiIO, RecordingOutput  # noqa: F401  (re-exported: the stand-ins lived here)
 from bridge.midi_input import ArrivalClock, PolledInput, new_midi_in
 
 CLIENT_NAME = "GrooveBridge"
@@ -83,6 +85,18 @@ def resolve_api(name: str) -> int:
 
 def api_name(api: int) -> str:
     return str(_rtmidi().get_api_display_name(api))
+
+
+def jack_client_name(client_name: str, direction: str) -> str:
+    """JACK client of our ``direction`` ("In"/"Out") port: rtmidi makes one client per port, and
+    JACK renames a second client of the same name ("GrooveBridge-01"): so each has its own."""
+    return f"{client_name} {direction}"
+
+
+def jack_port_names(client_name: str = CLIENT_NAME) -> tuple[str, str]:
+    """Full JACK names of our virtual (input, output) ports: what ``jack_connect`` takes."""
+    return (f"{jack_client_name(client_name, 'In')}:{IN_PORT_NAME}",
+            f"{jack_client_name(client_name, 'Out')}:{OUT_PORT_NAME}")
 
 
 def list_ports(api: int) -> tuple[list[str], list[str]]:
@@ -161,10 +175,13 @@ class MidiIO:
         self._opened_once = True
 
     def _new(self, cls: Any, reading: bool = False) -> Any:
+        client = self.client_name
+        if self.api == self.rtmidi.API_UNIX_JACK:  # one JACK client per port: named, not renamed "-01"
+            client = jack_client_name(client, "In" if reading else "Out")
         try:
             if reading:  # our input: a queue large enough for polling
-                return new_midi_in(self.rtmidi, self.api, self.client_name)
-            return cls(self.api, name=self.client_name)
+                return new_midi_in(self.rtmidi, self.api, client)
+            return cls(self.api, name=client)
         except self.rtmidi.RtMidiError as e:
             raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
 
@@ -348,57 +365,3 @@ class MidiIO:
 def open_midi(settings: Any) -> MidiIO:
     """MidiIO from a ``Settings`` (midi_api, midi_input, midi_output)."""
     return MidiIO(resolve_api(settings.midi_api), settings.midi_input, settings.midi_output)
-
-
-class RecordingOutput:
-    """A MIDI output that records ``(time_sec, message)``; ``now`` gives the time."""
-
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        self.now = now
-        self.events: list[tuple[float, tuple[int, ...]]] = []
-        self._lock = threading.Lock()
-
-    def send_message(self, message: list[int] | bytes) -> None:
-        with self._lock:
-            self.events.append((self.now(), tuple(message)))
-
-    def notes(self) -> list[tuple[float, int, int]]:
-        """(time, pitch, velocity) of note-ons."""
-        return [(t, m[1], m[2]) for t, m in self.events if len(m) == 3 and m[0] & 0xF0 == 0x90 and m[2] > 0]
-
-    def clear(self) -> None:
-        with self._lock:
-            self.events.clear()
-
-
-class FakeMidiIO(RecordingOutput):
-    """MidiIO stand-in: records output, ``inject`` plays input into the callback."""
-
-    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(now)
-        self._callback: InputCallback | None = None
-        self.reports: list[str] = []
-
-    def set_callback(self, callback: InputCallback | None) -> None:
-        self._callback = callback
-
-    def inject(self, message: list[int], t_sec: float | None = None) -> None:
-        if self._callback is not None:
-            self._callback(list(message), self.now() if t_sec is None else t_sec)
-
-    def set_input_port(self, wanted: str) -> None:
-        self.input_port = wanted
-
-    def set_output_port(self, wanted: str) -> None:
-        self.output_port = wanted
-
-    def poll(self) -> list[str]:
-        reports, self.reports = self.reports, []
-        return reports
-
-    @property
-    def ports(self) -> dict[str, Any]:
-        return {"api": "fake", "input": "fake", "input_present": True, "output": "fake", "output_present": True}
-
-    def close(self) -> None:
-        pass

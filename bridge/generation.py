@@ -57,6 +57,7 @@ class GenerationWorker:
         self._helpers: dict[str, Any] = {}  # shipped helper models ("humanize", "drumify"), loaded on first use
         self._helper_errors: dict[str, str] = {}  # helper models whose load failed: why
         self.busy = False
+        self._running_key: str | None = None  # the key of the job running now
         self._thread = threading.Thread(target=self._run, name="groovebridge-generation", daemon=True)
         self._thread.start()
 
@@ -160,6 +161,7 @@ class GenerationWorker:
                     return
                 job = self._jobs.popleft()
                 self.busy = True
+                self._running_key = job.key
             result, error = None, None
             try:
                 if job.needs_model and self.model is None:
@@ -173,7 +175,7 @@ class GenerationWorker:
             except Exception:
                 log.exception("generation callback failed")
             with self._cv:
-                self.busy = False
+                self.busy, self._running_key = False, None
                 self._cv.notify_all()
 
     def wait_idle(self, timeout_sec: float = 10.0) -> bool:
@@ -181,12 +183,22 @@ class GenerationWorker:
         with self._cv:
             return self._cv.wait_for(lambda: not self._jobs and not self.busy, timeout_sec)
 
-    def close(self, timeout_sec: float = 5.0) -> None:
+    def close(self, timeout_sec: float = 5.0, load_timeout_sec: float = 120.0) -> bool:
+        """Stop after the running job; True when the thread has ended.
+
+        A job that is loading a model (importing torch, reading weights) is waited for up to
+        ``load_timeout_sec``: if the interpreter shut down under it, torch's C++ runtime would
+        abort the process ("terminate called without an active exception", exit 134), e.g.
+        when ``serve`` is stopped while a slow machine still loads the model."""
         with self._cv:
             self._closing = True
             self._jobs.clear()
             self._cv.notify_all()
         self._thread.join(timeout_sec)
+        if self._thread.is_alive() and self._running_key == "load":
+            log.info("waiting for the model load to finish before closing")
+            self._thread.join(load_timeout_sec)
+        return not self._thread.is_alive()
 
 
 def _warm_up(model: Any) -> None:

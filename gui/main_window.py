@@ -20,7 +20,6 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -38,6 +37,7 @@ from gui.widgets.slots import SlotsPanel
 from gui.widgets.train_panel import TrainPanel
 from gui.widgets.transport import TransportBar
 from gui.window_export import WindowExportMixin
+from gui.window_extras import PageTabs, SideScroll, WindowExtrasMixin
 from models.drum_maps import DrumMapError, get_drum_map
 
 ENGINE_KEYS = ("bpm", "sync", "latency_ms", "model", "temperature", "num_variations",
@@ -45,7 +45,14 @@ ENGINE_KEYS = ("bpm", "sync", "latency_ms", "model", "temperature", "num_variati
 OSC_KEYS = ("osc_enabled", "osc_host", "osc_port", "osc_out_host", "osc_out_port")
 
 
-class MainWindow(WindowExportMixin, QMainWindow):
+def saved_engine_settings(store: SettingsStore) -> dict[str, Any]:
+    """The engine settings (and OSC fields) the app saved, to start the next engine with."""
+    out = {k: store.get(f"engine.{k}") for k in ENGINE_KEYS}
+    out.update({k: store.get(k) for k in OSC_KEYS})
+    return {k: v for k, v in out.items() if v is not None}
+
+
+class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
     closing = pyqtSignal()
 
     def __init__(self, store: SettingsStore | None = None, engine: Any = None) -> None:
@@ -78,8 +85,8 @@ class MainWindow(WindowExportMixin, QMainWindow):
         root = QVBoxLayout(central)
         root.setContentsMargins(10, 8, 10, 4)
         self.transport = TransportBar(self.adapter)
-        root.addWidget(self.transport)
-        self.tabs = QTabWidget()
+        root.addWidget(SideScroll(self.transport))  # a narrow window scrolls the bar, never clips it
+        self.tabs = PageTabs()  # pages scroll rather than overlap on a small screen
         root.addWidget(self.tabs, 1)
 
         play = QWidget()
@@ -127,16 +134,16 @@ class MainWindow(WindowExportMixin, QMainWindow):
         play_lay.addWidget(self.splitter, 1)
         self.attributes = AttributesPanel(self.adapter)
         play_lay.addWidget(self.attributes)
-        self.tabs.addTab(play, "Play")
+        self.tabs.add_page(play, "Play")
 
         self.train_panel = TrainPanel(self.adapter)
-        self.tabs.addTab(self.train_panel, "Train")
+        self.tabs.add_page(self.train_panel, "Train")
         self.models_panel = ModelsPanel(self.adapter)
-        self.tabs.addTab(self.models_panel, "Models")
+        self.tabs.add_page(self.models_panel, "Models")
         self.io_panel = IoPanel(self.adapter)
         self.io_panel.oscChanged.connect(self._save_osc)
         self.io_panel.oscApplyRequested.connect(self.apply_osc)
-        self.tabs.addTab(self.io_panel, "MIDI && OSC")
+        self.tabs.add_page(self.io_panel, "MIDI && OSC")
         self.tabs.setTabToolTip(0, "Play, sample, morph, shape and export grooves")
         self.tabs.setTabToolTip(1, "Train a model on your own MIDI files")
         self.tabs.setTabToolTip(2, "Choose the active model")
@@ -146,6 +153,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
         self.error_label = QLabel("")
         self.error_label.setStyleSheet("color: #e5534b;")
         self.statusBar().addPermanentWidget(self.error_label)  # type: ignore[union-attr]
+        self._build_extras()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -166,8 +174,8 @@ class MainWindow(WindowExportMixin, QMainWindow):
         action(f, "Load .mid into A…", "Ctrl+O", self.slots.cards["A"].load_dialog, "Load a MIDI file into slot A")
         action(f, "Load .mid into B…", "Ctrl+Shift+O", self.slots.cards["B"].load_dialog, "Load a MIDI file into slot B")
         f.addSeparator()
-        action(f, "Save pattern as .mid…", "Ctrl+E", self.export_pattern_dialog, "Save the playing pattern")
-        action(f, "Save all variations…", "Ctrl+Shift+E", self.export_variations_dialog, "Save every variation")
+        action(f, "Save pattern as .mid…", QKeySequence.StandardKey.Save, self.export_pattern_dialog, "Save the playing pattern")
+        action(f, "Save all variations…", "Ctrl+Shift+S", self.export_variations_dialog, "Save every variation")
         f.addSeparator()
         action(f, "Quit", QKeySequence.StandardKey.Quit, self.close, "Quit GrooveBridge")
         t = bar.addMenu("&Transport")
@@ -175,18 +183,19 @@ class MainWindow(WindowExportMixin, QMainWindow):
         action(t, "Sample", "S", self.generate.sample, "Sample new grooves")
         action(t, "Capture into A", "A", self.slots.cards["A"].capture, "Capture the last bars played into A")
         action(t, "Capture into B", "B", self.slots.cards["B"].capture, "Capture the last bars played into B")
-        action(t, "Swap A/B", "X", lambda: self.adapter.command("swap_slots"), "Swap slots A and B")
+        action(t, "Swap A/B", "X", self.slots.swap, "Swap slots A and B")
         v = bar.addMenu("&View")
         for i, name in enumerate(("Play", "Train", "Models", "MIDI && OSC")):
             action(v, name, f"Ctrl+{i + 1}", lambda _=False, i=i: self.tabs.setCurrentIndex(i), f"Show the {name} tab")
         h = bar.addMenu("&Help")
-        action(h, "Shortcuts", None, self._show_shortcuts, "Keyboard shortcuts")
+        self._build_help(h, action)
 
     def _show_shortcuts(self) -> None:
         QMessageBox.information(
             self, "Shortcuts",
             "Space  play / stop\nS  sample\nA / B  capture into slot A / B\nX  swap A and B\n"
-            "Ctrl+O / Ctrl+Shift+O  load .mid into A / B\nCtrl+E  save pattern\nCtrl+1..4  tabs",
+            "Ctrl+O / Ctrl+Shift+O  load .mid into A / B\nCtrl+S / Ctrl+Shift+S  save pattern / variations\n"
+            "Ctrl+1..4  tabs",
         )
 
     # ---- engine ------------------------------------------------------------------------
@@ -194,6 +203,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
         self.engine_owned = owned
         self.adapter.attach(engine)
         self.io_panel.refresh_ports(quiet=True)
+        self.restore_slots_later()
         self.statusBar().showMessage("engine running; loading the model…", 5000)  # type: ignore[union-attr]
 
     def _on_snapshot(self, snap: Any) -> None:
@@ -221,6 +231,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
         self.attributes.update_state(snap)
         self.io_panel.update_state(snap)
         self.models_panel.update_state(snap)
+        self.show_loading(snap)
         if snap.model_state == "error" and snap.last_error and snap.last_error != self._model_error_shown:
             self._model_error_shown = snap.last_error
             self.show_error(f"model: {snap.last_error}")
@@ -276,12 +287,16 @@ class MainWindow(WindowExportMixin, QMainWindow):
         self.error_label.setText(f"⚠ {message[:140]}")
         self.error_label.setToolTip("\n".join(self.errors))
         self.statusBar().showMessage(message, 15000)  # type: ignore[union-attr]
+        self._hold_error()
 
     # ---- persistence -------------------------------------------------------------------
     def _restore(self) -> None:
         geo = self.store.get_bytes("window_geometry")
         if geo is None or not self.restoreGeometry(QByteArray(geo)):
-            self.resize(1280, 820)
+            screen = self.screen()
+            avail = screen.availableGeometry() if screen is not None else None
+            w, h = (1280, 820) if avail is None else (min(1280, avail.width()), min(820, avail.height() - 40))
+            self.resize(w, h)  # a laptop's screen: the title bar and the window stay on it
         state = self.store.get_bytes("window_state")
         if state is not None:
             self.restoreState(QByteArray(state))
@@ -301,6 +316,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
         if tp.run_edit.text() and Path(tp.run_edit.text()).is_dir():
             tp.show_run(tp.run_edit.text())
         self.io_panel.set_osc_settings({k: self.store.get(k) for k in OSC_KEYS if self.store.get(k) is not None})
+        self.restore_extras()
 
     def _save_osc(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -320,6 +336,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
         ):
             self.store.set(key, value)
         self._save_osc(self.io_panel.osc_settings())
+        self.save_extras()
         snap = self.adapter.snapshot()
         if snap is not None:
             ports = snap.ports or {}
@@ -342,9 +359,7 @@ class MainWindow(WindowExportMixin, QMainWindow):
 
     def engine_overrides(self) -> dict[str, Any]:
         """Saved engine settings (and OSC fields) to start the next engine with."""
-        out = {k: self.store.get(f"engine.{k}") for k in ENGINE_KEYS}
-        out.update({k: self.store.get(k) for k in OSC_KEYS})
-        return {k: v for k, v in out.items() if v is not None}
+        return saved_engine_settings(self.store)
 
     def closeEvent(self, event: QCloseEvent | None) -> None:
         self.save_settings()

@@ -110,7 +110,7 @@ class GeneratePanel(QWidget):
         self.thumbs: list[DraggableThumb] = []
         for i in range(MAX_VARIATIONS):
             t = DraggableThumb(f"variation-{i + 1:02d}", export_info)
-            t.setMinimumHeight(34)
+            t.setMinimumHeight(26)
             t.set_placeholder(str(i + 1))
             t.setToolTip(f"Variation {i + 1}: click to audition, right-click to send to A or B, drag out as .mid")
             t.clicked.connect(lambda i=i: self.select(i))
@@ -137,7 +137,7 @@ class GeneratePanel(QWidget):
         row2.addWidget(self.reconstruct_button)
         row2.addSpacing(12)
         self.export_button = QPushButton("Save pattern…")
-        self.export_button.setToolTip("Save the playing pattern as a .mid file (Ctrl+E)")
+        self.export_button.setToolTip("Save the playing pattern as a .mid file (Ctrl+S)")
         self.export_button.clicked.connect(self.exportPatternRequested)
         row2.addWidget(self.export_button)
         self.export_all_button = QPushButton("Save variations…")

@@ -1,6 +1,7 @@
 """MIDI and OSC: input/output port pickers, drum maps, OSC listen and target settings.
 
-Port lists come from ``bridge.midi_ports.list_ports`` (Refresh re-reads them). The first
+Port lists come from ``bridge.midi_ports.list_ports``, re-read every ``PORT_WATCH_MS`` while
+the tab is shown (a synth or DAW started meanwhile appears without a click; Refresh forces it). The first
 entries are our virtual ports ("" in settings) and "none". Port and drum-map changes go to the
 engine at once; the OSC fields are saved and applied with Apply (the window restarts its OSC
 server, ``oscApplyRequested``).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -31,6 +32,7 @@ from gui.engine_adapter import EngineAdapter
 VIRTUAL = ("", "virtual port")
 NONE = ("none", "no port")
 BUILTIN_MAPS = ("gm", "roland", "reduced")
+PORT_WATCH_MS = 1500
 
 
 def _set_combo(combo: QComboBox, value: str) -> None:
@@ -52,6 +54,10 @@ class IoPanel(QWidget):
         super().__init__(parent)
         self.adapter = adapter
         self.midi_api = "auto"
+        self._port_lists: tuple[list[str], list[str]] | None = None
+        self.port_watch = QTimer(self)
+        self.port_watch.setInterval(PORT_WATCH_MS)
+        self.port_watch.timeout.connect(lambda: self.refresh_ports(quiet=True, only_changes=True))
         outer = QVBoxLayout(self)
         lay = QHBoxLayout()
         outer.addLayout(lay)
@@ -67,7 +73,7 @@ class IoPanel(QWidget):
         form.addRow("Output port", self.output_combo)
         self.refresh_button = QPushButton("Refresh ports")
         self.refresh_button.setToolTip("Re-read the MIDI ports of the system")
-        self.refresh_button.clicked.connect(self.refresh_ports)
+        self.refresh_button.clicked.connect(lambda: self.refresh_ports())
         form.addRow(self.refresh_button)
         self.input_map = QComboBox()
         self.input_map.setToolTip("How the input's notes map to the 9 drum classes")
@@ -150,8 +156,21 @@ class IoPanel(QWidget):
                 combo.setCurrentIndex(max(i, 0))
             combo.blockSignals(False)
 
-    def refresh_ports(self, quiet: bool = False) -> bool:
-        """Re-read the system's ports; errors are shown unless ``quiet`` (start-up)."""
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - the lists are watched while shown
+        if self.adapter.attached:
+            self.refresh_ports(quiet=True, only_changes=True)
+        self.port_watch.start()
+        super().showEvent(event)
+
+    def hideEvent(self, event: Any) -> None:  # noqa: N802
+        self.port_watch.stop()
+        super().hideEvent(event)
+
+    def refresh_ports(self, quiet: bool = False, only_changes: bool = False) -> bool:
+        """Re-read the system's ports; errors are shown unless ``quiet`` (start-up, watching).
+        ``only_changes``: leave the lists alone when no port came or went (or a list is open)."""
+        if only_changes and (self.input_combo.view().isVisible() or self.output_combo.view().isVisible()):  # type: ignore[union-attr]
+            return True
         try:
             from bridge.midi_ports import list_ports, resolve_api
 
@@ -160,6 +179,9 @@ class IoPanel(QWidget):
             if not quiet:
                 self.adapter.error.emit(str(e) if "MIDI" in str(e) else f"cannot list MIDI ports: {e}")
             return False
+        if only_changes and self._port_lists == (inputs, outputs):
+            return True
+        self._port_lists = (list(inputs), list(outputs))
         self._fill_ports(inputs, outputs)
         snap = self.adapter.snapshot()
         if snap is not None:

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -32,6 +33,7 @@ from PyQt6.QtWidgets import (
 
 from gui.engine_adapter import EngineAdapter
 from gui.runs import data_dir, readable
+from gui.widgets.model_words import describe_plainly
 from gui.workers import ChildJob
 from models.inference_device import DEVICE_CHOICES
 
@@ -151,11 +153,30 @@ class ModelsPanel(QWidget):
         self.status.setWordWrap(True)
         ll.addWidget(self.status)
         split.addWidget(left)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.summary = QLabel("Choose a model on the left to read what it does.")
+        self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.summary.setToolTip("What the selected model is for, what it learned from and how well it does")
+        rl.addWidget(self.summary)
+        self.details_button = QToolButton()
+        self.details_button.setText("Details (for developers)")
+        self.details_button.setCheckable(True)
+        self.details_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.details_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.details_button.setToolTip("Show the configuration and every evaluation number")
+        rl.addWidget(self.details_button)
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.setToolTip("Configuration and evaluation numbers of the selected model")
-        split.addWidget(self.details)
+        self.details.hide()
+        rl.addWidget(self.details, 1)
+        rl.addStretch(0)
+        self.details_button.toggled.connect(self._toggle_details)
+        split.addWidget(right)
         split.setStretchFactor(1, 1)
         split.setSizes([420, 900])
         self.job.finished.connect(self._job_done)
@@ -258,10 +279,16 @@ class ModelsPanel(QWidget):
         it = items[0]
         key = it.data(0, Qt.ItemDataRole.UserRole)
         if key in dict(SHIPPED):
-            path = Path(it.data(1, Qt.ItemDataRole.UserRole))
-            self.details.setPlainText(describe(path if path.exists() else None, it.text(0)))
+            p = Path(it.data(1, Qt.ItemDataRole.UserRole))
+            path = p if p.exists() else None
         else:
-            self.details.setPlainText(describe(Path(key), it.text(0)))
+            path = Path(key)
+        self.details.setPlainText(describe(path, it.text(0)))
+        self.summary.setText(describe_plainly(path, it.text(0), _checkpoint_dir(path) if path else None))
+
+    def _toggle_details(self, on: bool) -> None:
+        self.details.setVisible(on)
+        self.details_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     def use_selected(self) -> None:
         items = self.tree.selectedItems()

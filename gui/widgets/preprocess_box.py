@@ -61,7 +61,7 @@ class PreprocessBox(QGroupBox):
         self.drum_map.setToolTip("How the files' drum notes map to the 9 classes (roland = Groove MIDI Dataset)")
         form.addRow("Drum map", self.drum_map)
         self.preprocess_button = QPushButton("Preprocess")
-        self.preprocess_button.setToolTip("Read the folder into a training dataset (.npz), in a child process")
+        self.preprocess_button.setToolTip("Read the folder into a training dataset (.gbds), in a child process")
         self.preprocess_button.clicked.connect(self.start_preprocess)
         self.preprocess_bar = QProgressBar()
         self.preprocess_bar.setFormat("%v / %m files")
@@ -83,7 +83,7 @@ class PreprocessBox(QGroupBox):
         self.skip_table.setToolTip("Files that gave no training windows, counted per reason")
         form.addRow(self.skip_table)
         self.dataset_edit = QLineEdit()
-        self.dataset_edit.setPlaceholderText("dataset .npz (filled in by Preprocess)")
+        self.dataset_edit.setPlaceholderText("dataset .gbds (filled in by Preprocess)")
         form.addRow("Dataset", path_row(self.dataset_edit, "The dataset file training reads", self._pick_dataset))
         self.preprocess_job.jsonLine.connect(self._on_preprocess_json)
         self.preprocess_job.finished.connect(self._on_preprocess_finished)
@@ -94,7 +94,7 @@ class PreprocessBox(QGroupBox):
             self.folder_edit.setText(d)
 
     def _pick_dataset(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(data_dir() / "datasets"), "Datasets (*.npz)")
+        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(data_dir() / "datasets"), "Datasets (*.gbds *.npz)")
         if f:
             self.dataset_edit.setText(f)
 
@@ -106,7 +106,7 @@ class PreprocessBox(QGroupBox):
             return
         out_dir = data_dir() / "datasets"
         out_dir.mkdir(parents=True, exist_ok=True)
-        out = out_dir / f"{Path(folder).name or 'dataset'}-{self.drum_map.currentText()}.npz"
+        out = out_dir / f"{Path(folder).name or 'dataset'}-{self.drum_map.currentText()}.gbds"
         args = ["preprocess", "--input_dir", folder, "--output_file", str(out),
                 "--drum_map", self.drum_map.currentText(), "--recursive"]
         if self.workers:

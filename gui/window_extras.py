@@ -1,0 +1,254 @@
+"""The main window's smaller duties, mixed into ``gui.main_window.MainWindow``: tab pages that
+scroll instead of overlapping on a small screen, the model name that never widens the window,
+status messages that clear when their action is over, the model-loading progress, the tempo a
+loaded file offers, the Help menu (About, docs, OSC table) and what is kept between launches
+(slots, humanize amount, the last folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PyQt6.QtCore import QSize, Qt, QTimer, QUrl
+from PyQt6.QtGui import QDesktopServices
+from PyQt6.QtWidgets import (
+    QFrame,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QWidget,
+)
+
+from gui.export import export_pattern
+from gui.settings_store import config_dir
+from gui.widgets.elided_label import ElidedLabel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gui.main_window import MainWindow as _Base
+else:
+    _Base = object
+
+ROOT = Path(__file__).resolve().parent.parent
+ERROR_SHOW_MS = 12000  # a red message stays this long (the tooltip keeps the last 30)
+DOCS = (("user guide (README)", ROOT / "README.md"), ("OSC address table", ROOT / "docs" / "osc.md"))
+
+
+class PageTabs(QTabWidget):
+    """Tabs whose pages sit in scroll areas: a page larger than the window scrolls rather than
+    squeezing its widgets over each other (and the window's minimum size stays small).
+    ``setCurrentWidget``/``indexOf`` accept the page itself."""
+
+    def add_page(self, page: QWidget, label: str) -> int:
+        area = QScrollArea()
+        area.setObjectName("page")
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setWidget(page)
+        return self.addTab(area, label)
+
+    def page(self, index: int) -> QWidget | None:
+        area = self.widget(index)
+        return area.widget() if isinstance(area, QScrollArea) else area
+
+    def indexOf(self, widget: QWidget | None) -> int:  # noqa: N802 - Qt's name
+        for i in range(self.count()):
+            if self.page(i) is widget or self.widget(i) is widget:
+                return i
+        return -1
+
+    def setCurrentWidget(self, widget: QWidget | None) -> None:  # noqa: N802
+        i = self.indexOf(widget)
+        if i >= 0:
+            self.setCurrentIndex(i)
+
+
+class SideScroll(QScrollArea):
+    """A one-row bar (the transport) that scrolls sideways when the window is narrower than it,
+    instead of setting the window's minimum width; as tall as the bar (plus the scroll bar
+    while one is needed)."""
+
+    def __init__(self, bar: QWidget) -> None:
+        super().__init__()
+        self.setObjectName("bar")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(bar)
+        self._fit()
+
+    def _fit(self) -> None:
+        bar = self.widget()
+        if bar is None:
+            return
+        h = bar.minimumSizeHint().height()
+        if bar.minimumSizeHint().width() > self.viewport().width():  # type: ignore[union-attr]
+            h += self.horizontalScrollBar().sizeHint().height()  # type: ignore[union-attr]
+        if self.height() != h:
+            self.setFixedHeight(h)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return QSize(120, super().minimumSizeHint().height())
+
+
+def app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("groovebridge")
+    except PackageNotFoundError:
+        return "development copy"
+
+
+class WindowExtrasMixin(_Base):
+    # ---- layout helpers --------------------------------------------------------------------
+    def _build_extras(self) -> None:
+        """Called at the end of ``_build``: model label, loading bar, tempo offer, error timer."""
+        old = self.transport.model_label
+        label = ElidedLabel(old.text(), max_width=300, tip_prefix="The active model and its state")
+        label.setObjectName(old.objectName())
+        layout = self.transport.layout()
+        if layout is not None and layout.replaceWidget(old, label) is not None:
+            old.hide()
+            old.setParent(None)  # out of the window now (deleteLater alone waits for the event loop)
+            old.deleteLater()
+            self.transport.model_label = label
+        self.loading_bar = QProgressBar()
+        self.loading_bar.setRange(0, 0)  # busy: the model load has no steps to count
+        self.loading_bar.setMaximumWidth(160)
+        self.loading_bar.setMaximumHeight(14)
+        self.loading_bar.setTextVisible(False)
+        self.loading_bar.setToolTip("Starting the engine and loading the model")
+        self.statusBar().addWidget(self.loading_bar)  # type: ignore[union-attr]
+        self.tempo_offer = QPushButton("")
+        self.tempo_offer.setToolTip("Play (and save) at the tempo of the file just loaded")
+        self.tempo_offer.hide()
+        self.tempo_offer.clicked.connect(self._accept_tempo)
+        self.statusBar().addPermanentWidget(self.tempo_offer)  # type: ignore[union-attr]
+        self._offered_bpm = 0.0
+        self._error_timer = QTimer(self)
+        self._error_timer.setSingleShot(True)
+        self._error_timer.timeout.connect(self.clear_error)
+        for card in self.slots.cards.values():
+            card.tempoOffered.connect(self.offer_tempo)
+            card.last_dir = self.store.get("load_dir", "")
+            card.loadRequested.connect(self._remember_load_dir)
+
+    def _remember_load_dir(self, _slot: str, path: str) -> None:
+        """Both slots' Load dialogs open where the last file came from (kept between launches)."""
+        folder = str(Path(path).parent)
+        self.store.set("load_dir", folder)
+        for card in self.slots.cards.values():
+            card.last_dir = folder
+
+    # ---- messages ----------------------------------------------------------------------------
+    def clear_error(self) -> None:
+        """The red message of an action that is over (its history stays in the tooltip)."""
+        self._error_timer.stop()
+        self.error_label.setText("")
+
+    def _hold_error(self) -> None:
+        self._error_timer.start(int(getattr(self, "error_show_ms", ERROR_SHOW_MS)))
+
+    def show_loading(self, snap: Any) -> None:
+        busy = snap is None or str(getattr(snap, "model_state", "")) == "loading"
+        self.loading_bar.setVisible(busy)
+        if snap is not None and busy:
+            self.loading_bar.setToolTip(f"Loading the model '{snap.model_name or 'default'}'")
+
+    # ---- tempo of a loaded file --------------------------------------------------------------
+    def offer_tempo(self, bpm: float, name: str) -> None:
+        self._offered_bpm = float(bpm)
+        self.tempo_offer.setText(f"Use {bpm:g} BPM")
+        self.tempo_offer.setToolTip(f"{name} is at {bpm:g} BPM: play (and save) at its tempo")
+        self.tempo_offer.show()
+        QTimer.singleShot(30000, self.tempo_offer.hide)
+
+    def _accept_tempo(self) -> None:
+        if self._offered_bpm and self.adapter.command("set_tempo", self._offered_bpm):
+            self.tempo_offer.hide()
+
+    # ---- help ----------------------------------------------------------------------------------
+    def _build_help(self, menu: Any, action: Any) -> None:
+        action(menu, "Shortcuts", "F1", self._show_shortcuts, "Keyboard shortcuts")
+        for text, path in DOCS:
+            action(menu, f"Open the {text}", None, lambda _=False, p=path: self.open_doc(p), f"Open {path.name}")
+        menu.addSeparator()
+        action(menu, "About GrooveBridge", None, self.show_about, "Version, licence and attributions")
+
+    def open_doc(self, path: Path) -> bool:
+        if not path.is_file():
+            self.show_error(f"{path} is not there (a copy without its docs?)")
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def about_text(self) -> str:
+        return (
+            f"<b>GrooveBridge</b> {app_version()}<br>Live AI drum grooves (GrooVAE) for your DAW and"
+            " instruments.<br><br>Licence: Apache-2.0.<br><br>The shipped models are trained on the"
+            " <b>Groove MIDI Dataset</b> © Google LLC, CC BY 4.0: Gillick, Roberts, Engel, Eck and"
+            " Bamman, “Learning to Groove with Inverse Sequence Transformations”, ICML 2019.<br>"
+            "GrooVAE and MusicVAE are by Google Magenta (Apache-2.0); GrooveBridge re-implements the"
+            " model from its published description.<br><br>User guide: README.md · OSC: docs/osc.md"
+        )
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About GrooveBridge", self.about_text())
+
+    # ---- kept between launches -------------------------------------------------------------------
+    def slots_dir(self) -> Path:
+        return config_dir() / "slots"
+
+    def save_extras(self) -> None:
+        self.store.set("humanize_amount", self.generate.humanize_amount.value())
+        snap = self.adapter.snapshot()
+        if snap is None:
+            return
+        try:
+            self.slots_dir().mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self.show_error(f"could not keep the slots: {e}")
+            return
+        labels = self.slots.save_slots(self.slots_dir(), float(snap.bpm))
+        self.store.set("slot_names", [f"{k}\t{v}" for k, v in labels.items()])
+        pattern = self.slots_dir() / "pattern.mid"
+        try:
+            if snap.pattern.num_hits:
+                export_pattern(snap.pattern, pattern, float(snap.bpm), "gm")
+            else:
+                pattern.unlink(missing_ok=True)
+        except (OSError, ValueError) as e:
+            self.show_error(f"could not keep the pattern: {e}")
+
+    def restore_extras(self) -> None:
+        """Before the engine: the humanize amount (slots follow in ``restore_slots_later``)."""
+        self.generate.humanize_amount.setValue(int(self.store.get("humanize_amount", 100)))
+
+    def restore_slots_later(self) -> None:
+        """When the engine is attached: the slots of the last session."""
+        names = self.store.get("slot_names", [])
+        labels = dict(n.split("\t", 1) for n in names if isinstance(n, str) and "\t" in n)
+        if labels:
+            self.slots.restore_slots(self.slots_dir(), labels)
+        self.restore_pattern()
+
+    def restore_pattern(self) -> bool:
+        """The last session's pattern, playable at once (before the model is ready: the app
+        then does not sample over it; Sample makes new ones)."""
+        from models.midi_files import MidiFileError, load_groove_window
+
+        f = self.slots_dir() / "pattern.mid"
+        snap = self.adapter.snapshot()
+        if not f.is_file() or (snap is not None and snap.pattern.num_hits):
+            return False
+        try:
+            groove, _ = load_groove_window(f, drum_map="gm")
+        except (MidiFileError, OSError) as e:
+            self.show_error(f"the last session's pattern was not restored: {e}")
+            return False
+        return groove.num_hits > 0 and self.adapter.command("set_pattern", groove, source="last session")

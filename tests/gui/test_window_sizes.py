@@ -3,6 +3,8 @@ to 900x600): geometry assertions on the real window, every tab, with a real engi
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.gui.layout_helpers import fit, layout_problems
@@ -12,6 +14,12 @@ SIZES = ((1280, 720), (1366, 768), (1920, 1080))
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_no_widget_overlaps_or_leaves_the_window_on_any_tab(window, qtbot, width, height):
+    import os
+
+    from PyQt6.QtWidgets import QApplication
+
+    if os.environ.get("GB_PLATFORM_FILE"):  # the Xvfb child says where it ran
+        Path(os.environ["GB_PLATFORM_FILE"]).write_text(QApplication.platformName())
     fit(window, width, height)
     for i in range(window.tabs.count()):
         window.tabs.setCurrentIndex(i)
@@ -70,3 +78,31 @@ def test_the_geometry_check_sees_an_overlap_and_a_widget_past_the_edge(qtbot):
     b.move(100, 0)
     c.move(100, 50)
     assert layout_problems(top) == []
+
+
+def test_the_layout_and_user_flows_hold_under_a_real_x_server(tmp_path):
+    """The same checks in a child process on Xvfb (Qt's xcb platform, a real X server), where
+    ``make test`` runs the rest offscreen."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.environ.get("GB_UNDER_XVFB"):
+        pytest.skip("already the child under Xvfb")
+    if shutil.which("xvfb-run") is None or shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (apt-get install xvfb)")
+    root = Path(__file__).resolve().parents[2]
+    platform = tmp_path / "platform.txt"
+    env = dict(os.environ, QT_QPA_PLATFORM="xcb", GB_UNDER_XVFB="1", GB_PLATFORM_FILE=str(platform))
+    env.pop("DISPLAY", None)
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1920x1080x24", sys.executable, "-m", "pytest", "-q", "-x",
+           "-p", "no:cacheprovider", "tests/gui/test_window_sizes.py",
+           "tests/gui/test_musician_flows.py::test_swap_moves_the_names_and_redoes_the_playing_morph",
+           "tests/gui/test_musician_flows.py::test_use_this_model_with_a_long_path_never_widens_the_window",
+           "tests/gui/test_musician_flows.py::test_a_failed_capture_restores_the_slot_and_its_message_goes",
+           "tests/gui/test_musician_flows.py::test_a_slots_sample_keeps_the_variation_strip_and_the_pattern"]
+    run = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=600, check=False)
+    tail = (run.stdout + run.stderr)[-3000:]
+    assert run.returncode == 0, tail
+    assert " passed" in run.stdout and platform.read_text() == "xcb", tail

@@ -9,7 +9,9 @@ the block's first frame and ``out`` a (frames, 2) float32 array to fill.
   JACK's own estimate of its cycle start (``jack_frames_to_time`` of ``jack_last_frame_time``,
   JACK's filtered period clock, not the jittery wake-up of our callback), moved from JACK's
   clock to the monotonic clock by an offset measured every cycle (``JackTimeMap``; JACK2 on
-  Linux counts CLOCK_MONOTONIC_RAW, which drifts slowly from CLOCK_MONOTONIC).
+  Linux counts CLOCK_MONOTONIC_RAW, which drifts slowly from CLOCK_MONOTONIC). Where that
+  estimate is far from our wake-up (a stalled server's clock re-converging: seen off by seconds
+  on a loaded machine with the dummy backend in synchronous mode), the wake-up time is used.
 * PortAudio (``sounddevice``): the block's DAC time from the stream's time info.
 
 A missing library, no server, no device: ``AudioOutError`` with one line.
@@ -71,10 +73,18 @@ class JackTimeMap:
     def frame_sec(self, frame: int) -> float:
         return self._lib.jack_frames_to_time(self._ptr, frame & 0xFFFFFFFF) / 1e6 - self.offset_sec
 
-    def cycle_start(self) -> tuple[int, float]:
-        """(first frame, monotonic time) of the cycle being processed (call in the process callback)."""
+    def cycle_start(self, now_sec: float, frames: int) -> tuple[int, float, bool]:
+        """(first frame, monotonic time, whether JACK's clock was off) of the cycle being processed;
+        call in the process callback with ``time.monotonic()`` read at its start.
+
+        JACK's estimate unless it is far from our wake-up: a server whose cycles were held up (a
+        dummy backend in synchronous mode waiting for a client on a loaded machine) re-converges
+        its cycle clock over seconds; until it does, the wake-up is the better estimate."""
         frame = int(self._lib.jack_last_frame_time(self._ptr))
-        return frame, self.frame_sec(frame)
+        start = self.frame_sec(frame)
+        if -0.001 <= now_sec - start <= 4 * frames / SAMPLE_RATE + 0.005:
+            return frame, start, False
+        return frame, now_sec, True
 
 
 class JackAudioOut:
@@ -99,6 +109,7 @@ class JackAudioOut:
         self.client.set_blocksize_callback(self._blocksize)
         self._connect = connect
         self.name = "jack"
+        self.clock_fallbacks = 0  # cycles timed by our wake-up because JACK's cycle clock was off
 
     @property
     def period_sec(self) -> float:
@@ -108,8 +119,10 @@ class JackAudioOut:
         self._scratch = np.zeros((frames, 2), np.float32)
 
     def _process(self, frames: int) -> None:
+        now = time.monotonic()
         out = self._scratch if len(self._scratch) == frames else np.zeros((frames, 2), np.float32)
-        _, start_sec = self.timemap.cycle_start()
+        _, start_sec, fell_back = self.timemap.cycle_start(now, frames)
+        self.clock_fallbacks += fell_back
         self._render(frames, start_sec, out)
         self.ports[0].get_array()[:] = out[:, 0]
         self.ports[1].get_array()[:] = out[:, 1]

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from gui.audio_export import export_audio_dialog
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 from gui.settings_store import SettingsStore
@@ -176,6 +177,8 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
         f.addSeparator()
         action(f, "Save pattern as .mid…", QKeySequence.StandardKey.Save, self.export_pattern_dialog, "Save the playing pattern")
         action(f, "Save all variations…", "Ctrl+Shift+S", self.export_variations_dialog, "Save every variation")
+        action(f, "Export audio…", "Ctrl+E", lambda: export_audio_dialog(self),
+               "Render the pattern through the drum kit to a WAV file (N loops at the tempo)")
         f.addSeparator()
         action(f, "Quit", QKeySequence.StandardKey.Quit, self.close, "Quit GrooveBridge")
         t = bar.addMenu("&Transport")
@@ -195,6 +198,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             self, "Shortcuts",
             "Space  play / stop\nS  sample\nA / B  capture into slot A / B\nX  swap A and B\n"
             "Ctrl+O / Ctrl+Shift+O  load .mid into A / B\nCtrl+S / Ctrl+Shift+S  save pattern / variations\n"
+            "Ctrl+E  export audio\n"
             "Ctrl+1..4  tabs",
         )
 
@@ -317,6 +321,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             tp.show_run(tp.run_edit.text())
         self.io_panel.set_osc_settings({k: self.store.get(k) for k in OSC_KEYS if self.store.get(k) is not None})
         self.restore_extras()
+        self.transport.sound.restore(self.store)
 
     def _save_osc(self, values: dict[str, Any]) -> None:
         for k, v in values.items():
@@ -337,6 +342,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             self.store.set(key, value)
         self._save_osc(self.io_panel.osc_settings())
         self.save_extras()
+        self.transport.sound.save(self.store)
         snap = self.adapter.snapshot()
         if snap is not None:
             ports = snap.ports or {}
@@ -365,6 +371,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
         self.save_settings()
         self.train_panel.shutdown()
         self.models_panel.job.kill()
+        self.transport.sound.close_preview()
         engine = self.adapter.engine
         self.adapter.detach()
         if self.osc_server is not None:

@@ -1,11 +1,18 @@
-"""Transport bar: play/stop, tempo, sync source with lock and peers, bar:beat, latency, model state."""
+"""Transport bar: play/stop, the loop position, tempo, sync source with lock, peers and sync
+health, latency, sound (the preview kit: ``gui.widgets.sound``), model state.
+
+The position reads "bar 3 / 4 · beat 2" (the bar of the loop that plays, of how many) in a label
+of fixed width, so the bar never shifts as the text grows. Sync health (the engine snapshot's
+``sync_health`` and its "sync_health" / "sync_slip" events) shows as a coloured dot and the
+phase error, the detail as tooltip; hidden for the internal clock and for an engine without it.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from PyQt6.QtCore import QSize, Qt
-from PyQt6.QtGui import QColor, QPainter, QPaintEvent
+from PyQt6.QtCore import QEvent, QSize, Qt
+from PyQt6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -18,8 +25,28 @@ from PyQt6.QtWidgets import (
 
 from gui import theme
 from gui.engine_adapter import EngineAdapter
+from gui.widgets.sound import SoundBox
 
 SYNC_SOURCES = (("internal", "Internal"), ("midi", "MIDI clock"), ("link", "Ableton Link"))
+HEALTH_COLORS = {"locked": theme.OK, "settling": theme.ACCENT, "lost": theme.MUTE}
+WIDEST_POSITION = "bar 888 / 888 · beat 8"  # sizes the position label once
+
+
+def position_text(bar: int, beat: float, loop_bars: int) -> str:
+    """"bar 3 / 4 · beat 2": the bar of the loop (1-based) and the beat in the bar."""
+    loop = max(1, int(loop_bars))
+    return f"bar {(max(1, int(bar)) - 1) % loop + 1} / {loop} · beat {max(1, int(beat))}"
+
+
+def health_text(health: dict[str, Any]) -> str:
+    state = str(health.get("state", ""))
+    try:
+        err = float(health.get("phase_error_ms", 0.0))
+    except (TypeError, ValueError):
+        err = 0.0
+    if state == "locked":
+        return f"locked ±{abs(err):.1f} ms"
+    return state
 
 
 class Led(QWidget):
@@ -47,6 +74,28 @@ class Led(QWidget):
         p.end()
 
 
+class FixedWidthLabel(QLabel):
+    """A label as wide as ``widest`` in its current font (every digit counted as the widest one),
+    re-measured when the style sheet or font changes: its neighbours never move."""
+
+    def __init__(self, text: str, widest: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self._widest = widest
+        self._fit()
+
+    def _fit(self) -> None:
+        fm = QFontMetrics(self.font())
+        digit = max("0123456789", key=fm.horizontalAdvance)
+        template = "".join(digit if c.isdigit() else c for c in self._widest)
+        m = self.contentsMargins()
+        self.setFixedWidth(fm.horizontalAdvance(template) + m.left() + m.right() + 2 * self.margin() + 24)
+
+    def changeEvent(self, event: QEvent | None) -> None:
+        super().changeEvent(event)
+        if event is not None and event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+            self._fit()
+
+
 class TransportBar(QWidget):
     def __init__(self, adapter: EngineAdapter, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -63,10 +112,9 @@ class TransportBar(QWidget):
         self.play_button.clicked.connect(self._on_play_clicked)
         lay.addWidget(self.play_button)
 
-        self.position = QLabel("1 : 1")
+        self.position = FixedWidthLabel(position_text(1, 1, 4), WIDEST_POSITION)
         self.position.setObjectName("display")
-        self.position.setToolTip("Playback position: bar : beat of the 4-bar loop")
-        self.position.setMinimumWidth(90)
+        self.position.setToolTip("Playback position: the bar of the loop (of how many) and the beat")
         self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.position)
 
@@ -97,6 +145,14 @@ class TransportBar(QWidget):
         self.peers.setObjectName("dim")
         self.peers.setToolTip("Ableton Link peers on the network")
         lay.addWidget(self.peers)
+        self.health_led = Led()
+        self.health_label = QLabel("")
+        self.health_label.setObjectName("dim")
+        for w in (self.health_led, self.health_label):
+            w.setVisible(False)
+            lay.addWidget(w)
+        self._slip = self._health_base = ""
+        adapter.engineEvent.connect(self._on_event)
 
         lay.addWidget(QLabel("Latency"))
         self.latency = QSpinBox()
@@ -106,6 +162,9 @@ class TransportBar(QWidget):
         self.latency.setToolTip("Output latency offset: positive sends notes earlier to cover a slow synth/DAW")
         self.latency.valueChanged.connect(lambda v: self.adapter.command("set_latency_ms", float(v)))
         lay.addWidget(self.latency)
+
+        self.sound = SoundBox(adapter)
+        lay.addWidget(self.sound)
 
         lay.addStretch(1)
         self.model_led = Led()
@@ -128,7 +187,40 @@ class TransportBar(QWidget):
         self.play_button.setText("■  Stop" if playing else "▶  Play")
 
     def update_position(self, snap: Any) -> None:
-        self.position.setText(f"{max(1, int(snap.bar))} : {max(1, int(snap.beat))}")
+        pattern = getattr(snap, "pattern", None)
+        loop_bars = getattr(pattern, "num_bars", 4) if pattern is not None else 4
+        self.position.setText(position_text(snap.bar, snap.beat, loop_bars))
+
+    # ---- sync health (issue 22's contract, read defensively) -------------------------------------
+    def _on_event(self, event: str, payload: Any) -> None:
+        if event == "sync_health" and isinstance(payload, dict):
+            self.show_sync_health(payload)
+        elif event == "sync_slip" and isinstance(payload, dict):
+            ticks = payload.get("ticks", 0)
+            self._slip = f"last slip: {ticks} MIDI clock ticks, {'corrected' if payload.get('corrected') else 'not corrected'}"
+            self._set_health_tooltip()
+
+    def _set_health_tooltip(self) -> None:
+        text = "\n".join(x for x in (self._health_base, self._slip) if x)
+        for w in (self.health_led, self.health_label):
+            w.setToolTip(text)
+
+    def show_sync_health(self, health: Any) -> None:
+        """A dot coloured by state and the phase error; hidden for the internal clock or no data."""
+        if not isinstance(health, dict) or health.get("source", "internal") == "internal" \
+                or health.get("state") in (None, "free"):
+            for w in (self.health_led, self.health_label):
+                w.setVisible(False)
+            return
+        state = str(health.get("state"))
+        self.health_led.set_color(HEALTH_COLORS.get(state, theme.GRID_LINE))
+        self.health_label.setText(health_text(health))
+        detail = str(health.get("detail", "") or "")
+        source = {"midi": "MIDI clock", "link": "Ableton Link"}.get(str(health.get("source")), str(health.get("source")))
+        self._health_base = "\n".join(x for x in (f"Sync health ({source}): {state}", detail) if x)
+        self._set_health_tooltip()
+        for w in (self.health_led, self.health_label):
+            w.setVisible(True)
 
     def update_state(self, snap: Any) -> None:
         """Show engine state without sending anything back."""
@@ -150,6 +242,7 @@ class TransportBar(QWidget):
         else:
             self.lock_led.set_color(theme.OK if snap.locked else theme.MUTE)
         self.peers.setText(f"{snap.peers} peer{'s' * (snap.peers != 1)}" if snap.sync_source == "link" else "")
+        self.show_sync_health(getattr(snap, "sync_health", None))
         state = str(snap.model_state)
         colors = {"ready": theme.OK, "loading": theme.ACCENT, "error": theme.MUTE}
         self.model_led.set_color(colors.get(state, theme.GRID_LINE))

@@ -37,7 +37,7 @@ def main() -> int:
     def process(frames: int) -> None:
         if not recording.is_set():
             return
-        frame, sec = timemap.cycle_start()
+        frame, sec, _ = timemap.cycle_start(time.monotonic(), frames)  # the preview's own rule
         blocks.append(np.stack([ports[0].get_array().copy(), ports[1].get_array().copy()], axis=1))
         frames_at.append(frame)
         secs.append(sec)

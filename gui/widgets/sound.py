@@ -1,0 +1,199 @@
+"""The transport bar's sound controls: hear the pattern through a GM SoundFont drum kit.
+
+"Sound" toggles the preview (``bridge.preview``: the engine's own notes, on its timing path);
+it is on by default when the MIDI output is not an external port (a lone musician with no
+DAW or synth hears the pattern at once) and remembers the user's choice. The volume fader and
+"Kit…" (any .sf2/.sf3 file) sit beside it. With no SoundFont on the system, or no audio output,
+the toggle is disabled and its tooltip says why and where to get one; "Kit…" stays usable.
+The preview opens lazily (first time the sound is on), so a window with the sound off opens no
+audio client. A bad file is refused with one line in the status bar; the kit playing stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSlider, QToolButton, QWidget
+
+from bridge.audio_out import open_audio_out
+from bridge.preview import Preview, resolve_soundfont
+from gui.engine_adapter import EngineAdapter
+from models.synth import WHERE_TO_GET, Kit, SoundFontError, load_kit
+
+VIRTUAL_OUTPUTS = ("", "groovebridge out", "none", "fake-none")
+
+
+def output_is_external(ports: dict[str, Any] | None) -> bool:
+    """Whether the MIDI output goes to a named port of another program (so a synth or DAW is
+    there to make the sound): not our own virtual port, not "none", not a failed MIDI."""
+    if not ports or ports.get("api") in (None, "none"):
+        return False
+    name = str(ports.get("output", "")).strip().lower()
+    return bool(ports.get("output_present", True)) and name not in VIRTUAL_OUTPUTS and "groovebridge" not in name
+
+
+class SoundBox(QWidget):
+    kitChanged = pyqtSignal(str)  # the kit's description
+
+    def __init__(self, adapter: EngineAdapter, parent: QWidget | None = None,
+                 open_output: Callable[..., Any] | None = None) -> None:
+        super().__init__(parent)
+        self.adapter = adapter
+        self.preview: Preview | None = None
+        self._open_output = open_output  # None: bridge.audio_out.open_audio_out, looked up when used
+        self._engine: Any = None
+        self._soundfont = ""  # the user's kit ("" = the system's)
+        self._user_choice: bool | None = None  # the toggle as the user last set it
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        self.toggle = QPushButton("🔊 Sound")
+        self.toggle.setCheckable(True)
+        self.toggle.toggled.connect(self._on_toggled)
+        lay.addWidget(self.toggle)
+        self.volume = QSlider(Qt.Orientation.Horizontal)
+        self.volume.setRange(0, 100)
+        self.volume.setValue(80)
+        self.volume.setFixedWidth(70)
+        self.volume.setToolTip("Preview volume")
+        self.volume.valueChanged.connect(self._on_volume)
+        lay.addWidget(self.volume)
+        self.kit_button = QToolButton()
+        self.kit_button.setText("Kit…")
+        self.kit_button.setToolTip("Choose the drum kit: a General MIDI SoundFont (.sf2 / .sf3)")
+        self.kit_button.clicked.connect(self.choose_kit)
+        lay.addWidget(self.kit_button)
+        adapter.engineAttached.connect(self._on_engine)
+        self._show()
+
+    # ---- state -----------------------------------------------------------------------------
+    def reason(self) -> str:
+        """Why the sound cannot be on ("" when it can)."""
+        if self.preview is not None:
+            return self.preview.reason
+        if resolve_soundfont(self._soundfont or None) is None:
+            return f"no GM SoundFont found: {WHERE_TO_GET}"
+        return ""
+
+    def kit(self) -> Kit | None:
+        """The kit in use (loaded on demand for an export when the sound was never on)."""
+        if self.preview is not None and self.preview.kit is not None:
+            return self.preview.kit
+        found = resolve_soundfont(self._soundfont or None)
+        if found is None:
+            raise SoundFontError(f"no GM SoundFont found: {WHERE_TO_GET}")
+        return load_kit(found)
+
+    def _show(self) -> None:
+        reason = self.reason()
+        self.toggle.setEnabled(not reason)
+        if reason:
+            self.toggle.blockSignals(True)
+            self.toggle.setChecked(False)
+            self.toggle.blockSignals(False)
+            self.toggle.setToolTip(f"Sound is off: {reason}")
+            return
+        if self.preview is not None:
+            st = self.preview.status()
+            self.toggle.setToolTip(f"Hear the pattern through {st.kit} ({st.backend} audio, "
+                                   f"{st.delay_ms:.1f} ms after the MIDI note time)")
+        else:
+            found = resolve_soundfont(self._soundfont or None)
+            self.toggle.setToolTip(f"Hear the pattern through {found.name if found else 'a GM kit'}")
+
+    # ---- engine ----------------------------------------------------------------------------
+    def _on_engine(self, engine: Any) -> None:
+        self.close_preview()
+        self._engine = engine
+        settings = getattr(engine, "settings", None)
+        if not self._soundfont and settings is not None:
+            self._soundfont = str(getattr(settings, "preview_soundfont", "") or "")
+        snap = self.adapter.snapshot()
+        if self._user_choice is not None:
+            on = self._user_choice
+        elif settings is not None and getattr(settings, "preview_enabled", False):
+            on = True
+        else:
+            on = not output_is_external(getattr(snap, "ports", None))
+        self._show()
+        self.toggle.setChecked(on and self.toggle.isEnabled())
+        if self.toggle.isChecked():
+            self._apply(True)
+
+    def _ensure_preview(self) -> Preview | None:
+        if self.preview is None and self._engine is not None:
+            settings = getattr(self._engine, "settings", None)
+            backend = getattr(settings, "preview_audio", "auto") if settings is not None else "auto"
+            self.preview = Preview(self._soundfont or None, volume=self.volume.value() / 100.0, backend=backend,
+                                   enabled=False, open_output=self._open_output or open_audio_out)
+            if self.preview.available:
+                self.preview.attach(self._engine)
+                self.kitChanged.emit(self.preview.status().kit)
+        return self.preview
+
+    def _apply(self, on: bool) -> None:
+        preview = self._ensure_preview() if on else self.preview
+        if preview is not None:
+            preview.set_enabled(on and preview.available)
+        self._show()
+
+    def _on_toggled(self, on: bool) -> None:
+        self._user_choice = on
+        self._apply(on)
+
+    def _on_volume(self, value: int) -> None:
+        if self.preview is not None:
+            self.preview.set_volume(value / 100.0)
+
+    # ---- kit ---------------------------------------------------------------------------------
+    def choose_kit(self) -> None:
+        start = str(Path(self._soundfont).parent) if self._soundfont else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a drum kit (GM SoundFont)", start,
+                                              "SoundFont (*.sf2 *.sf3);;All files (*)")
+        if path:
+            self.set_kit(path)
+
+    def set_kit(self, path: str) -> bool:
+        """Use the SoundFont at ``path``; a bad one is refused with one line (the kit stays)."""
+        try:
+            if self.preview is not None:
+                kit = self.preview.set_soundfont(path)
+                if kit is not None and self._engine is not None and self.preview.out is not None \
+                        and self.preview.on_note not in self._engine.note_sinks:
+                    self.preview.attach(self._engine)
+            else:
+                kit = load_kit(path)
+        except SoundFontError as e:
+            self.adapter.error.emit(str(e))
+            return False
+        self._soundfont = str(path)
+        self._show()
+        if kit is not None:
+            self.kitChanged.emit(kit.describe())
+        if self.toggle.isEnabled() and self._user_choice is not False and not self.toggle.isChecked():
+            self.toggle.setChecked(True)  # a kit just chosen: the user wants to hear it
+        return True
+
+    # ---- persistence and shutdown ----------------------------------------------------------------
+    def restore(self, store: Any) -> None:
+        self._soundfont = str(store.get("sound_soundfont", "") or "")
+        choice = store.get("sound_enabled", None)
+        self._user_choice = None if choice is None else bool(choice)
+        self.volume.setValue(int(store.get("sound_volume", self.volume.value())))
+        self._show()
+        if self._engine is not None and self._user_choice is not None and self.toggle.isEnabled():
+            self.toggle.setChecked(self._user_choice)
+
+    def save(self, store: Any) -> None:
+        store.set("sound_soundfont", self._soundfont)
+        store.set("sound_volume", self.volume.value())
+        if self._user_choice is not None:
+            store.set("sound_enabled", self._user_choice)
+
+    def close_preview(self) -> None:
+        preview, self.preview = self.preview, None
+        if preview is not None:
+            preview.close()

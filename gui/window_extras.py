@@ -13,6 +13,7 @@ from PyQt6.QtCore import QSize, Qt, QTimer, QUrl
 from PyQt6.QtGui import QDesktopServices
 from PyQt6.QtWidgets import (
     QFrame,
+    QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -134,6 +135,16 @@ class WindowExtrasMixin(_Base):
         self._error_timer = QTimer(self)
         self._error_timer.setSingleShot(True)
         self._error_timer.timeout.connect(self.clear_error)
+        # Wrapping labels grow with their text, which the splitter's layout cannot foresee: it
+        # then squeezes the form under them (buttons over the progress bar). Reserve their lines.
+        for label in self.train_panel.findChildren(QLabel):
+            if label.wordWrap():
+                label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 4)
+        for bar in self.train_panel.findChildren(QProgressBar):  # squeezed bars slid under buttons
+            bar.setMinimumHeight(bar.sizeHint().height())
+        for box in (self.train_panel.data_box, self.train_panel.start_button.parentWidget()):
+            if box is not None:  # the forms keep their height: the page scrolls instead
+                box.setMinimumHeight(box.sizeHint().height())
         for card in self.slots.cards.values():
             card.tempoOffered.connect(self.offer_tempo)
             card.last_dir = self.store.get("load_dir", "")

@@ -106,3 +106,20 @@ def test_the_layout_and_user_flows_hold_under_a_real_x_server(tmp_path):
     tail = (run.stdout + run.stderr)[-3000:]
     assert run.returncode == 0, tail
     assert " passed" in run.stdout and platform.read_text() == "xcb", tail
+
+
+@pytest.mark.parametrize(("width", "height"), ((1280, 720), (1366, 768)))
+def test_train_tab_with_a_report_and_a_finished_run_keeps_its_form_apart(window, qtbot, width, height):
+    """The texts a preprocessing and a finished training leave (wrapped labels) must not squeeze
+    the form: the Start / Stop / Resume row went over the progress bar."""
+    tp = window.train_panel
+    window.tabs.setCurrentWidget(tp)
+    fit(window, width, height)
+    tp.report_label.setText("24 of 26 files read · windows: 187 train, 0 validation, 51 test")
+    tp.skip_table.setRowCount(2)
+    tp.log.setText("training finished: 60 steps, checkpoint ckpt-00000060 written, validation 169.70")
+    tp.train_bar.setRange(0, 60)
+    tp.train_bar.setValue(60)
+    qtbot.wait(50)
+    problems = layout_problems(window)
+    assert not problems, "\n".join(problems[:10])

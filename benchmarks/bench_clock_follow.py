@@ -23,6 +23,8 @@ jitter it cannot. Tempo error = |follower bpm - true bpm| at each tick after loc
     .venv/bin/python benchmarks/bench_clock_follow.py [-p 32] [--bpm 120] [--bpm2 132] [--seconds 20]
         [--input both|poll|callback]   (JACK loopback read by the engine's polled reader,
         the previous rtmidi callback, or both in turn: the default)
+    .venv/bin/python benchmarks/bench_clock_follow.py --faults [--bpm 138] [--periods 32,256]
+        [--modes sync,async] [--jack no-rt]   (the fault table: benchmarks/clock_fault_table.py)
 
 Prints a table, then one JSON line.
 """
@@ -45,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.clock_fit import quantised_arrivals  # noqa: E402
+from bridge.clock_streams import quantised_arrivals  # noqa: E402
 from bridge.midi_clock import CLOCK, PPQN, START, MidiClockFollower  # noqa: E402
 
 NAMES = ("follower tick", "naive tick", "follower beat", "naive beat")
@@ -235,6 +237,36 @@ def jack_loopback(bpm: float, bpm2: float, seconds: float, trace: str = "", inpu
     return result
 
 
+def fault_table(bpm: float, periods: list[int], modes: list[str], jack_mode: str) -> int:
+    """Per JACK period and mode: each fault's largest phase error after it, the beats until
+    it stays under 1 ms, false slips; the ramp 60 -> 180 BPM in 8 bars; one JSON line."""
+    from clock_fault_table import fault_rows, ramp_rows
+    from jack_bench import jack_server
+
+    summary: dict[str, object] = {}
+    for period in periods:
+        for mode in modes:
+            with jack_server(period, jack_mode, sync=mode == "sync") as realtime:
+                faults, ramp = fault_rows(bpm), ramp_rows()
+            where = f"JACK p{period} {'-S' if mode == 'sync' else 'async'} {'-R' if realtime else '--no-realtime'}"
+            print(f"\n{where}, {bpm:g} BPM: latency {faults['latency_ms']:.2f} ms (removed); "
+                  f"{faults['ticks']} ticks, {faults['duplicates']} duplicates and {faults['lost']} lost recognised, "
+                  f"{faults['tempo_changes']} tempo changes, {faults['resyncs']} resyncs; "
+                  f"phase p99 {faults['phase_p99_ms']:.3f} ms (next beat), {faults['tick_p99_ms']:.3f} ms (next tick)")
+            print(f"  {'fault':<22}{'max |e| ms':>12}{'settle beats':>14}{'false slips':>13}  slips")
+            for row in faults["table"]:
+                print(f"  {row['fault']:<22}{row['max_ms']:>12.3f}{row['settle_beats']:>14.2f}{row['false_slips']:>13d}  {row['slips']}")
+            print(f"  {'ramp 60->180, 8 bars':<22}{ramp['phase_max_ms']:>12.3f}  phase p99 {ramp['phase_p99_ms']:.3f} ms "
+                  f"(next tick), {ramp['bpm_end']:.2f} BPM at the end, {ramp['slips']} slips")
+            key = f"p{period}_{mode}"
+            summary[key] = {"table": [{k: row[k] for k in ("fault", "max_ms", "settle_beats", "false_slips")}
+                                      for row in faults["table"]],
+                            "phase_p99_ms": round(faults["phase_p99_ms"], 4), "ramp_p99_ms": round(ramp["phase_p99_ms"], 4),
+                            "realtime": realtime}
+    print(json.dumps({"bench": "clock_follow_faults", "bpm": bpm, **summary}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bpm", type=float, default=120.0)
@@ -247,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", choices=("poll", "callback", "both"), default="both",
                    help="JACK loopback input: polled reader (the engine's), the old callback, or both in turn")
     p.add_argument("--trace", default="", help="write the JACK arrivals (time, message) as JSON here")
+    p.add_argument("--faults", action="store_true",
+                   help="the fault table instead: a second-process master injects faults over JACK periods "
+                        "--periods, synchronous (-S) and asynchronous (benchmarks/clock_fault_table.py)")
+    p.add_argument("--periods", default="32,256", help="JACK periods (frames) for --faults")
+    p.add_argument("--modes", default="sync,async", help="JACK modes for --faults")
     args = p.parse_args(argv)
+    if args.faults:
+        return fault_table(args.bpm, [int(x) for x in args.periods.split(",")], args.modes.split(","), args.jack)
     bpm2 = args.bpm2 if args.bpm2 is not None else round(args.bpm * 1.1, 3)
     results: dict[str, dict] = {}
     results[f"synthetic +-{args.jitter_ms:g} ms"] = synthetic(args.bpm, max(args.seconds, 30.0), args.jitter_ms)

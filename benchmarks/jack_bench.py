@@ -21,11 +21,12 @@ if str(ROOT) not in sys.path:
 
 
 @contextmanager
-def jack_server(period_frames: int = 32, mode: str = "auto") -> Iterator[bool]:
+def jack_server(period_frames: int = 32, mode: str = "auto", sync: bool = False) -> Iterator[bool]:
     """A private JACK server (``bridge.jack_server``: dummy backend, 48 kHz, ``period_frames``)
     for this run; yields whether it is real-time. ``mode``: "rt" (``jackd -R -P 70``: JACK's
     threads, our clients' process threads included, run SCHED_FIFO), "no-rt"
-    (``--no-realtime``), "auto" (rt where the OS allows it, else no-rt). Exits with one line
+    (``--no-realtime``), "auto" (rt where the OS allows it, else no-rt); ``sync``: JACK2's
+    synchronous mode (``-S``), else its default asynchronous mode. Exits with one line
     when jackd is missing or does not start.
 
     SIGTERM and SIGINT (``timeout``, Ctrl-C, a killed shell) raise SystemExit while the server
@@ -36,7 +37,7 @@ def jack_server(period_frames: int = 32, mode: str = "auto") -> Iterator[bool]:
     with ExitStack() as stack:
         stack.enter_context(exit_on_signals())
         try:
-            server = stack.enter_context(private_jack_server("groovebridge-bench", period_frames, mode))
+            server = stack.enter_context(private_jack_server("groovebridge-bench", period_frames, mode, sync=sync))
         except JackUnavailable as e:
             raise SystemExit(str(e)) from None
         os.environ["GROOVEBRIDGE_MIDI_API"] = "jack"

@@ -27,6 +27,8 @@ follower) reads 117 BPM for 125. So:
   tick. A deviation that does not grow (a phase jump) for ``resync_ticks`` restarts the fit
   from those ticks; late ticks catching up after a stall (their lateness shrinks by a tick
   period each) change nothing.
+* **Ramps**: once a segment has ``RAMP_TICKS`` ticks and a curve fits them much better
+  than a line, the line is the curve's tangent at the newest tick (tempo and phase now).
 * **Lost ticks**: two ticks in a row late by the same whole number j of tick periods (only
   when the band is under a quarter tick): j ticks were dropped on the way; renumber. Two
   ticks in a row a whole tick early likewise: the count ran ahead (a duplicate); renumber.
@@ -57,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.clock_slip import SlipMixin, integer_offset
+from bridge.clock_slip import SlipMixin, curve_fit, integer_offset
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -65,6 +67,7 @@ BAND_TICKS = 16  # residuals needed before the band estimate is trusted
 RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
 RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
+RAMP_TICKS = 48  # ticks a segment needs before a curve (a tempo ramp) is fitted
 DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
                                       for rate in (44100, 48000, 88200, 96000)}))
 
@@ -129,6 +132,7 @@ class TickLine(SlipMixin):
         self._band_floor = 0.0  # the band before a change holds while the new segment is young
         self.phase_se_sec = math.inf
         self._next_se_sec = 0.0  # standard error of the next tick's predicted time
+        self._curve = 0.0  # a ramp's curvature (sec per tick^2) beyond the line's tangent, or 0
 
     @property
     def delivery_period_sec(self) -> float:
@@ -158,7 +162,8 @@ class TickLine(SlipMixin):
         if self.fitted < 2:
             a = _Arrival(self.n, t_sec, 0.0, True)
         else:
-            r = t_sec - self.line.time_at(self.n)
+            k = self.n - self.line.n_ref
+            r = t_sec - self.line.time_at(self.n) - self._curve * k * k  # (a ramp goes on curving)
             # until the band is known (a line from a few coarse ticks can be far off), only a
             # gross outlier (two ticks off) is left out
             tol = self.tolerance_sec if settled else max(self.tolerance_sec, 2.0 * self.line.sec_per_tick)
@@ -218,7 +223,7 @@ class TickLine(SlipMixin):
     def _resync(self, run: list[_Arrival]) -> None:
         spt = self.line.sec_per_tick
         j = integer_offset(np.array([a.r for a in run]), spt, self.tolerance_sec,
-                           self.band_sec if self.band_sec < spt / 2 else 0.0)
+                           self.delivery_period_sec / 2 if self.band_sec < spt / 2 else 0.0)
         if j:  # a whole number of ticks off: the count slipped; the line stands
             self._renumber(run, j)
             self.slip_events.append((j, True))
@@ -317,6 +322,25 @@ class TickLine(SlipMixin):
         self._anchor = (float(c), t0 + float(coef[best, 0]), max(1.0, min(before, self.window_ticks) / 4.0))
 
     # ---- fitting -----------------------------------------------------------------------------
+    def _ramp(self, ns: np.ndarray, ts: np.ndarray, dn: np.ndarray, mt: float, res: np.ndarray, n0: float,
+              t0: float) -> np.ndarray:
+        """A tempo ramp: when a curve fits the window much better than the line (F > 30), the
+        line becomes the curve's tangent at the newest tick (its tempo and phase now), so a
+        ramp is followed without lag instead of by a chain of tempo changes."""
+        coef, qres = curve_fit(dn, ts - mt)
+        m = dn.size
+        sse_q = float(qres @ qres)
+        gain = float(res @ res) - sse_q
+        if gain <= 30.0 * max(sse_q, 1e-14) / (m - 3):
+            return res
+        x = float(dn[-1])
+        slope = float(coef[1] + 2.0 * coef[2] * x)
+        if not 60.0 / (500.0 * PPQN) < slope < 60.0 / (10.0 * PPQN):
+            return res
+        self.line = Line(t0 + mt + float(coef[0] + coef[1] * x + coef[2] * x * x), n0 + float(ns[-1]), slope)
+        self._curve = float(coef[2])
+        return qres
+
     def _refit(self) -> None:
         pts = [a for a in self._arrivals if a.ok and a.n >= self._seg_start][-self.window_ticks:]
         m = len(pts)
@@ -352,6 +376,9 @@ class TickLine(SlipMixin):
         self.line = Line(t0 + mt, n0 + mn, spt)
         self.fitted = m
         res = np.abs(ts - mt - spt * dn)
+        self._curve = 0.0
+        if m >= RAMP_TICKS:
+            res = self._ramp(ns, ts, dn, mt, res, n0, t0)
         if m > 2:
             self.sigma_sec = math.sqrt(float(res @ res) / (m - 2))
         if m - RECENT_TICKS >= BAND_TICKS:  # not the latest ticks: they may be a change starting
@@ -367,15 +394,3 @@ class TickLine(SlipMixin):
             self.phase_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
             x = pts[-1].n - n0 + 1 - mn  # the next tick
             self._next_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
-
-
-def quantised_arrivals(send_times_sec: np.ndarray, period_sec: float, cycle_offset_sec: float = 0.0,
-                       extra_delay_sec: np.ndarray | float = 0.0) -> np.ndarray:
-    """What a period-based driver (JACK) does to MIDI sent at ``send_times_sec``: each event
-    is delivered at the end of the period it was sent in (cycles start at ``cycle_offset_sec``
-    + k * period), plus ``extra_delay_sec`` (the receiver's wake-up). For tests and benchmarks."""
-    sent = np.asarray(send_times_sec, float)
-    if period_sec <= 0:
-        return sent + extra_delay_sec
-    cycles = np.floor((sent - cycle_offset_sec) / period_sec) + 1.0
-    return cycle_offset_sec + cycles * period_sec + extra_delay_sec

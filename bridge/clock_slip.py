@@ -28,6 +28,13 @@ STEP_TICKS = 16
 MIN_AFTER = 4  # ticks after the step point needed to call it flat
 
 
+def curve_fit(dn: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares t = c0 + c1 dn + c2 dn^2 (coefficients, absolute residuals)."""
+    x = np.stack((np.ones_like(dn), dn, dn * dn), axis=1)
+    coef = np.linalg.lstsq(x, y, rcond=None)[0]
+    return coef, np.abs(y - x @ coef)
+
+
 def integer_offset(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float, band_sec: float = 0.0) -> int:
     """Whole ticks by which ``residuals`` (seconds, a run off the line) sit off; 0 if not whole."""
     if residuals.size == 0:
@@ -40,7 +47,9 @@ def integer_offset(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: fl
 
 
 def drift_limit(sec_per_tick: float, band_sec: float) -> float:
-    """How far a flat run may drift: a quarter tick, or the delivery sawtooth (two bands)."""
+    """How far a flat run may drift: a quarter tick, or the delivery sawtooth (two half
+    periods: ``band_sec`` is half the detected delivery period, never a band a tempo ramp
+    widened, or a ramp would pass for flat)."""
     return max(sec_per_tick / 4, 2.0 * band_sec)
 
 
@@ -91,6 +100,7 @@ class SlipMixin:
     _seg_start: float
     _change: Any
     _next_se_sec: float
+    delivery_period_sec: float
     lost_ticks: int
     duplicates: int
     slip_events: list[tuple[int, bool]]
@@ -123,7 +133,7 @@ class SlipMixin:
         if self.band_sec >= spt / 2:
             return False  # noise of half a tick: a step can not be told from a change or the noise
         last = [arrivals[i] for i in range(len(arrivals) - m, len(arrivals))]
-        found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.band_sec)
+        found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.delivery_period_sec / 2)
         if found is None:
             return False
         s, j = found

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.clock_fit import quantised_arrivals
 from bridge.midi_clock_out import CLOCK, PPQN, START
 
 T0 = 100.0
@@ -42,6 +41,18 @@ class ClockStream:
     def bpm_at_tick(self, k: int) -> float:
         k = min(max(0, k), self.sent.size - 2)
         return 60.0 / (PPQN * float(self.sent[k + 1] - self.sent[k]))
+
+
+def quantised_arrivals(send_times_sec: np.ndarray, period_sec: float, cycle_offset_sec: float = 0.0,
+                       extra_delay_sec: np.ndarray | float = 0.0) -> np.ndarray:
+    """What a period-based driver (JACK) does to MIDI sent at ``send_times_sec``: each event
+    is delivered at the end of the period it was sent in (cycles start at ``cycle_offset_sec``
+    + k * period), plus ``extra_delay_sec`` (the receiver's wake-up). For tests and benchmarks."""
+    sent = np.asarray(send_times_sec, float)
+    if period_sec <= 0:
+        return sent + extra_delay_sec
+    cycles = np.floor((sent - cycle_offset_sec) / period_sec) + 1.0
+    return cycle_offset_sec + cycles * period_sec + extra_delay_sec
 
 
 def send_times(n: int, bpm_at: Callable[[int], float], t0: float = T0) -> np.ndarray:

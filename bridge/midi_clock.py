@@ -186,6 +186,11 @@ class MidiClockFollower:
         return self._line.lost_ticks
 
     @property
+    def has_locked(self) -> bool:
+        """Locked once since the clock (re)started: tempo and phase have an estimate."""
+        return self._ever_locked
+
+    @property
     def duplicates(self) -> int:
         """Ticks recognised as duplicates (ignored, or renumbered when seen late)."""
         return self._line.duplicates

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bridge.clock import FakeClock, InternalClock
-from bridge.clock_fit import quantised_arrivals
+from bridge.clock_streams import quantised_arrivals
 from bridge.midi_clock import (
     CLOCK,
     CONTINUE,

@@ -1,0 +1,87 @@
+"""A MIDI clock master in its own process that injects faults (for bench_clock_follow --faults
+and tests/bridge/test_sync_jack.py). Not a benchmark itself.
+
+    python benchmarks/clock_fault_sender.py PLAN.json
+
+PLAN: {"client": JACK client name, "bpm": float or [[tick, bpm], ...] (the tempo from each
+tick on, linear in between: a ramp), "ticks": n, "duplicates": [tick, ...], "drops": [tick,
+...], "jitter": [[first, last, sigma_ms], ...], "lead_sec": float, "notes": [[tick, [bytes]], ...]
+(messages sent right after that tick: a groove played along), "stop_at": tick or null}.
+It opens a JACK MIDI output ``<client>:out``, prints "ready", waits for a line on stdin
+(the reader connects it meanwhile), sends Start then the ticks at their ideal times (plus
+the jitter), and prints one JSON line: {"ideal": [time.monotonic() of each tick as meant]}.
+CLOCK_MONOTONIC is shared by every process of the machine, so the reader compares its own
+readings with these directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+
+def tempo_fn(spec):
+    if isinstance(spec, (int, float)):
+        return lambda _k: float(spec)
+    points = sorted((int(k), float(b)) for k, b in spec)
+    ks = np.array([k for k, _ in points], float)
+    bs = np.array([b for _, b in points], float)
+    return lambda k: float(np.interp(k, ks, bs))
+
+
+def main() -> int:
+    import rtmidi
+
+    plan = json.loads(open(sys.argv[1]).read())
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=plan["client"])
+    out.open_virtual_port("out")
+    print("ready", flush=True)
+    sys.stdin.readline()
+    bpm_at = tempo_fn(plan["bpm"])
+    n = int(plan["ticks"])
+    dups, drops = set(plan.get("duplicates", ())), set(plan.get("drops", ()))
+    rng = np.random.default_rng(int(plan.get("seed", 0)))
+    jitter = np.zeros(n)
+    for first, last, sigma_ms in plan.get("jitter", ()):
+        m = last - first
+        jitter[first:last] = np.clip(rng.normal(0.0, sigma_ms / 1000.0, m), -3 * sigma_ms / 1000, 3 * sigma_ms / 1000)
+    notes: dict[int, list[list[int]]] = {}
+    for k, message in plan.get("notes", ()):
+        notes.setdefault(int(k), []).append(list(message))
+    stop_at = plan.get("stop_at")
+    ideal = np.empty(n)
+    t = time.monotonic() + float(plan.get("lead_sec", 0.3))
+    for k in range(n):
+        ideal[k] = t
+        t += 60.0 / (bpm_at(k) * 24)
+    due_start = ideal[0] - 0.005
+    while time.monotonic() < due_start:
+        time.sleep(0.0005)
+    out.send_message([0xFA])
+    for k in range(n):
+        due = ideal[k] + jitter[k]
+        while True:
+            left = due - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(left - 0.001 if left > 0.0015 else 0)  # sleep, then spin the last ms
+        if k not in drops:
+            out.send_message([0xF8])
+            if k in dups:
+                out.send_message([0xF8])
+        for message in notes.get(k, ()):
+            out.send_message(message)
+        if stop_at is not None and k == stop_at:
+            out.send_message([0xFC])
+    time.sleep(0.05)
+    out.close_port()
+    out.delete()
+    print(json.dumps({"ideal": ideal.tolist()}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

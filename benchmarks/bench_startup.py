@@ -10,9 +10,19 @@ Measured in one process, in this order:
                 against a fresh process showing an empty ``QMainWindow`` (second baseline)
 Each figure also as a ratio to the baseline. The model is the shipped default (``--model
 default``) or a tiny random-weight model (``--model tiny``, when none is shipped yet). Runs
-offscreen unless a display is set. Prints a table and one JSON line.
+offscreen unless a display is set.
 
-    .venv/bin/python benchmarks/bench_startup.py [--model default|tiny] [--repeats 5]
+Then, as a musician meets it (``--launches N``, default 5; skipped with 0): the real app
+(``gui.app.launch``, the shipped default model, the real MIDI backend) started N times in fresh
+processes on a real X server (Xvfb, started for the run when no display is set) with a JACK
+server (a private one, dummy backend, when jackd is installed), from the process' spawn:
+window shown, engine attached, model loading, model ready, first pattern in the window; once on
+a first launch (nothing saved) and once with the last session's pattern saved (the app shows it
+before the model is up). And where the model's time goes, in a fresh process: importing torch,
+``load_model`` (and whether it imported ``torch._dynamo``), the first sample. Prints tables and
+one JSON line.
+
+    .venv/bin/python benchmarks/bench_startup.py [--model default|tiny] [--repeats 5] [--launches 5]
 """
 
 from __future__ import annotations
@@ -107,14 +117,176 @@ def cold_start_ms(kind: str) -> float:
     return float(out.strip().splitlines()[-1]) * 1000
 
 
+REAL_MARKS = ("window shown", "engine attached", "model loading", "model ready", "first pattern shown")
+
+
+def real_child(restored: bool) -> int:
+    """Child mode: the real app from spawn to its first pattern; prints the marks as JSON."""
+    spawned = float(os.environ["GB_SPAWN_TIME"])
+    marks: dict[str, float] = {}
+    app = QApplication.instance() or QApplication(["groovebridge"])
+    from PyQt6.QtCore import QTimer
+
+    from gui import app as gui_app
+
+    gui_app.make_application()
+    window = gui_app.launch(gui_app.build_parser().parse_args([]))
+
+    def poll() -> None:
+        now = time.time() - spawned
+        handle = window.windowHandle()
+        snap = window.adapter.snapshot()
+        grid = window.grid.groove()
+        for name, seen in (
+            ("window shown", handle is not None and handle.isExposed()),
+            ("engine attached", window.adapter.engine is not None),
+            ("model loading", snap is not None and snap.model_state in ("loading", "ready")),
+            ("model ready", snap is not None and snap.model_state == "ready"),
+            ("first pattern shown", grid is not None and grid.num_hits > 0 and snap is not None
+             and grid is snap.pattern),
+        ):
+            if seen and name not in marks:
+                marks[name] = now
+        if len(marks) == len(REAL_MARKS) or now > 60:
+            print(json.dumps({"marks": marks, "platform": app.platformName(), "restored": restored,
+                              "source": str(snap.pattern_source) if snap is not None else "",
+                              "midi_api": str((snap.ports or {}).get("api")) if snap is not None else ""}),
+                  flush=True)
+            os._exit(0)
+
+    tick = QTimer()
+    tick.timeout.connect(poll)
+    tick.start(5)
+    return int(app.exec())
+
+
+def load_profile_child() -> int:
+    """Child mode: where the model's load time goes (no GUI)."""
+    t0 = time.perf_counter()
+    import torch  # noqa: F401
+
+    t_torch = time.perf_counter()
+    from models.generate import load_model
+
+    dynamo_before = "torch._dynamo" in sys.modules
+    t1 = time.perf_counter()
+    model = load_model(None)
+    t_load = time.perf_counter()
+    model.sample(4, temperature=1.0)
+    t_sample = time.perf_counter()
+    print(json.dumps({"import_torch_ms": (t_torch - t0) * 1000, "load_model_ms": (t_load - t1) * 1000,
+                      "dynamo_imported_by_load": not dynamo_before and "torch._dynamo" in sys.modules,
+                      "first_sample_ms": (t_sample - t_load) * 1000}), flush=True)
+    return 0
+
+
+def _child_json(args: list[str], env: dict[str, str]) -> dict:
+    import subprocess
+
+    env = dict(env, GB_SPAWN_TIME=f"{time.time():.6f}")
+    out = subprocess.run([sys.executable, __file__, *args], env=env, capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _saved_pattern_config() -> str:
+    """A config folder holding a last-session pattern (what the app saves when it quits)."""
+    from gui.export import export_pattern
+    from models.midi_files import load_groove_window
+
+    folder = Path(tempfile.mkdtemp(prefix="gb-bench-restored-"))
+    gmd = sorted(Path("/work/shared/data/groove-midi/groove").glob("drummer1/session1/*_beat_4-4.mid"))
+    groove = load_groove_window(gmd[0])[0] if gmd else None
+    if groove is not None:
+        export_pattern(groove, folder / "slots" / "pattern.mid", 120.0, "gm")
+    return str(folder)
+
+
+def real_launches(n: int) -> dict:
+    """N cold launches of the real app on a real display with JACK; medians per mark."""
+    from contextlib import ExitStack
+
+    env = dict(os.environ)
+    env.pop("QT_QPA_PLATFORM", None)
+    env["GROOVEBRIDGE_OSC_ENABLED"] = "0"
+    with ExitStack() as stack:
+        jack = "none"
+        try:
+            from bridge.jack_server import JackUnavailable, private_jack_server
+
+            server = stack.enter_context(private_jack_server("gb-bench-startup", period_frames=256))
+            env.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")
+            jack = server.name
+        except (ImportError, JackUnavailable) as e:
+            print(f"note: no JACK server for the launches ({e})")
+        runs: dict[str, list[dict]] = {"first launch": [], "last pattern saved": []}
+        for _ in range(n):
+            for kind, restored in (("first launch", False), ("last pattern saved", True)):
+                cfg = _saved_pattern_config() if restored else tempfile.mkdtemp(prefix="gb-bench-config-")
+                runs[kind].append(_child_json(["--real-child", "restored" if restored else "fresh"],
+                                              dict(env, GROOVEBRIDGE_CONFIG_DIR=cfg)))
+        profile = [_child_json(["--load-profile"], env) for _ in range(max(1, min(n, 3)))]
+    out: dict = {"jack": jack, "launches": n, "profile": {
+        k: round(statistics.median(p[k] for p in profile), 1) for k in ("import_torch_ms", "load_model_ms", "first_sample_ms")}}
+    out["profile"]["dynamo_imported_by_load"] = all(p["dynamo_imported_by_load"] for p in profile)
+    for kind, rs in runs.items():
+        out[kind] = {m: round(statistics.median(r["marks"][m] for r in rs if m in r["marks"]) * 1000, 1)
+                     for m in REAL_MARKS if any(m in r["marks"] for r in rs)}
+        out[kind]["range_first_pattern_ms"] = [round(min(r["marks"].get("first pattern shown", 0) for r in rs) * 1000),
+                                               round(max(r["marks"].get("first pattern shown", 0) for r in rs) * 1000)]
+        out[kind]["platform"] = rs[0]["platform"]
+        out[kind]["midi_api"] = rs[0]["midi_api"]
+        out[kind]["first_pattern_source"] = rs[0]["source"]
+    return out
+
+
+def print_real(res: dict) -> None:
+    print(f"\nreal app, {res['launches']} cold launches, JACK: {res['jack']}, platform:"
+          f" {res['first launch']['platform']}, MIDI: {res['first launch']['midi_api']} (ms from spawn, median)")
+    print(f"{'mark':<24} {'first launch':>13} {'last pattern saved':>19}")
+    for m in REAL_MARKS:
+        a, b = res["first launch"].get(m), res["last pattern saved"].get(m)
+        print(f"{m:<24} {'' if a is None else f'{a:>13.0f}'} {'' if b is None else f'{b:>19.0f}'}")
+    p = res["profile"]
+    print(f"model load, fresh process: import torch {p['import_torch_ms']:.0f} ms, load_model {p['load_model_ms']:.0f} ms"
+          f" (imports torch._dynamo: {p['dynamo_imported_by_load']}), first sample(4) {p['first_sample_ms']:.0f} ms")
+
+
+def under_xvfb(argv: list[str]) -> int | None:
+    """Re-run this benchmark on a private Xvfb display when there is none; None: run here."""
+    import shutil
+    import subprocess
+
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("GB_BENCH_NO_XVFB"):
+        return None
+    if shutil.which("xvfb-run") is None:
+        print("note: no display and no Xvfb: the launches run offscreen")
+        return None
+    env = dict(os.environ, GB_BENCH_NO_XVFB="1")
+    env.pop("QT_QPA_PLATFORM", None)
+    return subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, __file__, *argv],
+                          env=env, check=False).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="default", choices=("default", "tiny"))
     p.add_argument("--repeats", type=int, default=5, help="baseline repeats (median)")
+    p.add_argument("--launches", type=int, default=5, help="cold launches of the real app (0: skip)")
     p.add_argument("--cold-child", choices=("app", "empty"), help=argparse.SUPPRESS)
+    p.add_argument("--real-child", choices=("fresh", "restored"), help=argparse.SUPPRESS)
+    p.add_argument("--load-profile", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.cold_child:
         return cold_child(args.cold_child)
+    if args.real_child:
+        return real_child(args.real_child == "restored")
+    if args.load_profile:
+        return load_profile_child()
+    if args.launches > 0 and QApplication.instance() is None:
+        rc = under_xvfb(sys.argv[1:] if argv is None else argv)
+        if rc is not None:
+            return rc
 
     t_app = time.perf_counter()
     app = QApplication.instance() or QApplication(["bench"])
@@ -169,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'figure':<44} {'ms':>9} {'x baseline':>11}")
     for name, ms, ratio in rows:
         print(f"{name:<44} {ms:>9.1f} {'' if ratio is None else f'{ratio:>11.1f}'}")
+    real = real_launches(args.launches) if args.launches > 0 and model == "default" else None
+    if real is not None:
+        print_real(real)
     print(json.dumps({
-        "bench": "startup", "platform": app.platformName(), "model": model,
+        "bench": "startup", "platform": app.platformName(), "model": model, "real_app": real,
         "model_state": state, "qapplication_ms": round(app_ms, 2), "baseline_window_ms": round(base_ms, 2),
         "window_shown_ms": round(shown_ms, 2), "engine_attached_ms": round(engine_ms, 2),
         "model_ready_ms": round(ready_ms, 2), "window_shown_ratio": round(shown_ms / base_ms, 2),

@@ -1,4 +1,5 @@
-"""Render the main window and the train panel to docs/screenshots/*.png (run under Xvfb).
+"""Render the main window and the train panel to docs/screenshots/*.png (run under Xvfb), at the
+large size (1500x940) and at a laptop's 1366x768 (``*_1366x768.png``).
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py
 
@@ -52,6 +53,17 @@ def wait(app, cond, timeout_sec: float = 60.0) -> bool:
     return False
 
 
+def small(app, win, path: Path) -> None:
+    """Grab the window at 1366x768 (a laptop's screen), then give it back its large size."""
+    size = win.size()
+    win.resize(1366, 768)
+    wait(app, lambda: win.width() == 1366 and win.height() == 768, 5)
+    wait(app, lambda: False, 0.3)
+    win.grab().save(str(path))
+    win.resize(size)
+    wait(app, lambda: False, 0.2)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
@@ -96,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     app.processEvents()
     win.grab().save(str(out / "main_window.png"))
+    small(app, win, out / "main_window_1366x768.png")
     engine.stop()
 
     # Train panel: a real preprocessing of a few files, and a run's curves.
@@ -126,11 +139,12 @@ def main(argv: list[str] | None = None) -> int:
         wait(app, lambda: not panel.train_job.is_running(), 300)
     wait(app, lambda: False, 1.0)
     win.grab().save(str(out / "train_panel.png"))
+    small(app, win, out / "train_panel_1366x768.png")
     panel.monitor.stop()
     win.tabs.setCurrentIndex(0)
     win.close()
     engine.close()
-    print(f"wrote {out / 'main_window.png'} and {out / 'train_panel.png'}")
+    print(f"wrote {out}/main_window*.png and {out}/train_panel*.png (1500x940 and 1366x768)")
     return 0
 
 

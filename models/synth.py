@@ -35,6 +35,7 @@ SYSTEM_SOUNDFONTS = (
     "/usr/share/sounds/sf2/default-GM.sf2",
     "/usr/share/sounds/sf3/default-GM.sf3",
     "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
     "/usr/share/soundfonts/FluidR3_GM.sf2",
     "/usr/share/soundfonts/default.sf2",
     "/usr/share/sounds/sf2/TimGM6mb.sf2",

@@ -5,8 +5,9 @@ and tests/bridge/test_sync_jack.py). Not a benchmark itself.
 
 PLAN: {"client": JACK client name, "bpm": float or [[tick, bpm], ...] (the tempo from each
 tick on, linear in between: a ramp), "ticks": n, "duplicates": [tick, ...], "drops": [tick,
-...], "jitter": [[first, last, sigma_ms], ...], "lead_sec": float, "notes": [[tick, [bytes]], ...]
-(messages sent right after that tick: a groove played along), "stop_at": tick or null}.
+...], "jitter": [[first, last, sigma_ms], ...], "lead_sec": float, "notes": [[beat, [bytes]], ...]
+(messages sent at the master's time of that beat, between the ticks: a groove played along),
+"stop_at": tick or null}.
 It opens a JACK MIDI output ``<client>:out``, prints "ready", waits for a line on stdin
 (the reader connects it meanwhile), sends Start then the ticks at their ideal times (plus
 the jitter), and prints one JSON line: {"ideal": [time.monotonic() of each tick as meant]}.
@@ -48,34 +49,32 @@ def main() -> int:
     for first, last, sigma_ms in plan.get("jitter", ()):
         m = last - first
         jitter[first:last] = np.clip(rng.normal(0.0, sigma_ms / 1000.0, m), -3 * sigma_ms / 1000, 3 * sigma_ms / 1000)
-    notes: dict[int, list[list[int]]] = {}
-    for k, message in plan.get("notes", ()):
-        notes.setdefault(int(k), []).append(list(message))
     stop_at = plan.get("stop_at")
     ideal = np.empty(n)
     t = time.monotonic() + float(plan.get("lead_sec", 0.3))
     for k in range(n):
         ideal[k] = t
         t += 60.0 / (bpm_at(k) * 24)
+    events: list[tuple[float, int, list[int]]] = []  # (due, order, message)
+    for k in range(n):
+        if k not in drops:
+            events += [(ideal[k] + jitter[k], 0, [0xF8])] * (2 if k in dups else 1)
+        if stop_at is not None and k == stop_at:
+            events.append((ideal[k] + jitter[k], 1, [0xFC]))
+    for beat, message in plan.get("notes", ()):
+        events.append((float(np.interp(beat * 24, np.arange(n), ideal)), 2, list(message)))
+    events.sort(key=lambda e: (e[0], e[1]))
     due_start = ideal[0] - 0.005
     while time.monotonic() < due_start:
         time.sleep(0.0005)
     out.send_message([0xFA])
-    for k in range(n):
-        due = ideal[k] + jitter[k]
+    for due, _order, message in events:
         while True:
             left = due - time.monotonic()
             if left <= 0:
                 break
             time.sleep(left - 0.001 if left > 0.0015 else 0)  # sleep, then spin the last ms
-        if k not in drops:
-            out.send_message([0xF8])
-            if k in dups:
-                out.send_message([0xF8])
-        for message in notes.get(k, ()):
-            out.send_message(message)
-        if stop_at is not None and k == stop_at:
-            out.send_message([0xFC])
+        out.send_message(message)
     time.sleep(0.05)
     out.close_port()
     out.delete()

@@ -173,8 +173,9 @@ def ramp_rows(seed: int = 0) -> dict:
     rows = np.array(reader.rows, float).reshape(-1, 6)
     rows = rows[rows[:, 3] * PPQN < ideal.size]
     tick_err = (rows[:, 4] - beat_times(ideal, rows[:, 3])) * 1000.0
-    latency = float(np.median(tick_err[rows[:, 0] < ideal[8 * PPQN]]))
-    dev = np.abs(tick_err - latency)
+    before = tick_err[rows[:, 0] < ideal[8 * PPQN]]
+    latency = float(np.median(before if before.size else tick_err)) if tick_err.size else 0.0
+    dev = np.abs(tick_err - latency) if tick_err.size else np.array([np.nan])
     f = reader.follower
     return {"phase_p99_ms": float(np.percentile(dev, 99)), "phase_max_ms": float(dev.max()),
             "bpm_end": f.bpm, "slips": len(reader.slips), "tempo_changes": f.tempo_changes}

@@ -93,10 +93,13 @@ class JackAudioOut:
             import jack
         except (ImportError, OSError) as e:
             raise AudioOutError(f"JACK audio is not available ({e})") from None
+        jack.set_error_function(lambda message: None)  # "cannot connect to server": said below, once
         try:
             self.client = jack.Client(client_name, no_start_server=True)
         except jack.JackError:
             raise AudioOutError("no JACK server is running") from None
+        finally:
+            jack.set_error_function(None)
         if self.client.samplerate != SAMPLE_RATE:
             rate = self.client.samplerate
             self.client.close()

@@ -63,7 +63,10 @@ def resolve_soundfont(path: str | None) -> Path | None:
 
 class Preview:
     def __init__(self, soundfont: str | None = None, volume: float = 0.8, backend: str = "auto",
-                 enabled: bool = True, open_output: Callable[..., Any] = open_audio_out) -> None:
+                 enabled: bool = True, open_output: Callable[..., Any] = open_audio_out,
+                 kit: Kit | None = None) -> None:
+        """``kit``: one already loaded (the app loads kits off its GUI thread), else ``soundfont``
+        (a path; None = the system's) is loaded here."""
         self.volume = min(1.0, max(0.0, float(volume)))
         self.enabled = bool(enabled)
         self._kit_reason = self._out_reason = ""
@@ -79,6 +82,9 @@ class Preview:
         self._engine: Any = None
         self._backend, self._open_output = backend, open_output
         self.delay_sec = 256 / SAMPLE_RATE + MARGIN_SEC
+        if kit is not None:
+            self.set_kit(kit)
+            return
         try:
             self.set_soundfont(soundfont, required=False)
         except SoundFontError as e:
@@ -148,7 +154,10 @@ class Preview:
                 raise SoundFontError(message)
             self._kit_reason = message
             return None
-        kit = load_kit(found)
+        return self.set_kit(load_kit(found))
+
+    def set_kit(self, kit: Kit) -> Kit:
+        """Play ``kit`` from the next audio block (what rings of the old one is cut)."""
         synth = DrumSynth(kit, volume=self.volume)
         self.kit, self._kit_reason = kit, ""
 

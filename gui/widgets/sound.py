@@ -6,11 +6,14 @@ DAW or synth hears the pattern at once) and remembers the user's choice. The vol
 "Kit…" (any .sf2/.sf3 file) sit beside it. With no SoundFont on the system, or no audio output,
 the toggle is disabled and its tooltip says why and where to get one; "Kit…" stays usable.
 The preview opens lazily (first time the sound is on), so a window with the sound off opens no
-audio client. A bad file is refused with one line in the status bar; the kit playing stays.
+audio client. Kits load on a worker thread (a 148 MB .sf2 takes 0.35 s, an .sf3 decodes for
+seconds): the window never freezes; the toggle says "loading kit…" meanwhile. A bad file is
+refused with one line in the status bar; the kit playing stays.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,7 @@ def output_is_external(ports: dict[str, Any] | None) -> bool:
 
 class SoundBox(QWidget):
     kitChanged = pyqtSignal(str)  # the kit's description
+    _loaded = pyqtSignal(int, object, str)  # load number, Kit or None, error (from the worker thread)
 
     def __init__(self, adapter: EngineAdapter, parent: QWidget | None = None,
                  open_output: Callable[..., Any] | None = None) -> None:
@@ -47,17 +51,20 @@ class SoundBox(QWidget):
         self._engine: Any = None
         self._soundfont = ""  # the user's kit ("" = the system's)
         self._user_choice: bool | None = None  # the toggle as the user last set it
+        self._loads = 0  # kit loads started; only the latest one's result is used
+        self.loading = ""  # the file being loaded ("" when none)
+        self._loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)
-        self.toggle = QPushButton("🔊 Sound")
+        self.toggle = QPushButton("Sound")
         self.toggle.setCheckable(True)
         self.toggle.toggled.connect(self._on_toggled)
         lay.addWidget(self.toggle)
         self.volume = QSlider(Qt.Orientation.Horizontal)
         self.volume.setRange(0, 100)
         self.volume.setValue(80)
-        self.volume.setFixedWidth(70)
+        self.volume.setFixedWidth(60)
         self.volume.setToolTip("Preview volume")
         self.volume.valueChanged.connect(self._on_volume)
         lay.addWidget(self.volume)
@@ -72,7 +79,7 @@ class SoundBox(QWidget):
     # ---- state -----------------------------------------------------------------------------
     def reason(self) -> str:
         """Why the sound cannot be on ("" when it can)."""
-        if self.preview is not None:
+        if self.preview is not None and self.preview.kit is not None:
             return self.preview.reason
         if resolve_soundfont(self._soundfont or None) is None:
             return f"no GM SoundFont found: {WHERE_TO_GET}"
@@ -88,12 +95,13 @@ class SoundBox(QWidget):
         return load_kit(found)
 
     def _show(self) -> None:
+        if self.loading:
+            self.toggle.setToolTip(f"loading kit {Path(self.loading).name}…")
+            return
         reason = self.reason()
         self.toggle.setEnabled(not reason)
         if reason:
-            self.toggle.blockSignals(True)
-            self.toggle.setChecked(False)
-            self.toggle.blockSignals(False)
+            self._set_checked(False)
             self.toggle.setToolTip(f"Sound is off: {reason}")
             return
         if self.preview is not None:
@@ -119,24 +127,69 @@ class SoundBox(QWidget):
         else:
             on = not output_is_external(getattr(snap, "ports", None))
         self._show()
-        self.toggle.setChecked(on and self.toggle.isEnabled())
+        self._set_checked(on and self.toggle.isEnabled())
         if self.toggle.isChecked():
             self._apply(True)
 
-    def _ensure_preview(self) -> Preview | None:
-        if self.preview is None and self._engine is not None:
-            settings = getattr(self._engine, "settings", None)
-            backend = getattr(settings, "preview_audio", "auto") if settings is not None else "auto"
-            self.preview = Preview(self._soundfont or None, volume=self.volume.value() / 100.0, backend=backend,
-                                   enabled=False, open_output=self._open_output or open_audio_out)
-            if self.preview.available:
-                self.preview.attach(self._engine)
-                self.kitChanged.emit(self.preview.status().kit)
-        return self.preview
+    def _set_checked(self, on: bool) -> None:
+        """Set the toggle without counting it as the user's choice."""
+        self.toggle.blockSignals(True)
+        self.toggle.setChecked(on)
+        self.toggle.blockSignals(False)
+
+    def _load(self, path: Path) -> None:
+        """Load ``path`` on a worker thread; ``_on_loaded`` gets the kit on the GUI thread."""
+        self._loads += 1
+        number, self.loading = self._loads, str(path)
+
+        def work() -> None:
+            try:
+                self._loaded.emit(number, load_kit(path), "")
+            except SoundFontError as e:
+                self._loaded.emit(number, None, str(e))
+
+        threading.Thread(target=work, name="groovebridge-kit-load", daemon=True).start()
+        self._show()
+
+    def _on_loaded(self, number: int, kit: Kit | None, error: str) -> None:
+        if number != self._loads:
+            return  # a newer choice is loading
+        path, self.loading = self.loading, ""
+        if kit is None:
+            self.adapter.error.emit(error)
+            self._show()
+            return
+        self._soundfont = path
+        if self.preview is not None:
+            self.preview.set_kit(kit)
+        else:
+            self._open_preview(kit)
+        self.kitChanged.emit(kit.describe())
+        if self.toggle.isEnabled() and self._user_choice is not False and not self.toggle.isChecked():
+            self.toggle.setChecked(True)  # a kit just chosen (or found): the user wants to hear it
+        self._apply(self.toggle.isChecked())
+
+    def _open_preview(self, kit: Kit) -> None:
+        if self._engine is None:
+            return
+        settings = getattr(self._engine, "settings", None)
+        backend = getattr(settings, "preview_audio", "auto") if settings is not None else "auto"
+        self.preview = Preview(volume=self.volume.value() / 100.0, backend=backend, enabled=False,
+                               open_output=self._open_output or open_audio_out, kit=kit)
+        if self.preview.available:
+            self.preview.attach(self._engine)
 
     def _apply(self, on: bool) -> None:
-        preview = self._ensure_preview() if on else self.preview
+        if on and self.preview is None and not self.loading:
+            found = resolve_soundfont(self._soundfont or None)
+            if found is not None:
+                self._load(found)  # _on_loaded opens the preview and comes back here
+                return
+        preview = self.preview
         if preview is not None:
+            if self._engine is not None and preview.kit is not None and preview.out is not None \
+                    and preview.on_note not in self._engine.note_sinks:
+                preview.attach(self._engine)
             preview.set_enabled(on and preview.available)
         self._show()
 
@@ -156,26 +209,10 @@ class SoundBox(QWidget):
         if path:
             self.set_kit(path)
 
-    def set_kit(self, path: str) -> bool:
-        """Use the SoundFont at ``path``; a bad one is refused with one line (the kit stays)."""
-        try:
-            if self.preview is not None:
-                kit = self.preview.set_soundfont(path)
-                if kit is not None and self._engine is not None and self.preview.out is not None \
-                        and self.preview.on_note not in self._engine.note_sinks:
-                    self.preview.attach(self._engine)
-            else:
-                kit = load_kit(path)
-        except SoundFontError as e:
-            self.adapter.error.emit(str(e))
-            return False
-        self._soundfont = str(path)
-        self._show()
-        if kit is not None:
-            self.kitChanged.emit(kit.describe())
-        if self.toggle.isEnabled() and self._user_choice is not False and not self.toggle.isChecked():
-            self.toggle.setChecked(True)  # a kit just chosen: the user wants to hear it
-        return True
+    def set_kit(self, path: str) -> None:
+        """Use the SoundFont at ``path`` once loaded (off the GUI thread); a bad one is refused
+        with one line in the status bar and the kit playing stays."""
+        self._load(Path(path).expanduser())
 
     # ---- persistence and shutdown ----------------------------------------------------------------
     def restore(self, store: Any) -> None:
@@ -185,7 +222,8 @@ class SoundBox(QWidget):
         self.volume.setValue(int(store.get("sound_volume", self.volume.value())))
         self._show()
         if self._engine is not None and self._user_choice is not None and self.toggle.isEnabled():
-            self.toggle.setChecked(self._user_choice)
+            self._set_checked(self._user_choice)
+            self._apply(self._user_choice)
 
     def save(self, store: Any) -> None:
         store.set("sound_soundfont", self._soundfont)
@@ -194,6 +232,8 @@ class SoundBox(QWidget):
             store.set("sound_enabled", self._user_choice)
 
     def close_preview(self) -> None:
+        self._loads += 1  # a kit still loading is not used
+        self.loading = ""
         preview, self.preview = self.preview, None
         if preview is not None:
             preview.close()

@@ -29,7 +29,7 @@ from gui.widgets.sound import SoundBox
 
 SYNC_SOURCES = (("internal", "Internal"), ("midi", "MIDI clock"), ("link", "Ableton Link"))
 HEALTH_COLORS = {"locked": theme.OK, "settling": theme.ACCENT, "lost": theme.MUTE}
-WIDEST_POSITION = "bar 888 / 888 · beat 8"  # sizes the position label once
+WIDEST_POSITION = "bar 88 / 88 · beat 8"  # sizes the position label (loops are up to 99 bars)
 
 
 def position_text(bar: int, beat: float, loop_bars: int) -> str:
@@ -88,7 +88,7 @@ class FixedWidthLabel(QLabel):
         digit = max("0123456789", key=fm.horizontalAdvance)
         template = "".join(digit if c.isdigit() else c for c in self._widest)
         m = self.contentsMargins()
-        self.setFixedWidth(fm.horizontalAdvance(template) + m.left() + m.right() + 2 * self.margin() + 24)
+        self.setFixedWidth(fm.horizontalAdvance(template) + m.left() + m.right() + 2 * self.margin() + 20)
 
     def changeEvent(self, event: QEvent | None) -> None:
         super().changeEvent(event)
@@ -114,6 +114,7 @@ class TransportBar(QWidget):
 
         self.position = FixedWidthLabel(position_text(1, 1, 4), WIDEST_POSITION)
         self.position.setObjectName("display")
+        self.position.setStyleSheet("QLabel#display { font-size: 12pt; }")  # the long text fits the bar
         self.position.setToolTip("Playback position: the bar of the loop (of how many) and the beat")
         self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.position)

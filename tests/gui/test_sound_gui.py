@@ -87,8 +87,9 @@ def test_toggle_disabled_with_the_reason_when_no_soundfont(qtbot, soundfont, no_
     assert sound.kit_button.isEnabled() and sound.preview is None
     bad = tmp_path / "bad.sf2"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00sfbk" + bytes(32))
-    assert not sound.set_kit(str(bad))
+    sound.set_kit(str(bad))  # loads off the GUI thread
     qtbot.waitUntil(lambda: "bad.sf2" in win.error_label.text())
+    assert not sound.loading
     assert "\n" not in win.errors[-1] and not sound.toggle.isEnabled()
     # Export audio without a kit: one line, no dialog, no crash.
     from gui.audio_export import export_audio_dialog
@@ -96,7 +97,8 @@ def test_toggle_disabled_with_the_reason_when_no_soundfont(qtbot, soundfont, no_
     assert export_audio_dialog(win) is None and win.errors[-1].startswith("export audio: no GM SoundFont found")
     # The user picks a real kit: it loads and the sound is switched on; the reason left, if any,
     # is this machine's audio output (no JACK server in this test), not the SoundFont.
-    assert sound.set_kit(str(soundfont)), win.errors
+    sound.set_kit(str(soundfont))
+    qtbot.waitUntil(lambda: not sound.loading, timeout=10000)
     assert sound.kit().path == soundfont.resolve() or sound.kit().path == soundfont
     assert "SoundFont" not in sound.reason()
     assert sound.toggle.isEnabled() == (sound.reason() == "")
@@ -110,7 +112,10 @@ def test_sound_on_by_default_without_a_midi_output_and_plays_the_engine_notes(qt
         try:
             win = open_window(qtbot, eng)
             sound = win.transport.sound
-            assert sound.toggle.isChecked() and sound.preview is not None and sound.preview.available
+            assert sound.toggle.isChecked() and sound.loading  # the kit loads off the GUI thread
+            assert sound.toggle.toolTip().startswith("loading kit")
+            qtbot.waitUntil(lambda: sound.preview is not None and not sound.loading, timeout=10000)
+            assert sound.preview.available and sound.preview.enabled
             assert sound.preview.status().backend == "jack" and "FluidR3" in sound.toggle.toolTip()
             heard: list[int] = []
             eng.note_sinks.append(lambda note, due: heard.append(note.drum_class))
@@ -150,7 +155,7 @@ def test_position_counter_shows_the_loop_bar_and_keeps_its_width(qtbot, null_mid
     win.adapter._timer.stop()  # no polled snapshot in between: this test hands the label its own
     snap = null_midi_engine.snapshot()
     width, x_after = label.width(), win.transport.tempo.x()
-    for bar, beat, bars in ((1, 1.0, 4), (12, 3.5, 4), (99, 4.9, 16), (512, 2.0, 128)):
+    for bar, beat, bars in ((1, 1.0, 4), (12, 3.5, 4), (99, 4.9, 16), (64, 2.0, 64), (198, 4.0, 99)):
         groove = Groove.empty(bars * 16, 120.0)
         win.transport.update_position(snap.__class__(**{**snap.__dict__, "bar": bar, "beat": beat, "pattern": groove}))
         assert label.text() == position_text(bar, beat, bars)
@@ -231,3 +236,42 @@ def test_export_audio_writes_the_loops_with_mutes(qtbot, null_midi_engine, sound
     with wave.open(str(out)) as w:
         kick_only = np.frombuffer(w.readframes(w.getnframes()), "<i2")
     assert 0 < np.abs(kick_only.astype(float)).sum() < 0.8 * np.abs(full.astype(float)).sum()
+
+
+class FakeOut:
+    """An audio output that never calls back (no sound device in these tests)."""
+
+    name, period_sec = "fake", 256 / 48000
+
+    def __init__(self, render, backend) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_users_sound_choice_and_volume_are_remembered(qtbot, null_midi_engine, soundfont, monkeypatch):
+    monkeypatch.setattr("gui.widgets.sound.open_audio_out", FakeOut)
+    win = open_window(qtbot, null_midi_engine)
+    sound = win.transport.sound
+    qtbot.waitUntil(lambda: sound.preview is not None and not sound.loading, timeout=10000)
+    assert sound.toggle.isChecked() and sound.preview.enabled  # default: no external output
+    assert sound.preview.on_note in null_midi_engine.note_sinks
+    win.save_settings()
+    assert win.store.get("sound_enabled") is None  # a default is not a choice
+    sound.toggle.click()
+    sound.volume.setValue(30)
+    assert not sound.preview.enabled
+    win.close()
+    assert sound.preview is None and not null_midi_engine.note_sinks
+    from gui.settings_store import SettingsStore
+
+    store = SettingsStore()
+    assert store.get("sound_enabled") is False and store.get("sound_volume") == 30
+    win2 = open_window(qtbot, null_midi_engine)
+    qtbot.wait(300)
+    assert not win2.transport.sound.toggle.isChecked() and win2.transport.sound.volume.value() == 30
+    assert win2.transport.sound.preview is None  # sound off: no audio client opened

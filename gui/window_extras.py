@@ -97,6 +97,17 @@ class SideScroll(QScrollArea):
         return QSize(120, super().minimumSizeHint().height())
 
 
+def short_model_text(text: str) -> str:
+    """A model path as a musician names it: ".../runs/<run>/checkpoints/ckpt-N" -> "<run> · ckpt-N",
+    another path -> its last folder (the state after ": " kept)."""
+    name, sep, state = text.rpartition(": ") if text.endswith((": loading", ": error", ": starting…")) else (text, "", "")
+    if "/" not in name and "\\" not in name:
+        return text
+    p = Path(name)
+    short = f"{p.parent.parent.name} · {p.name}" if p.parent.name == "checkpoints" else p.name
+    return short + (sep + state if sep else "")
+
+
 def app_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -111,7 +122,8 @@ class WindowExtrasMixin(_Base):
     def _build_extras(self) -> None:
         """Called at the end of ``_build``: model label, loading bar, tempo offer, error timer."""
         old = self.transport.model_label
-        label = ElidedLabel(old.text(), max_width=300, tip_prefix="The active model and its state")
+        label = ElidedLabel(old.text(), max_width=300, min_width=110, shorten=short_model_text,
+                            tip_prefix="The active model and its state")
         label.setObjectName(old.objectName())
         layout = self.transport.layout()
         if layout is not None and layout.replaceWidget(old, label) is not None:

@@ -224,10 +224,12 @@ def test_slots_pattern_humanize_amount_and_folder_come_back_at_the_next_launch(q
         assert second.slots.cards["B"].source.text() == gmd_files[1].name
         # The last pattern is back at once (before the model): the app does not sample over it.
         assert second_engine.snapshot().model_state == "loading"
+        assert second.loading_bar.isVisible()  # progress while the model loads
         qtbot.waitUntil(lambda: second_engine.snapshot().pattern_source == "last session", timeout=5000)
         assert second_engine.snapshot().pattern.num_hits == hits["B"]
         qtbot.waitUntil(lambda: second.grid.groove() is second_engine.snapshot().pattern, timeout=5000)
         qtbot.waitUntil(lambda: second_engine.snapshot().model_state == "ready", timeout=30000)
+        qtbot.waitUntil(lambda: not second.loading_bar.isVisible(), timeout=5000)
         qtbot.wait(300)
         assert second_engine.snapshot().pattern_source == "last session"
         second.close()

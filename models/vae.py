@@ -75,6 +75,9 @@ def init_lstm_tf_(lstm: nn.LSTM) -> None:
 
 
 def init_dense_tf_(layer: nn.Linear, stddev: float | None = None) -> None:
+    if layer.weight.is_meta:
+        return  # shapes only (checkpoint checks): no values to draw, and drawing normal_ on the
+        # meta device imports torch._dynamo (~1.1 s of every model load)
     with torch.no_grad():
         if stddev is None:
             _glorot_(layer.weight, layer.in_features, layer.out_features)

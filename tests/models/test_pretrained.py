@@ -62,3 +62,15 @@ def test_humanize_model_adds_dynamics_and_timing(gmd_dir):
     assert played.sum() > 0.5 * real.hits.sum(), "humanize dropped most of the hits"
     assert out.velocities[played].std() > 0.03, "humanize left velocities flat"
     assert np.abs(out.offsets[played]).mean() > 0.01, "humanize left timing on the grid"
+
+
+def test_loading_the_shipped_model_does_not_import_torch_dynamo() -> None:
+    """Checking a checkpoint builds the network on the meta device; drawing its initial values
+    there imported torch._dynamo, ~1.1 s of every launch of the app (load_model 2.0 -> 0.4 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from models.generate import load_model; load_model('default'); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr

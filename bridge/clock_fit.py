@@ -41,7 +41,7 @@ follower) reads 117 BPM for 125. So:
   whole-tick error; a phase jump of the delivery (not a whole tick) restarts the fit. With a
   noise band of a quarter tick or more it looks at twice as many ticks; not while a tempo
   change's point is still being placed. A run beyond the band that starts more than half a
-  tick off is a step (with a band under a quarter tick), never taken for a tempo change (a master's change starts from zero).
+  tick off, or jumps by half a tick inside, is a step (with a band under a quarter tick), never taken for a tempo change (a master's change starts from zero).
   With a band of half a tick or more (1024-frame periods *without* time stamps above ~117
   BPM) none of this is decidable within a beat and no step is looked for: a slip there is
   only caught by the resync below when its run stays beyond the band (README, limits).
@@ -174,10 +174,7 @@ class TickLine(SlipMixin):
             self._detect_period()
         if settled and abs(a.r) > self.band_sec and not self._tempo_changed():
             self._lost()
-        if settled and not self._step():
-            if not a.ok:
-                self._recover()
-        elif not a.ok:
+        if not (settled and self._step()) and not a.ok:
             self._recover()
         self._refit()
         if self._change is not None and self.n - self._seg_start in RELOCATE_AFTER:
@@ -255,8 +252,8 @@ class TickLine(SlipMixin):
         if m < self.change_ticks:
             return False
         spt = self.line.sec_per_tick
-        if self.band_sec < spt / 4 and abs(run[0].r) > spt / 2:
-            return False  # it started a whole step off: a slip (``_step``), not a growing change
+        if self.band_sec < spt / 4 and max(abs(run[0].r), *(abs(b.r - a.r) for a, b in zip(run, run[1:], strict=False))) > spt / 2:
+            return False  # it started or jumped a whole step off: a slip (``_lost``, ``_step``), not a change
         sign = 1.0 if run[-1].r > 0 else -1.0
         ns = np.array([a.n for a in run], float)
         rs = np.array([a.r for a in run]) * sign

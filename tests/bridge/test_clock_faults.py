@@ -206,11 +206,16 @@ def test_phase_never_stays_off_by_a_tick(plan):
     bpm, dups, drops, jitter, period, seed = plan
     stream = clock_stream(PPQN * 28, bpm, duplicates=dups, drops=drops, jitter_ms=jitter,
                           period_frames=period, seed=seed)
+    clean = clock_stream(PPQN * 28, bpm, jitter_ms=jitter, period_frames=period, seed=seed)  # the same arrivals
     f, rows = follow(stream)
-    latency = np.median(rows[rows[:, 0] < 200, 1]) if period else 0.0
+    _, base = follow(clean)
+    # against the same follower on the same stream without the faults (period-bunched
+    # delivery makes the phase estimate wander by itself: that is not the faults' doing)
+    by_tick = dict(zip(base[:, 0].astype(int), base[:, 1], strict=True))
+    both = np.array([(k, e - by_tick[int(k)]) for k, e in rows[:, :2] if int(k) in by_tick])
     spt_ms = 60000.0 / (bpm * PPQN)
-    dev = np.abs(rows[:, 1] - latency)
-    assert dev.max() < spt_ms / 2, (dev.max(), rows[np.argmax(dev)])  # never a tick off
+    dev = np.abs(both[:, 1])
+    assert dev.max() < spt_ms / 2, (dev.max(), both[np.argmax(dev)])  # never a tick off
     last_fault = max(dups + drops)
-    settled = dev[rows[:, 0] >= last_fault + PPQN]  # a beat after the last fault
+    settled = dev[both[:, 0] >= last_fault + PPQN]  # a beat after the last fault
     assert settled.size == 0 or settled.max() < 1.0 + 2.0 * jitter, settled.max()

@@ -22,6 +22,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy models
 
 test: lint
 	@scripts/system-deps.sh test

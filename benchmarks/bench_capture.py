@@ -38,7 +38,7 @@ GMD_FILE = ROOT.parent / "shared/data/groove-midi/groove/drummer1/session1/102_f
 
 def bench_groove() -> tuple[Groove, str]:
     if GMD_FILE.is_file():
-        from models.midi_files import load_groove_window
+        from models.midi.files import load_groove_window
 
         g, _ = load_groove_window(GMD_FILE, window=1, drum_map="roland")
         return g, f"GMD {GMD_FILE.name} bars 5-8"

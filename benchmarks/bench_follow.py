@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from models.midi_files import read_midi
+    from models.midi.files import read_midi
 
     base, model_desc = load_bench_model()
     model = TimedModel(base)

@@ -1,4 +1,4 @@
-"""GrooVAE inference latency: fast path (models.fast_decode) vs a plain nn.LSTMCell step loop.
+"""GrooVAE inference latency: fast path (models.net.fast_decode) vs a plain nn.LSTMCell step loop.
 
 Figures (median of --repeats, all variants of a figure timed round-robin so they share the same
 load; groovae_4bar shapes, random weights unless --checkpoint):
@@ -26,12 +26,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from models.config import get_config
-from models.fast_decode import FastGrooVAE, hit_thresholds, native_threads, reference_decode
-from models.fast_kernel import load_kernel
 from models.generate import GrooveModel
-from models.transforms import encoder_inputs
-from models.vae import GrooVAE
+from models.net.config import get_config
+from models.net.fast_decode import FastGrooVAE, hit_thresholds, native_threads, reference_decode
+from models.net.fast_kernel import load_kernel
+from models.net.transforms import encoder_inputs
+from models.net.vae import GrooVAE
 
 CLOCK: Callable[[], float] = time.perf_counter
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.clock == "cpu":
         CLOCK = time.process_time
     if args.checkpoint:
-        from models.checkpoint import load_checkpoint
+        from models.train.checkpoint import load_checkpoint
 
         model = load_checkpoint(args.checkpoint)[0]
     else:

@@ -115,9 +115,9 @@ def make_loader(model: str | None) -> Callable[[str], Any]:
             from models.generate import load_model
 
             return load_model(model)
-        from models.config import get_config
         from models.generate import GrooveModel
-        from models.vae import GrooVAE
+        from models.net.config import get_config
+        from models.net.vae import GrooVAE
 
         return GrooveModel(GrooVAE(get_config("groovae_4bar")), name="groovae_4bar (random weights)")
 

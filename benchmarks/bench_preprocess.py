@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import mido  # noqa: E402
 
-from models.dataset import find_midi_files, load_windows, preprocess  # noqa: E402
-from models.smf import read_smf  # noqa: E402
+from models.data.dataset import find_midi_files, load_windows, preprocess  # noqa: E402
+from models.midi.smf import read_smf  # noqa: E402
 
 DEFAULT_GMD = Path(__file__).resolve().parents[2] / "shared" / "data" / "groove-midi" / "groove"
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(
         (
             "smf_parse",
-            "models.smf parse only",
+            "models.midi.smf parse only",
             best_of(args.repeats, lambda: [read_smf(f) for f in files]),
         )
     )

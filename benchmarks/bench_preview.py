@@ -39,7 +39,7 @@ from bridge.preview import Preview  # noqa: E402
 from bridge.render import render_groove  # noqa: E402
 from bridge.scheduler import PlayedNote  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
-from models.midi_files import read_midi  # noqa: E402
+from models.midi.files import read_midi  # noqa: E402
 from models.synth import SAMPLE_RATE, DrumSynth, find_soundfont, load_kit  # noqa: E402
 
 TAKE = Path("/work/shared/data/groove-midi/groove/drummer1/session1/1_funk_80_beat_4-4.mid")

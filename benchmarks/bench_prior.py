@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_inference import interleaved_median_ms  # noqa: E402
 
-from models.dataset_io import load_windows  # noqa: E402
+from models.data.io import load_windows  # noqa: E402
 from models.generate import load_model  # noqa: E402
-from models.prior import encode_windows  # noqa: E402
-from models.prior_fit import fit_prior  # noqa: E402
+from models.net.prior import encode_windows  # noqa: E402
+from models.train.prior_fit import fit_prior  # noqa: E402
 
 
 def main() -> int:

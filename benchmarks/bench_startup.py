@@ -81,9 +81,9 @@ def show_and_paint(app: QApplication, make) -> tuple[object, float]:
 def tiny_loader(name: str):
     import torch
 
-    from models.config import get_config
     from models.generate import GrooveModel, load_model
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
 
     if name not in ("", "default", "tiny"):
         return load_model(name)
@@ -192,7 +192,7 @@ def _child_json(args: list[str], env: dict[str, str]) -> dict:
 def _saved_pattern_config() -> str:
     """A config folder holding a last-session pattern (what the app saves when it quits)."""
     from gui.export import export_pattern
-    from models.midi_files import load_groove_window
+    from models.midi.files import load_groove_window
 
     folder = Path(tempfile.mkdtemp(prefix="gb-bench-restored-"))
     gmd = sorted(Path("/work/shared/data/groove-midi/groove").glob("drummer1/session1/*_beat_4-4.mid"))

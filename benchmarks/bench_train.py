@@ -1,7 +1,7 @@
 """GrooVAE training throughput on CPU: examples/s and achieved FLOP rate for groovae_4bar.
 
 For each batch size, times full training steps (forward, loss, backward, clipping, Adam) of
-``models.train_loop.train_step`` and converts them to FLOP/s with the analytic matrix-product
+``models.train.loop.train_step`` and converts them to FLOP/s with the analytic matrix-product
 count of the model (training = 3 x forward). The baseline is a plain matrix product (square,
 --matmul_n) measured in the same run before and after, in fp32 and in bf16; the figure of merit
 is model FLOP rate / fp32 matmul FLOP rate (target >= 0.7). bf16 rows (autocast forward) are
@@ -21,9 +21,9 @@ import time
 
 import torch
 
-from models.config import GrooVAEConfig, get_config
-from models.train_loop import step_generator, train_step
-from models.vae import GrooVAE
+from models.net.config import GrooVAEConfig, get_config
+from models.net.vae import GrooVAE
+from models.train.loop import step_generator, train_step
 
 CLOCK = time.perf_counter
 

@@ -89,8 +89,8 @@ def load_bench_model() -> tuple[Any, str]:
     try:
         return load_model("default"), "default (trained)"
     except Exception:
-        from models.config import get_config
-        from models.vae import GrooVAE
+        from models.net.config import get_config
+        from models.net.vae import GrooVAE
 
         torch.manual_seed(0)
         return GrooveModel(GrooVAE(get_config("groovae_4bar")), name="groovae_4bar-random"), "groovae_4bar, random weights"

@@ -26,12 +26,18 @@ from typing import TYPE_CHECKING
 
 from bridge.settings import INPUT_MODES
 from models.drum_maps import DrumMap
-from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, DrumHit, Groove, quantize
+from models.groove import (
+    BEATS_PER_BAR,
+    EARLY_BEATS,
+    STEPS_PER_BAR,
+    DrumHit,
+    Groove,
+    quantize,
+)
 
 if TYPE_CHECKING:
     from bridge.settings import Settings
 
-EARLY_BEATS = 0.5 / STEPS_PER_QUARTER
 CAPTURE_BARS = 4
 RHYTHM_CLASS = 0  # rhythm input: every note-on is a tap, captured on this class (kick)
 

@@ -1,5 +1,5 @@
 """The engine's musical attribute controls: density, intensity, laid back, swing, syncopation,
-hi-hat <-> ride and fills (``models.attributes``), in standard deviations -2..2.
+hi-hat <-> ride and fills (``models.net.attributes``), in standard deviations -2..2.
 
 A mixin of ``bridge.engine.Engine``. The engine keeps the current values (all 0 at start, in
 ``EngineSnapshot.attributes``) and, for the playing pattern, its *source*: the groove it was
@@ -23,8 +23,8 @@ import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from models.attributes import ATTRIBUTE_NAMES, AttributeValueError, check_attributes
 from models.groove import Groove
+from models.net.attributes import ATTRIBUTE_NAMES, AttributeValueError, check_attributes
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.engine import Engine as _Base

@@ -28,15 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.engine_state import slerp
-from bridge.scheduler import EARLY_BEATS
 from bridge.settings import (
     check_follow_amount,
     check_follow_bars,
     check_follow_source,
     check_follow_temperature,
 )
-from models.groove import BEATS_PER_BAR, Groove
+from models.groove import BEATS_PER_BAR, EARLY_BEATS, Groove
+from models.latent import slerp
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.engine import Engine as _Base

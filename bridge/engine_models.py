@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bridge.engine_state import blend_humanized, slerp
 from models.groove import Groove
+from models.latent import slerp
 
 if TYPE_CHECKING:  # pragma: no cover
     from bridge.engine import Engine as _Base
@@ -198,8 +198,7 @@ class EngineModelMixin(_Base):
         temp = self._snap.temperature
 
         def job(model: Any) -> Groove:
-            played = self.worker.humanizer(model).humanize(original, temperature=temp)
-            return blend_humanized(original, played, a)
+            return self.worker.humanizer(model).humanize(original, temperature=temp, amount=a)
 
         self._submit(job, lambda g: self._set_pattern(g, "humanize"), key="humanize")
 
@@ -248,7 +247,7 @@ class EngineModelMixin(_Base):
         self._post(self._do_save_pattern, path)
 
     def _write(self, groove: Groove, path: Path) -> None:
-        from models.midi_files import write_midi
+        from models.midi.files import write_midi
 
         s = self._snap
         write_midi(groove, path, bpm=self._clock.bpm, drum_map=s.output_drum_map,

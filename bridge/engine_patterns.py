@@ -76,7 +76,7 @@ class EnginePatternMixin(_Base):
         self._post(self._do_load_slot_file, slot, path)
 
     def _do_load_slot_file(self, slot: str, path: str | Path) -> None:
-        from models.midi_files import load_groove_window
+        from models.midi.files import load_groove_window
 
         groove, _count = load_groove_window(path, drum_map=self._snap.input_drum_map)
         self._set_slot(slot, groove)

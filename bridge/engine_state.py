@@ -11,12 +11,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from bridge.sync_health import FREE as FREE_HEALTH
-from models.attributes import ATTRIBUTE_NAMES
 from models.drum_maps import NUM_CLASSES
 from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
+from models.net.attributes import ATTRIBUTE_NAMES
 
 MODEL_STATES = ("loading", "ready", "error")
 EVENTS = (
@@ -71,7 +69,7 @@ class EngineSnapshot:
     input_drum_map: str = "gm"
     output_drum_map: str = "gm"
     input_mode: str = "drums"  # capture input: "drums" (input drum map) | "rhythm" (every note a tap)
-    # Musical attributes (models.attributes), in standard deviations -2..2: the shift of the
+    # Musical attributes (models.net.attributes), in standard deviations -2..2: the shift of the
     # playing pattern from its source and of new samples; available = the model has directions.
     attributes: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ATTRIBUTE_NAMES, 0.0))
     attributes_available: bool = False
@@ -95,34 +93,3 @@ def playhead(position_beats: float, loop_steps: int) -> tuple[int, float, float]
     beat_in_bar = position_beats - bar0 * BEATS_PER_BAR
     step = (position_beats * STEPS_PER_QUARTER) % max(1, loop_steps)
     return bar0 + 1, beat_in_bar + 1.0, step
-
-
-def slerp(z_a: np.ndarray, z_b: np.ndarray, position: float) -> np.ndarray:
-    """Spherical interpolation between two latent vectors (linear when nearly parallel)."""
-    a = np.asarray(z_a, np.float64)
-    b = np.asarray(z_b, np.float64)
-    na, nb = np.linalg.norm(a), np.linalg.norm(b)
-    if na == 0 or nb == 0:
-        return ((1 - position) * a + position * b).astype(np.float32)
-    cos = float(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
-    omega = math.acos(cos)
-    if abs(math.sin(omega)) < 1e-6:
-        return ((1 - position) * a + position * b).astype(np.float32)
-    s = math.sin(omega)
-    out = math.sin((1 - position) * omega) / s * a + math.sin(position * omega) / s * b
-    return out.astype(np.float32)
-
-
-def blend_humanized(original: Groove, humanized: Groove, amount: float) -> Groove:
-    """Keep the original's hits; move velocities and offsets ``amount`` of the way to the
-    model's. Where the model dropped a hit, its velocity/offset are taken as unchanged."""
-    amount = float(np.clip(amount, 0.0, 1.0))
-    hits = original.hits
-    model_hit = humanized.hits > 0.5
-    vel_target = np.where(model_hit, humanized.velocities, original.velocities)
-    off_target = np.where(model_hit, humanized.offsets, original.offsets)
-    vel = (original.velocities + amount * (vel_target - original.velocities)) * hits
-    off = (original.offsets + amount * (off_target - original.offsets)) * hits
-    # A hit must stay audible: velocity 0 would vanish on the wire.
-    vel = np.where(hits > 0.5, np.maximum(vel, 1.0 / 127.0), 0.0)
-    return Groove(hits, vel.astype(np.float32), off.astype(np.float32), original.bpm)

@@ -19,9 +19,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from bridge.clock import Clock, InternalClock, _AnchoredClock, check_bpm
-from bridge.scheduler import EARLY_BEATS
 from bridge.settings import SYNC_SOURCES
 from bridge.sync_health import clock_health, next_bar_beat, transport_hint
+from models.groove import EARLY_BEATS
 
 if TYPE_CHECKING:
     from bridge.engine import Engine

@@ -65,20 +65,12 @@ class GenerationWorker:
         self._put(_Job(key, fn, done))
 
     def humanizer(self, model: Any) -> Any:
-        """The model for humanize jobs (call on this worker's thread, inside a job).
+        """The model for humanize jobs (call on this worker's thread, inside a job): the choice
+        is ``models.generate.humanizer``'s, its helper the shipped "humanize" model, loaded once
+        through the same loader (a failed load humanizes with the active model)."""
+        from models.generate import humanizer  # torch is loaded by now: a model is running
 
-        The active model when it was trained to humanize (its config's humanize transform) or
-        when it has no config (a stand-in); otherwise the shipped "humanize" model, loaded once
-        through the same loader, which turns flat, quantised hits into a played performance. A
-        plain VAE never saw such inputs. Falls back to the active model if that load fails or its
-        length differs."""
-        config = getattr(model, "config", None)
-        if config is None or getattr(config, "humanize", True):
-            return model
-        hz = self._helper("humanize")  # None if it failed to load: humanize with the active model
-        if hz is None or getattr(getattr(hz, "config", None), "num_steps", None) != config.num_steps:
-            return model
-        return hz
+        return humanizer(model, lambda: self._helper("humanize"))
 
     def drumifier(self, model: Any) -> Any:
         """The model for drumify jobs (call on this worker's thread, inside a job): the active

@@ -1,4 +1,4 @@
-"""OSC addresses of the musical attribute controls (``Engine.set_attribute``, models.attributes).
+"""OSC addresses of the musical attribute controls (``Engine.set_attribute``, models.net.attributes).
 
 * ``/groovebridge/attribute/<name> f`` sets one attribute in standard deviations, -2..2;
   ``/groovebridge/attribute/<name>/norm f`` takes a fader's 0-1 (0 = -2, 0.5 = 0, 1 = +2;
@@ -18,7 +18,7 @@ import re
 from typing import Any
 
 from bridge.osc_args import PREFIX, Action, Context, Route, _norm, _number, pressed
-from models.attributes import ATTRIBUTE_HELP, ATTRIBUTE_LIMIT, ATTRIBUTE_NAMES
+from models.net.attributes import ATTRIBUTE_HELP, ATTRIBUTE_LIMIT, ATTRIBUTE_NAMES
 
 ATTRIBUTE_RANGE = (-ATTRIBUTE_LIMIT, ATTRIBUTE_LIMIT)
 _BASE = PREFIX + "/attribute/"

@@ -17,6 +17,7 @@ from bridge.osc_attributes import attribute_messages
 from bridge.osc_follow import follow_messages
 from bridge.osc_table import PREFIX, SYNC_NAMES, TEMPERATURE_RANGE, TEMPO_NORM_BPM
 from models.drum_maps import CLASS_NAMES
+from models.groove import midi_velocities
 
 Message = tuple[str, list[Any]]
 
@@ -44,8 +45,7 @@ def _norm_of(value: float, lo: float, hi: float) -> float:
 
 def pattern_messages(groove: Any, source: str = "") -> list[Message]:
     """``/pattern`` (steps + two blobs) and ``/pattern/<instrument>`` velocity lists."""
-    vel = np.rint(np.clip(groove.velocities, 0.0, 1.0) * 127.0).astype(np.int16)
-    vel = np.where(groove.hits > 0.5, np.maximum(vel, 1), 0)
+    vel = midi_velocities(groove.hits, groove.velocities, min_velocity=1)
     off = np.where(groove.hits > 0.5, np.rint(np.clip(groove.offsets, -1.0, 1.0) * 127.0), 0)
     steps = int(vel.shape[0])
     out: list[Message] = [(PREFIX + "/pattern", [steps, vel.astype(np.uint8).tobytes(),

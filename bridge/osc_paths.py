@@ -10,7 +10,7 @@ message must not choose where files are written nor which files are read:
   (a name without a suffix gets ``.mid``). The engine methods (``Engine.save_pattern(path)``)
   still take any path: the app calls them with what the user chose in a file dialog.
 * ``/model`` takes a shipped name (``default``, ``humanize``), a plain name of a model in
-  the user model folder (``models.fetch.models_dir()``), or a path that resolves inside that
+  the user model folder (``models.magenta.fetch.models_dir()``), or a path that resolves inside that
   folder or the app's data folder (training runs; ``GROOVEBRIDGE_DATA_DIR``). Anything else
   is refused with one line; the app's own model picker is not limited.
 """
@@ -83,7 +83,7 @@ def export_folder(name: str, folder: Path) -> Path:
 
 def model_roots() -> list[Path]:
     """Folders an OSC ``/model`` path may point into."""
-    from models.fetch import models_dir
+    from models.magenta.fetch import models_dir
 
     env = os.environ.get("GROOVEBRIDGE_DATA_DIR")
     if env:
@@ -103,7 +103,7 @@ def osc_model(name: str) -> str:
     if text in SHIPPED:
         return text
     if text and text == Path(text).name and text not in (".", "..") and "\\" not in text:
-        from models.fetch import models_dir
+        from models.magenta.fetch import models_dir
 
         return str(models_dir() / text)  # a plain name: the user model folder only, never the cwd
     path = Path(text).expanduser()

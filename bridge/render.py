@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from models.midi_files import MidiFileError, read_midi
+    from models.midi.files import MidiFileError, read_midi
 
     try:
         out = Path(args.output)

@@ -30,14 +30,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from bridge.clock import Clock
 from bridge.midi_clock_out import ClockOut
 from models.drum_maps import GM, NUM_CLASSES
-from models.groove import BEATS_PER_BAR, STEPS_PER_BAR, STEPS_PER_QUARTER, Groove
+from models.groove import BEATS_PER_BAR, EARLY_BEATS, STEPS_PER_BAR, STEPS_PER_QUARTER, Groove
 
-EARLY_BEATS = 0.5 / STEPS_PER_QUARTER  # GrooVAE offsets reach half a 16th early
 NOTE_BEATS = 1.0 / STEPS_PER_QUARTER  # every note lasts one 16th
 _OFF, _ON = 0, 1  # at equal beats note-offs go first so they never cut a new note
 
@@ -72,11 +69,8 @@ def compile_pattern(groove: Groove, source: str = "") -> CompiledPattern:
     """Pre-compute the note-ons of every bar (done once per pattern, off the hot path)."""
     num_bars = max(1, groove.num_bars)
     per_bar: list[list[tuple[float, int, int]]] = [[] for _ in range(num_bars)]
-    steps, classes = np.nonzero(groove.hits > 0.5)
-    for s, k in zip(steps.tolist(), classes.tolist(), strict=True):
-        off = float(np.clip(groove.offsets[s, k] / 2.0, -0.5, 0.5))
-        # A hit with velocity 0 would be a note-off on the wire: play it as softly as possible.
-        vel = int(np.clip(np.round(groove.velocities[s, k] * 127.0), 1, 127))
+    # A hit with velocity 0 would be a note-off on the wire: play it as softly as possible.
+    for s, k, off, vel in groove.notes(min_velocity=1):
         bar = s // STEPS_PER_BAR
         beat_in_bar = (s - bar * STEPS_PER_BAR - off) / STEPS_PER_QUARTER
         per_bar[bar].append((beat_in_bar, k, vel))

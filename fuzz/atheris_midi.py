@@ -2,8 +2,8 @@
 
     .venv/bin/python fuzz/atheris_midi.py [--seconds 60] [--corpus DIR] [--gmd DIR] [libFuzzer flags]
 
-The target is what every user file goes through: ``models.smf.parse_smf`` then
-``models.midi_files.events_to_groove`` (drum map roland). Allowed outcomes: ``SmfError`` /
+The target is what every user file goes through: ``models.midi.smf.parse_smf`` then
+``models.midi.files.events_to_groove`` (drum map roland). Allowed outcomes: ``SmfError`` /
 ``MidiFileError`` with a one-line message, or a groove of whole 16-step bars at most
 ``MAX_BARS`` long with finite values. Anything else (another exception, a multi-line reason,
 a bad groove) is a crash that libFuzzer saves as ``crash-*`` in the working directory. Hangs
@@ -31,9 +31,9 @@ import numpy as np
 import models.drum_maps
 import models.groove  # noqa: F401
 
-with atheris.instrument_imports(include=["models.smf", "models.midi_files"]):
-    from models.midi_files import MAX_BARS, MidiFileError, events_to_groove
-    from models.smf import SmfError, parse_smf
+with atheris.instrument_imports(include=["models.midi.smf", "models.midi.files"]):
+    from models.midi.files import MAX_BARS, MidiFileError, events_to_groove
+    from models.midi.smf import SmfError, parse_smf
 
 ROLAND = models.drum_maps.ROLAND
 DEFAULT_GMD = Path(__file__).resolve().parents[2] / "shared" / "data" / "groove-midi" / "groove"

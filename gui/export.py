@@ -1,6 +1,6 @@
 """Export grooves as .mid: save dialogs' back end and drag-out of the window as a file.
 
-Files are written with ``models.midi_files.write_midi`` (type 0, channel 10, the output drum
+Files are written with ``models.midi.files.write_midi`` (type 0, channel 10, the output drum
 map's pitches), the same writer the CLI uses. ``start_midi_drag`` writes the groove to a temp
 folder and starts a QDrag carrying its file URL, which DAWs and file managers accept.
 """
@@ -29,7 +29,7 @@ def export_pattern(groove: Groove, path: str | Path, bpm: float, drum_map: str |
     if out.suffix.lower() not in (".mid", ".midi"):
         out = out.with_name(out.name + ".mid")
     out.parent.mkdir(parents=True, exist_ok=True)
-    from models.midi_files import write_midi  # mido: imported when first needed (faster start)
+    from models.midi.files import write_midi  # mido: imported when first needed (faster start)
 
     return write_midi(groove, out, bpm=bpm, drum_map=drum_map)
 

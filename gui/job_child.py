@@ -1,7 +1,7 @@
 """Child-process entry for GUI jobs that need structured progress: ``python -m gui.job_child``.
 
 ``preprocess --input_dir D --output_file F [--drum_map M] [--workers N] [--recursive]`` runs
-``models.dataset.preprocess`` and prints one JSON object per line on stdout:
+``models.data.dataset.preprocess`` and prints one JSON object per line on stdout:
 ``{"event": "progress", "done": i, "total": n}``, then ``{"event": "report", ...}`` (the
 PreprocessReport as JSON, plus its table) or ``{"event": "error", "message": ...}`` with exit
 status 2. No Qt is imported here, so the child starts fast and cannot touch the GUI.
@@ -21,7 +21,7 @@ def _emit(obj: dict) -> None:
 
 
 def _preprocess(args: argparse.Namespace) -> int:
-    from models.dataset import DatasetError, preprocess
+    from models.data.dataset import DatasetError, preprocess
 
     last = [0.0]
 

@@ -263,7 +263,7 @@ class WindowExtrasMixin(_Base):
     def restore_pattern(self) -> bool:
         """The last session's pattern, playable at once (before the model is ready: the app
         then does not sample over it; Sample makes new ones)."""
-        from models.midi_files import MidiFileError, load_groove_window
+        from models.midi.files import MidiFileError, load_groove_window
 
         f = self.slots_dir() / "pattern.mid"
         snap = self.adapter.snapshot()

@@ -9,16 +9,15 @@ run directory (``progress.json`` and new ``metrics.csv`` rows) on a timer.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
+
+from models.train import run_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 KILL_AFTER_MS = 8000
@@ -168,8 +167,7 @@ class RunMonitor(QObject):
     def __init__(self, parent: QObject | None = None, interval_ms: int = 400) -> None:
         super().__init__(parent)
         self.run_dir: Path | None = None
-        self._csv_pos = 0
-        self._header: list[str] | None = None
+        self._metrics: run_folder.MetricsTail | None = None
         self._progress_mtime = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
@@ -177,7 +175,7 @@ class RunMonitor(QObject):
 
     def watch(self, run_dir: str | Path, from_start: bool = True) -> None:
         self.run_dir = Path(run_dir)
-        self._csv_pos, self._header, self._progress_mtime = 0, None, 0.0
+        self._metrics, self._progress_mtime = run_folder.MetricsTail(self.run_dir), 0.0
         self._timer.start()
         self.poll()
 
@@ -188,45 +186,12 @@ class RunMonitor(QObject):
     def poll(self) -> None:
         if self.run_dir is None:
             return
-        prog = self.run_dir / "progress.json"
-        try:
-            mtime = prog.stat().st_mtime
-            if mtime != self._progress_mtime:
-                data = json.loads(prog.read_text(encoding="utf-8"))
+        mtime = run_folder.progress_mtime(self.run_dir)
+        if mtime is not None and mtime != self._progress_mtime:
+            data = run_folder.read_progress(self.run_dir)
+            if data is not None:  # else being replaced while read: next tick
                 self._progress_mtime = mtime
-                if isinstance(data, dict):
-                    self.progress.emit(data)
-        except (OSError, ValueError):
-            pass  # not written yet, or replaced while reading: next tick
-        new_rows = self._read_csv()
+                self.progress.emit(data)
+        new_rows = self._metrics.read_new() if self._metrics is not None else []
         if new_rows:
             self.rows.emit(new_rows)
-
-    def _read_csv(self) -> list[dict[str, Any]]:
-        path = self.run_dir / "metrics.csv" if self.run_dir else None
-        if path is None or not path.is_file():
-            return []
-        try:
-            with open(path, "rb") as f:
-                f.seek(self._csv_pos)
-                data = f.read()
-        except OSError:
-            return []
-        end = data.rfind(b"\n")
-        if end < 0:
-            return []
-        self._csv_pos += end + 1
-        lines = data[: end + 1].decode("utf-8", "replace").splitlines()
-        if self._header is None and lines:
-            self._header = next(csv.reader([lines[0]]))
-            lines = lines[1:]
-        out: list[dict[str, Any]] = []
-        for rec in csv.DictReader(io.StringIO("\n".join(lines)), fieldnames=self._header):
-            row: dict[str, Any] = {}
-            for k, v in rec.items():
-                try:
-                    row[k] = float(v) if v not in ("", None) else None
-                except (TypeError, ValueError):
-                    row[k] = v
-            out.append(row)
-        return out

@@ -2,7 +2,7 @@
 
 A reader never sees a half-written file, and a failed or interrupted write (disk full, Ctrl-C)
 leaves the previous file untouched and no temp file behind. (Checkpoints, which are folders,
-have their own rename scheme in ``models.checkpoint``.)
+have their own rename scheme in ``models.train.checkpoint``.)
 """
 
 from __future__ import annotations

@@ -23,20 +23,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.config import GrooVAEConfig
-from models.dataset_io import Windows
+from models.data.io import Windows
 from models.drum_maps import NUM_CLASSES
 from models.generate import GrooveModel
 from models.groove import Groove
-from models.losses import groovae_loss
 from models.metrics import (
     overlap_area,
     realism_overlaps,
     reconstruction_by_class,
     reconstruction_scores,
 )
-from models.prior_fit import hit_grid_keys, nearest_train_f1, sample_report
-from models.transforms import encoder_inputs
+from models.net.config import GrooVAEConfig
+from models.net.losses import groovae_loss
+from models.net.transforms import encoder_inputs
+from models.train.prior_fit import hit_grid_keys, nearest_train_f1, sample_report
 
 K = NUM_CLASSES
 

@@ -3,7 +3,7 @@ decode / interpolate / humanize / reconstruct, all returning ``Groove`` objects.
 
 Sampling (reference section 2.5): hits ~ Bernoulli(sigmoid(logit / T)), velocities and offsets
 taken deterministically (as given-a-hit estimates unless ``raw_outputs``: see
-``models.fast_decode.conditional_outputs``); temperature 0 thresholds hits at 0.5. Every random draw comes from a
+``models.net.fast_decode.conditional_outputs``); temperature 0 thresholds hits at 0.5. Every random draw comes from a
 numpy/torch generator seeded with ``seed``, so equal seeds give equal grooves on any device.
 ``encode`` returns encoder means with the config's encoder-input transform applied (humanize,
 tapify, ...); interpolation is slerp between two means, endpoints included.
@@ -21,20 +21,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
-from models.attributes import AttributeValueError, check_attributes, shift_latents
-from models.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
-from models.config import GrooVAEConfig
-from models.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE, hit_thresholds
-from models.groove import Groove
-from models.prior import PRIOR_FILE, LatentPrior, PriorError, load_prior, weights_fingerprint
-from models.transforms import encoder_inputs
-from models.vae import GrooVAE
+from models.groove import Groove, blend_humanized
+from models.latent import slerp_path
+from models.net.attributes import AttributeValueError, check_attributes, shift_latents
+from models.net.config import GrooVAEConfig
+from models.net.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE, hit_thresholds
+from models.net.prior import PRIOR_FILE, LatentPrior, PriorError, load_prior, weights_fingerprint
+from models.net.transforms import encoder_inputs
+from models.net.vae import GrooVAE
+from models.train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 SHIPPED = {"default": "default", "humanize": "humanize", "drumify": "drumify"}
@@ -54,8 +56,8 @@ class GrooveModel:
         prior: LatentPrior | None = None,
     ) -> None:
         """``raw_outputs``: velocities and offsets exactly as the network writes them (Magenta's
-        behaviour); by default they are given-a-hit estimates (``models.fast_decode.conditional_outputs``).
-        ``prior``: the fitted sampling prior and attribute directions (``models.prior``)."""
+        behaviour); by default they are given-a-hit estimates (``models.net.fast_decode.conditional_outputs``).
+        ``prior``: the fitted sampling prior and attribute directions (``models.net.prior``)."""
         self.prior = prior
         self.device = torch.device(device)
         self.raw_outputs = raw_outputs
@@ -227,12 +229,21 @@ class GrooveModel:
         return self._windowed(groove, temperature, seed, humanize=False)
 
     def humanize(
-        self, groove: Groove, temperature: float = 1.0, seed: int | None = None, keep_hits: bool = True
+        self,
+        groove: Groove,
+        temperature: float = 1.0,
+        seed: int | None = None,
+        keep_hits: bool = True,
+        amount: float | None = None,
     ) -> Groove:
         """A played version of ``groove``'s hits (see the module docstring): its hits exactly,
         with the model's velocities and micro-timing (``keep_hits=False``: the model may also
-        change hits, as Magenta's humanize does)."""
-        return self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits)
+        change hits, as Magenta's humanize does). ``amount`` (0-1) moves the original's
+        velocities and timing only that far towards the model's, keeping the original's hits
+        (``blend_humanized``); None gives the model's performance as it is. Pick the model
+        with ``humanizer``."""
+        played = self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits)
+        return played if amount is None else blend_humanized(groove, played, amount)
 
     def drumify(self, rhythm: Groove, temperature: float = 0.0, seed: int | None = None) -> Groove:
         """A full drum groove for a rhythm (a Drumify / Tap2Drum model, ``config.tapify``): every
@@ -266,23 +277,19 @@ class GrooveModel:
         return Groove.from_tensor(t, groove.bpm)
 
 
-def slerp_path(za: np.ndarray, zb: np.ndarray, steps: int) -> np.ndarray:
-    """(steps, Z) points from ``za`` to ``zb`` (both included): slerp, lerp when parallel."""
-    if steps < 2:
-        raise ValueError("interpolation needs at least 2 steps (the two endpoints)")
-    ts = np.linspace(0.0, 1.0, steps)
-    a64, b64 = za.astype(np.float64), zb.astype(np.float64)
-    na, nb = np.linalg.norm(a64), np.linalg.norm(b64)
-    cos = np.dot(a64, b64) / (na * nb) if na > 0 and nb > 0 else 1.0
-    omega = float(np.arccos(np.clip(cos, -1.0, 1.0)))
-    if np.sin(omega) < 1e-6:
-        path = [(1 - t) * a64 + t * b64 for t in ts]
-    else:
-        so = np.sin(omega)
-        path = [np.sin((1 - t) * omega) / so * a64 + np.sin(t * omega) / so * b64 for t in ts]
-    out = np.stack(path).astype(np.float32)
-    out[0], out[-1] = za, zb  # exact endpoints
-    return out
+def humanizer(model: Any, helper: Callable[[], Any]) -> Any:
+    """The model to humanize with: ``model`` when it was trained to humanize (its config's
+    humanize transform) or has no config (a stand-in); otherwise ``helper()``, the shipped
+    "humanize" model (None when it failed to load), which turns flat, quantised hits into a
+    played performance (a plain VAE never saw such inputs). Falls back to ``model`` when the
+    helper is missing or its length differs."""
+    config = getattr(model, "config", None)
+    if config is None or getattr(config, "humanize", True):
+        return model
+    hz = helper()
+    if hz is None or getattr(getattr(hz, "config", None), "num_steps", None) != config.num_steps:
+        return model
+    return hz
 
 
 def resolve_model_path(name_or_path: str | Path | None) -> tuple[Path, str]:
@@ -302,7 +309,7 @@ def resolve_model_path(name_or_path: str | Path | None) -> tuple[Path, str]:
     # A bare name (no separators, no dots-only) may name a model imported or fetched into the
     # user's model folder; anything path-like is taken literally, so names cannot escape it.
     if key and key == Path(key).name and key not in (".", ".."):
-        from models.fetch import models_dir
+        from models.magenta.fetch import models_dir
 
         user = models_dir() / key
         if (user / "model.safetensors").is_file():

@@ -24,6 +24,31 @@ STEPS_PER_QUARTER = 4
 STEPS_PER_BAR = 16
 BEATS_PER_BAR = 4
 FEATURES = 3 * NUM_CLASSES  # 27
+EARLY_BEATS = 0.5 / STEPS_PER_QUARTER  # an offset of +1 plays half a 16th early: the earliest a hit starts
+MIDI_VELOCITY_MAX = 127
+
+
+def midi_velocities(hits: np.ndarray, velocities: np.ndarray, min_velocity: int = 1) -> np.ndarray:
+    """(T, 9) int16 MIDI velocities of a groove's cells: round(v * 127) clipped to
+    ``min_velocity``-127 where a hit plays (hit > 0.5), 0 elsewhere. ``min_velocity=1`` keeps a
+    hit audible (a note-on with velocity 0 is a note-off on the wire)."""
+    vel = np.clip(np.rint(np.asarray(velocities, np.float64) * MIDI_VELOCITY_MAX), min_velocity, MIDI_VELOCITY_MAX)
+    return np.where(np.asarray(hits) > 0.5, vel, 0).astype(np.int16)
+
+
+def blend_humanized(original: Groove, humanized: Groove, amount: float) -> Groove:
+    """Keep the original's hits; move velocities and offsets ``amount`` (0-1) of the way to
+    the humanized groove's. Where that groove dropped a hit, its velocity/offset are taken
+    as unchanged; a kept hit stays audible (velocity at least 1/127)."""
+    amount = float(np.clip(amount, 0.0, 1.0))
+    hits = original.hits
+    model_hit = humanized.hits > 0.5
+    vel_target = np.where(model_hit, humanized.velocities, original.velocities)
+    off_target = np.where(model_hit, humanized.offsets, original.offsets)
+    vel = (original.velocities + amount * (vel_target - original.velocities)) * hits
+    off = (original.offsets + amount * (off_target - original.offsets)) * hits
+    vel = np.where(hits > 0.5, np.maximum(vel, 1.0 / MIDI_VELOCITY_MAX), 0.0)
+    return Groove(hits, vel.astype(np.float32), off.astype(np.float32), original.bpm)
 
 
 @dataclass(frozen=True)
@@ -123,18 +148,25 @@ class Groove:
         )
 
     # ---- back to notes -------------------------------------------------------------------------
+    def notes(self, min_velocity: int = 1) -> list[tuple[int, int, float, int]]:
+        """``(step, class, early, velocity)`` of every hit in step order: ``early`` in 16ths
+        (offset / 2 clipped to +-0.5; the note starts at ``step - early``), ``velocity`` MIDI
+        (``midi_velocities``). The one groove -> MIDI conversion: notes to write, the live
+        player's compiled pattern and the OSC pattern all come from it."""
+        steps, classes = np.nonzero(self.hits > 0.5)
+        vel = midi_velocities(self.hits, self.velocities, min_velocity)
+        return [
+            (s, k, float(np.clip(self.offsets[s, k] / 2.0, -0.5, 0.5)), int(vel[s, k]))
+            for s, k in zip(steps.tolist(), classes.tolist(), strict=True)
+        ]
+
     def to_events(self) -> list[NoteEvent]:
         """Notes of this groove, sorted by start (beats from the groove's step 0).
 
         hit > 0.5 plays; velocity round(v*127); start = (step - offset/2) 16ths, so early hits of
         step 0 start before beat 0 (negative). Each note lasts one 16th.
         """
-        steps, classes = np.nonzero(self.hits > 0.5)
-        events = []
-        for s, k in zip(steps.tolist(), classes.tolist(), strict=True):
-            off = float(np.clip(self.offsets[s, k] / 2.0, -0.5, 0.5))
-            vel = int(np.clip(np.round(self.velocities[s, k] * 127.0), 0, 127))
-            events.append(NoteEvent((s - off) / STEPS_PER_QUARTER, k, vel))
+        events = [NoteEvent((s - off) / STEPS_PER_QUARTER, k, vel) for s, k, off, vel in self.notes(min_velocity=0)]
         events.sort(key=lambda e: (e.start_beats, e.drum_class))
         return events
 

@@ -168,11 +168,11 @@ class DrumSynth:
         for frame, pitch, velocity in sorted(events):
             at = min(max(int(frame), 0), frames)
             if at > pos:
-                self._font.render(memoryview(out[pos:at]).cast("B"))
+                self._font.render(out[pos:at].data.cast("B"))
                 pos = at
             if 0 <= pitch <= 127 and velocity > 0:
                 self._font.channel_note_on(DRUM_CHANNEL, int(pitch), min(127, int(velocity)) / 127.0)
                 self.notes_played += 1
         if frames > pos:
-            self._font.render(memoryview(out[pos:frames]).cast("B"))
+            self._font.render(out[pos:frames].data.cast("B"))
         return out

@@ -22,8 +22,8 @@ from safetensors.numpy import load_file
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.checkpoint import load_checkpoint  # noqa: E402
-from models.magenta_import import import_magenta  # noqa: E402
+from models.magenta.importer import import_magenta  # noqa: E402
+from models.train.checkpoint import load_checkpoint  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -28,9 +28,9 @@ GMD = Path("/work/shared/data/groove-midi/groove")
 def loader(name: str):
     import torch
 
-    from models.config import get_config
     from models.generate import PRETRAINED_DIR, GrooveModel, load_model
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
 
     if name not in ("", "default", "tiny"):
         return load_model(name)

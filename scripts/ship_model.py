@@ -23,10 +23,10 @@ from safetensors.torch import save_file
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.checkpoint import load_checkpoint, resolve_checkpoint  # noqa: E402
-from models.dataset_io import load_windows  # noqa: E402
+from models.data.io import load_windows  # noqa: E402
 from models.generate import GrooveModel  # noqa: E402
 from models.groove import Groove  # noqa: E402
+from models.train.checkpoint import load_checkpoint, resolve_checkpoint  # noqa: E402
 
 MAX_MU_ERROR = 0.05  # absolute, on encoder means (z ~ N(0, 1) scale)
 MIN_HIT_AGREEMENT = 0.995  # share of equal hit cells in temperature-0 decodes

@@ -27,10 +27,10 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.dataset_io import load_windows  # noqa: E402
-from models.fast_decode import GIVEN_HIT, conditional_outputs  # noqa: E402
+from models.data.io import load_windows  # noqa: E402
 from models.generate import load_model  # noqa: E402
 from models.metrics import reconstruction_by_class, reconstruction_scores  # noqa: E402
+from models.net.fast_decode import GIVEN_HIT, conditional_outputs  # noqa: E402
 
 K = 9
 

@@ -27,7 +27,7 @@ from PyQt6.QtWidgets import (
 
 from gui import theme
 from gui.engine_adapter import EngineAdapter
-from models.attributes import ATTRIBUTE_HELP, ATTRIBUTE_LIMIT, ATTRIBUTE_NAMES
+from models.net.attributes import ATTRIBUTE_HELP, ATTRIBUTE_LIMIT, ATTRIBUTE_NAMES
 
 PAD_X, PAD_Y = "density", "intensity"
 SLIDER_NAMES = tuple(n for n in ATTRIBUTE_NAMES if n not in (PAD_X, PAD_Y))

@@ -1,7 +1,7 @@
 """Models panel: shipped, imported and user-trained models; pick the active one; details.
 
 Entries: the shipped ``default`` and ``humanize`` models (``models/pretrained/``), imported
-Magenta checkpoints (the user's model folder, ``models.fetch.models_dir``), and training runs
+Magenta checkpoints (the user's model folder, ``models.magenta.fetch.models_dir``), and training runs
 (``<data dir>/runs``). Details show the config and any evaluation numbers found beside the
 checkpoint. The device row shows where the model runs and reloads it on the one chosen. Import (file or folder) and fetch run the CLIs in a child process.
 """
@@ -222,7 +222,7 @@ class ModelsPanel(QWidget):
         super().showEvent(event)
 
     def refresh(self) -> None:
-        from models.fetch import PUBLISHED, models_dir
+        from models.magenta.fetch import PUBLISHED, models_dir
 
         self._filled = True
         self._fill_devices()
@@ -312,7 +312,7 @@ class ModelsPanel(QWidget):
 
     # ---- import / fetch ----------------------------------------------------------------
     def _import(self, source: str) -> None:
-        from models.fetch import models_dir
+        from models.magenta.fetch import models_dir
 
         out = models_dir() / Path(source.rstrip("/")).stem.replace(".tar", "")
         self.status.setText(f"importing {source} …")

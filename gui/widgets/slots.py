@@ -180,7 +180,7 @@ class SlotCard(QFrame):
 
     def load_file(self, path: str | Path) -> None:
         """Read the file's first 4 bars here (a few ms) so a bad file names itself; then load."""
-        from models.midi_files import MidiFileError, load_groove_window
+        from models.midi.files import MidiFileError, load_groove_window
 
         p = Path(path)
         self.last_dir = str(p.parent)
@@ -373,7 +373,7 @@ class SlotsPanel(QWidget):
 
     def restore_slots(self, folder: Path, labels: dict[str, str]) -> None:
         """Load what ``save_slots`` kept (a missing or damaged file leaves its slot empty)."""
-        from models.midi_files import MidiFileError, load_groove_window
+        from models.midi.files import MidiFileError, load_groove_window
 
         for key, label in labels.items():
             card = self.cards.get(key)

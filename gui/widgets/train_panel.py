@@ -37,10 +37,11 @@ from PyQt6.QtWidgets import (
 
 from gui import theme
 from gui.engine_adapter import EngineAdapter
-from gui.runs import data_dir, fmt_duration, read_checkpoints, readable
+from gui.runs import data_dir, fmt_duration, readable
 from gui.widgets.preprocess_box import PreprocessBox, path_row
 from gui.widgets.prior_box import PriorBox
 from gui.workers import ChildJob, RunMonitor
+from models.train.run_folder import read_checkpoints
 
 CONFIG_NAMES = (
     "groovae_4bar", "groovae_4bar_humanize", "groovae_4bar_humanize_control", "groovae_tiny",

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from models.groove import Groove
+from models.groove import Groove, blend_humanized
 
 KICK, SNARE, HAT = 0, 1, 2
 
@@ -55,10 +55,13 @@ class FakeModel:
             out.append(groove_of([(s, HAT, 80, 0.0) for s in range(count)]))
         return out
 
-    def humanize(self, groove: Groove, temperature: float = 1.0, seed: int | None = None) -> Groove:
+    def humanize(
+        self, groove: Groove, temperature: float = 1.0, seed: int | None = None, amount: float | None = None
+    ) -> Groove:
         self.calls.append("humanize")
         hits = groove.hits
-        return Groove(hits, hits.copy(), hits * 0.5, groove.bpm)
+        played = Groove(hits, hits.copy(), hits * 0.5, groove.bpm)
+        return played if amount is None else blend_humanized(groove, played, amount)  # as GrooveModel does
 
     def reconstruct(self, groove: Groove, temperature: float = 1.0, seed: int | None = None) -> Groove:
         self.calls.append("reconstruct")

@@ -219,7 +219,7 @@ def test_tempo_latency_and_save(tmp_path: Path) -> None:
         engine.save_pattern(tmp_path / "p.mid")
         engine.save_variations(tmp_path / "vars")
         wait_for(lambda: len(list((tmp_path / "vars").glob("*.mid"))) == 4)
-        from models.midi_files import read_midi
+        from models.midi.files import read_midi
 
         back = read_midi(tmp_path / "p.mid", drum_map="gm").groove
         assert back.num_hits == 4 and back.hits[:, KICK].sum() == 4
@@ -231,9 +231,9 @@ def test_tempo_latency_and_save(tmp_path: Path) -> None:
 def test_engine_with_a_real_tiny_grooVAE() -> None:
     torch = pytest.importorskip("torch")
     torch.set_num_threads(1)
-    from models.config import get_config
     from models.generate import GrooveModel
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
 
     asked: list[str] = []
 

@@ -15,8 +15,8 @@ from bridge.engine import Engine
 from bridge.midi_ports import FakeMidiIO
 from bridge.scheduler import CompiledPattern, PlayedNote, compile_pattern
 from bridge.settings import Settings
-from models.attributes import ATTRIBUTE_NAMES
 from models.groove import Groove
+from models.net.attributes import ATTRIBUTE_NAMES
 
 BPM = 300.0  # a bar lasts 0.8 s
 

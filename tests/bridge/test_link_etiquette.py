@@ -42,9 +42,9 @@ def watch_peer(peer: Peer, seconds: float) -> list[int]:
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch = pytest.importorskip("torch")
-    from models.checkpoint import save_checkpoint
-    from models.config import get_config
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
+    from models.train.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     config = get_config("groovae_tiny")

@@ -87,7 +87,7 @@ def test_groovebridge_out_reaches_another_client(jack: JackServer) -> None:
 
 
 def _gmd_groove(gmd_dir: Path) -> Groove:
-    from models.midi_files import load_groove_window
+    from models.midi.files import load_groove_window
 
     path = gmd_dir / GMD_FILE
     if not path.is_file():

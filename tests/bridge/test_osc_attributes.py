@@ -13,7 +13,7 @@ from test_osc_udp import Receiver
 from bridge.engine_state import EngineSnapshot
 from bridge.osc import OscServer, group_messages
 from bridge.osc_table import QUERY_GROUPS, STATE_GROUPS, find_route
-from models.attributes import ATTRIBUTE_NAMES
+from models.net.attributes import ATTRIBUTE_NAMES
 
 
 # ---- the table, called directly ------------------------------------------------------------------

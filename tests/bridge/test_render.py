@@ -13,7 +13,7 @@ from audio_onsets import attack_table, envelope, isolated, onset_near
 from bridge import render as render_mod
 from bridge.render import groove_notes, render_groove, write_wav
 from models.groove import Groove
-from models.midi_files import read_midi
+from models.midi.files import read_midi
 from models.synth import DrumSynth, SoundFontError, find_soundfont, load_kit
 
 DATA = Path("/work/shared/data/groove-midi/groove")

@@ -23,9 +23,9 @@ def tiny_loader(name: str):
     """Engine model loader: a tiny random-weight GrooVAE for "default"; paths load for real."""
     import torch
 
-    from models.config import get_config
     from models.generate import GrooveModel, load_model
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
 
     torch.set_num_threads(1)
     if name not in ("", "default", "tiny"):

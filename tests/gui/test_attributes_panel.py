@@ -10,7 +10,7 @@ from PyQt6.QtCore import QEvent, QPointF, QRect, Qt
 from PyQt6.QtGui import QMouseEvent
 from PyQt6.QtWidgets import QApplication, QWidget
 
-from models.attributes import ATTRIBUTE_NAMES
+from models.net.attributes import ATTRIBUTE_NAMES
 
 
 @pytest.fixture

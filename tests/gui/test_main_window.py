@@ -7,7 +7,7 @@ import pytest
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 
-from models.midi_files import read_midi
+from models.midi.files import read_midi
 
 
 def snap(window):

@@ -104,9 +104,9 @@ def test_a_slots_sample_keeps_the_variation_strip_and_the_pattern(window, qtbot,
 
 
 def _long_run_checkpoint(root: Path) -> Path:
-    from models.checkpoint import save_checkpoint, set_pointer
-    from models.config import get_config
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
+    from models.train.checkpoint import save_checkpoint, set_pointer
 
     config = get_config("groovae_tiny")
     run = root / "runs" / ("groovae_tiny-20261205-101500-my-late-night-funk-session-with-the-new-kit" * 2)
@@ -140,7 +140,7 @@ def test_use_this_model_with_a_long_path_never_widens_the_window(window, qtbot, 
 
 
 def test_checkpoint_table_takes_a_missing_validation_from_the_metrics_and_marks_the_lowest(tmp_path, qtbot):
-    from gui.runs import read_checkpoints
+    from models.train.run_folder import read_checkpoints
 
     run = tmp_path / "run"
     for step, val in ((100, 180.25), (200, None)):
@@ -161,7 +161,7 @@ def test_checkpoint_table_takes_a_missing_validation_from_the_metrics_and_marks_
 
 
 def test_a_loaded_file_offers_its_tempo_and_the_pattern_saves_at_it(window, qtbot, engine, tmp_path):
-    from models.midi_files import load_groove_window
+    from models.midi.files import load_groove_window
 
     gmd = Path("/work/shared/data/groove-midi/groove/drummer1/session1")
     f = next((p for p in sorted(gmd.glob("*_beat_4-4.mid")) if "_120_" not in p.name), None)

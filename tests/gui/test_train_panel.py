@@ -21,7 +21,7 @@ def midi_folder(tmp_path: Path, gmd_files: list[Path]) -> Path:
 
 @pytest.fixture
 def small_dataset(midi_folder: Path, tmp_path: Path) -> Path:
-    from models.dataset import preprocess
+    from models.data.dataset import preprocess
 
     dataset = tmp_path / "ds.npz"
     preprocess(midi_folder, dataset, workers=1)

@@ -13,7 +13,7 @@ PRIOR_ARGS = ["--components", "8", "--num_threads", "1"]
 @pytest.fixture
 def small_dataset(tmp_path: Path, gmd_files: list[Path]) -> Path:
     """A dataset of a few real GMD files (as in test_train_panel.py)."""
-    from models.dataset import preprocess
+    from models.data.dataset import preprocess
 
     midi = tmp_path / "midi"
     midi.mkdir()
@@ -28,9 +28,9 @@ def _tiny_run(run: Path) -> Path:
     """A run folder with one checkpoint of a random-weight tiny model (no training needed)."""
     import torch
 
-    from models.checkpoint import save_checkpoint, set_pointer
-    from models.config import get_config
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
+    from models.train.checkpoint import save_checkpoint, set_pointer
 
     config = get_config("groovae_tiny")
     torch.manual_seed(0)
@@ -66,7 +66,7 @@ def test_finished_training_fits_the_prior_then_use_model(window, qtbot, small_da
     assert "8 components" in panel.prior_box.status_label.text()
 
     run = Path(panel.run_edit.text())
-    from models.checkpoint import latest_checkpoint
+    from models.train.run_folder import latest_checkpoint
 
     latest = latest_checkpoint(run)
     assert latest is not None and latest.name == "ckpt-00000012"

@@ -10,7 +10,7 @@ from gui.export import midi_mime
 from gui.settings_store import SettingsStore
 from gui.widgets.pattern_grid import PatternGrid, hit_color
 from models.groove import Groove
-from models.midi_files import read_midi
+from models.midi.files import read_midi
 
 
 def one_hit(step: int, row: int, velocity: float, offset: float) -> Groove:

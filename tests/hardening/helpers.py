@@ -27,7 +27,7 @@ def link_gmd_files(gmd_dir: Path, folder: Path, names: tuple[str, ...] = GMD_FIL
 
 def tiny_dataset(gmd_dir: Path, work: Path) -> Path:
     """A dataset of three GMD files, every window in the train split."""
-    from models.dataset import preprocess
+    from models.data.dataset import preprocess
 
     midi = work / "midi"
     link_gmd_files(gmd_dir, midi)

@@ -3,7 +3,7 @@
 Run by ``tests/hardening/test_checkpoint_faults.py`` as
 ``python -m tests.hardening.kill_harness RUN_DIR DATASET REPORT --trials 50 --seed S``.
 This process imports torch once (one thread) and, per trial, forks a child that runs
-``models.train.run_training`` (checkpointing after every step), sleeps a random time, sends
+``models.train.trainer.run_training`` (checkpointing after every step), sleeps a random time, sends
 SIGKILL and reaps it. After every kill it loads every ``ckpt-*`` directory present
 (``load_checkpoint`` + ``load_optimizer_state``) and notes the newest step; the next child's
 first progress event says which step it resumed from. At the end it trains the killed run on
@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
-from models import checkpoint as ckpt
-from models.train import TrainOptions, run_training
+from models.train import checkpoint as ckpt
+from models.train import run_folder
+from models.train.trainer import TrainOptions, run_training
 
 MAX_DELAY_SEC = 0.8
 
@@ -43,12 +44,12 @@ def _options(run_dir: Path, dataset: Path, num_steps: int, hparams: str) -> Trai
 def _verify(run_dir: Path) -> tuple[list[int], list[str]]:
     """Steps of the ckpt-* dirs present (each fully loaded) and the load errors."""
     steps, errors = [], []
-    for d in sorted((run_dir / ckpt.CKPT_SUBDIR).glob("ckpt-*")):
+    for d in sorted((run_dir / run_folder.CKPT_SUBDIR).glob("ckpt-*")):
         try:
             model, _, meta = ckpt.load_checkpoint(d)
             opt = torch.optim.Adam(model.parameters())
             ckpt.load_optimizer_state(d, opt)
-            if d.name != ckpt.checkpoint_name(int(meta["step"])):
+            if d.name != run_folder.checkpoint_name(int(meta["step"])):
                 raise RuntimeError(f"state.json step {meta['step']} does not match the name")
             steps.append(int(meta["step"]))
         except Exception as e:  # noqa: BLE001 - every failure is a finding for the report
@@ -112,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         _, status = os.waitpid(pid, 0)
         steps, errors = _verify(args.run_dir)
         leftovers = sorted(
-            q.name for q in (args.run_dir / ckpt.CKPT_SUBDIR).glob(".*")
-        ) if (args.run_dir / ckpt.CKPT_SUBDIR).is_dir() else []
+            q.name for q in (args.run_dir / run_folder.CKPT_SUBDIR).glob(".*")
+        ) if (args.run_dir / run_folder.CKPT_SUBDIR).is_dir() else []
         trials.append({
             "trial": trial, "delay_sec": round(delay, 4),
             "killed": os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL,

@@ -28,11 +28,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from models import checkpoint as ckpt
-from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.config import get_config
 from models.generate import load_model
-from models.vae import GrooVAE
+from models.net.config import get_config
+from models.net.vae import GrooVAE
+from models.train import checkpoint as ckpt
+from models.train import run_folder
+from models.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from tests.hardening.helpers import REPO_ROOT, TINY_HPARAMS, tiny_dataset
 
 KILL_TRIALS = 50
@@ -55,7 +56,7 @@ def _good(tmp_path: Path, step: int = 7) -> tuple[Path, GrooVAE]:
     model(torch.zeros(2, config.num_steps, 27)).logits.sum().backward()
     opt.step()
     run = tmp_path / "run"
-    path = save_checkpoint(run / ckpt.CKPT_SUBDIR / ckpt.checkpoint_name(step), model, get_config("groovae_tiny"), step, opt)
+    path = save_checkpoint(run / run_folder.CKPT_SUBDIR / run_folder.checkpoint_name(step), model, get_config("groovae_tiny"), step, opt)
     ckpt.set_pointer(run, "latest", path)
     return path, model
 
@@ -116,7 +117,7 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(
         monkeypatch.setattr(ckpt, "save_file", _half_then_enospc)
     else:
         monkeypatch.setattr(ckpt.os, "fsync", _enospc)
-    target = prev if same_step else prev.with_name(ckpt.checkpoint_name(8))
+    target = prev if same_step else prev.with_name(run_folder.checkpoint_name(8))
     with torch.no_grad():
         model.encoder.mu.weight.add_(1.0)
     with pytest.raises(CheckpointError, match="No space left on device") as e:
@@ -125,7 +126,7 @@ def test_disk_full_while_saving_keeps_previous_checkpoint(
     assert "\n" not in str(e.value) and str(target) in str(e.value)
     assert _digest(prev) == before  # the previous checkpoint is byte-identical
     assert sorted(p.name for p in prev.parent.iterdir()) == [prev.name, "latest"]  # no temp left
-    assert ckpt.latest_checkpoint(tmp_path / "run") == prev
+    assert run_folder.latest_checkpoint(tmp_path / "run") == prev
     load_checkpoint(prev)
 
 
@@ -147,7 +148,7 @@ def test_file_size_limit_during_cli_training_is_one_line(
     """A real write failure (RLIMIT_FSIZE, SIGXFSZ ignored) half-way through a checkpoint
     (model.safetensors fits under the limit, optimizer.safetensors does not), or already at
     the run's first progress.json."""
-    from models.train import TrainOptions, run_training
+    from models.train.trainer import TrainOptions, run_training
 
     dataset = tiny_dataset(gmd_dir, tmp_path)
     run = tmp_path / "run"
@@ -155,18 +156,18 @@ def test_file_size_limit_during_cli_training_is_one_line(
         config="groovae_tiny", run_dir=str(run), examples_path=str(dataset),
         hparams=TINY_HPARAMS, num_steps=1, eval_every_steps=0, num_threads=1, progress_bar=False,
     ))
-    prev = ckpt.latest_checkpoint(run)
+    prev = run_folder.latest_checkpoint(run)
     assert prev is not None
     before = _digest(prev)
-    limit = (prev / ckpt.MODEL_FILE).stat().st_size + 4096 if where == "optimizer_file" else 256
-    assert (prev / ckpt.OPTIMIZER_FILE).stat().st_size > limit
+    limit = (prev / run_folder.MODEL_FILE).stat().st_size + 4096 if where == "optimizer_file" else 256
+    assert (prev / run_folder.OPTIMIZER_FILE).stat().st_size > limit
 
     def limit_file_size() -> None:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "models.train_cli", "--config", "groovae_tiny", "--run_dir",
+        [sys.executable, "-m", "models.cli.train", "--config", "groovae_tiny", "--run_dir",
          str(run), "--examples_path", str(dataset), "--hparams", TINY_HPARAMS, "--num_steps", "3",
          "--eval_every_steps", "0", "--checkpoint_every_steps", "1", "--num_threads", "1",
          "--no_progress_bar"],
@@ -179,8 +180,8 @@ def test_file_size_limit_during_cli_training_is_one_line(
     assert expected in lines[0], lines[0]
     assert "Traceback" not in proc.stderr
     assert _digest(prev) == before
-    assert ckpt.latest_checkpoint(run) == prev
-    assert [p.name for p in (run / ckpt.CKPT_SUBDIR).glob(".*")] == []
+    assert run_folder.latest_checkpoint(run) == prev
+    assert [p.name for p in (run / run_folder.CKPT_SUBDIR).glob(".*")] == []
     load_checkpoint(prev)
 
 
@@ -196,7 +197,7 @@ class _Payload:
 
 
 @pytest.mark.parametrize("kind", ["pickle", "torch_save"])
-@pytest.mark.parametrize("target", [ckpt.MODEL_FILE, ckpt.OPTIMIZER_FILE])
+@pytest.mark.parametrize("target", [run_folder.MODEL_FILE, run_folder.OPTIMIZER_FILE])
 def test_pickle_payload_is_refused_and_never_run(tmp_path: Path, kind: str, target: str) -> None:
     path, _ = _good(tmp_path)
     live = tmp_path / "proof_the_payload_is_live"
@@ -207,7 +208,7 @@ def test_pickle_payload_is_refused_and_never_run(tmp_path: Path, kind: str, targ
         (path / target).write_bytes(pickle.dumps(_Payload(marker), protocol=4))
     else:
         torch.save({"encoder.mu.weight": _Payload(marker)}, path / target)
-    if target == ckpt.MODEL_FILE:
+    if target == run_folder.MODEL_FILE:
         for load in (lambda: load_checkpoint(path), lambda: load_model(path)):
             with pytest.raises(CheckpointError, match="refusing .*model.safetensors: it is a") as e:
                 load()
@@ -221,13 +222,13 @@ def test_pickle_payload_is_refused_and_never_run(tmp_path: Path, kind: str, targ
 
 # ---- wrong tensors / config ----------------------------------------------------------------------
 def _edit_weights(path: Path, edit) -> None:
-    w = load_file(str(path / ckpt.MODEL_FILE))
-    save_file(edit(w), str(path / ckpt.MODEL_FILE))
+    w = load_file(str(path / run_folder.MODEL_FILE))
+    save_file(edit(w), str(path / run_folder.MODEL_FILE))
 
 
 def _edit_config(path: Path, **changes) -> None:
-    cfg = json.loads((path / ckpt.CONFIG_FILE).read_text())
-    (path / ckpt.CONFIG_FILE).write_text(json.dumps({**cfg, **changes}))
+    cfg = json.loads((path / run_folder.CONFIG_FILE).read_text())
+    (path / run_folder.CONFIG_FILE).write_text(json.dumps({**cfg, **changes}))
 
 
 K = "encoder.mu.weight"
@@ -245,23 +246,23 @@ CASES = {
     "nan": (lambda p: _edit_weights(p, lambda w: {**w, K: w[K] * float("nan")}),
             f"{K} holds NaN or infinite values"),
     "other_model_config": (
-        lambda p: (p / ckpt.CONFIG_FILE).write_text(get_config("groovae_4bar").to_json()),
+        lambda p: (p / run_folder.CONFIG_FILE).write_text(get_config("groovae_4bar").to_json()),
         "config expects"),
     "foreign_json_config": (
-        lambda p: (p / ckpt.CONFIG_FILE).write_text('{"architectures": ["Bert"], "hidden_size": 768}'),
+        lambda p: (p / run_folder.CONFIG_FILE).write_text('{"architectures": ["Bert"], "hidden_size": 768}'),
         "bad config.json: config has unknown fields"),
-    "config_not_object": (lambda p: (p / ckpt.CONFIG_FILE).write_text("[1, 2, 3]"), "bad config.json"),
-    "config_not_json": (lambda p: (p / ckpt.CONFIG_FILE).write_text("{oops"), "bad config.json"),
+    "config_not_object": (lambda p: (p / run_folder.CONFIG_FILE).write_text("[1, 2, 3]"), "bad config.json"),
+    "config_not_json": (lambda p: (p / run_folder.CONFIG_FILE).write_text("{oops"), "bad config.json"),
     "negative_size": (lambda p: _edit_config(p, z_size=-4), "config.json describes no valid model"),
     "huge_size": (lambda p: _edit_config(p, enc_rnn_size=[200_000]), "config expects"),
-    "truncated": (lambda p: (p / ckpt.MODEL_FILE).write_bytes((p / ckpt.MODEL_FILE).read_bytes()[:3000]),
+    "truncated": (lambda p: (p / run_folder.MODEL_FILE).write_bytes((p / run_folder.MODEL_FILE).read_bytes()[:3000]),
                   "not a valid safetensors file"),
-    "empty_file": (lambda p: (p / ckpt.MODEL_FILE).write_bytes(b""), "not a valid safetensors file"),
-    "huge_header": (lambda p: (p / ckpt.MODEL_FILE).write_bytes((2**62).to_bytes(8, "little") + b"{}"),
+    "empty_file": (lambda p: (p / run_folder.MODEL_FILE).write_bytes(b""), "not a valid safetensors file"),
+    "huge_header": (lambda p: (p / run_folder.MODEL_FILE).write_bytes((2**62).to_bytes(8, "little") + b"{}"),
                     "not a valid safetensors file"),
-    "no_config": (lambda p: (p / ckpt.CONFIG_FILE).unlink(), "has no config.json"),
-    "state_not_json": (lambda p: (p / ckpt.STATE_FILE).write_text("{nope"), "bad state.json"),
-    "state_not_object": (lambda p: (p / ckpt.STATE_FILE).write_text("42"), "bad state.json: not a JSON object"),
+    "no_config": (lambda p: (p / run_folder.CONFIG_FILE).unlink(), "has no config.json"),
+    "state_not_json": (lambda p: (p / run_folder.STATE_FILE).write_text("{nope"), "bad state.json"),
+    "state_not_object": (lambda p: (p / run_folder.STATE_FILE).write_text("42"), "bad state.json: not a JSON object"),
 }
 
 
@@ -279,10 +280,9 @@ def test_damaged_checkpoint_is_one_line_checkpoint_error(tmp_path: Path, case: s
 
 
 def test_generate_cli_reports_a_bad_checkpoint_in_one_line(tmp_path: Path, capsys) -> None:
-    from models import generate_cli
-
+    from models.cli import generate as generate_cli
     path, _ = _good(tmp_path)
-    (path / ckpt.MODEL_FILE).write_bytes(pickle.dumps(_Payload(tmp_path / "PWNED")))
+    (path / run_folder.MODEL_FILE).write_bytes(pickle.dumps(_Payload(tmp_path / "PWNED")))
     rc = generate_cli.main(["--checkpoint_file", str(path), "--output_dir", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and "refusing" in err, err

@@ -1,4 +1,4 @@
-"""Fuzzing the MIDI reader (``models.smf``) and its groove conversion (``models.midi_files``).
+"""Fuzzing the MIDI reader (``models.midi.smf``) and its groove conversion (``models.midi.files``).
 
 The oracle for every input: a ``SmfError`` / ``MidiFileError`` with a one-line reason (and a
 known ``reason`` code), or a valid ``MidiRead`` (whole 16-step bars, at most ``MAX_BARS``,
@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.drum_maps import ROLAND
-from models.midi_files import MAX_BARS, MidiFileError, MidiRead, events_to_groove, read_midi
-from models.smf import SmfError, parse_smf
+from models.midi.files import MAX_BARS, MidiFileError, MidiRead, events_to_groove, read_midi
+from models.midi.smf import SmfError, parse_smf
 from tests.hardening.helpers import END_OF_TRACK, smf, varlen
 from tests.models.mido_reference import mido_events
 

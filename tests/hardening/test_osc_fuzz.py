@@ -284,7 +284,7 @@ def test_osc_save_writes_inside_the_export_folder_only(tmp_path: Path) -> None:
                  what="saved files")
         assert sorted(p.name for p in tmp_path.iterdir()) == ["exports"]
         assert not (save_dir / "evil.sh").exists()
-        from models.midi_files import read_midi
+        from models.midi.files import read_midi
 
         assert read_midi(save_dir / "groove.mid", drum_map="gm").groove.num_hits > 0
         # the engine API (the app's file dialog) still takes any path the user chose

@@ -16,10 +16,10 @@ The rules, as the code has them:
   that is written; drum-map settings read a file only when it is a ``.toml`` path.
 
 Archive extraction is covered where the importer is tested, not duplicated here:
-``tests/models/test_magenta_import.py::test_unsafe_tar_members_are_refused`` (``..``,
+``tests/models/magenta/test_magenta_import.py::test_unsafe_tar_members_are_refused`` (``..``,
 absolute, symlink and hardlink tar members), ``::test_manifest_pointing_outside_its_folder``
 (magenta.js shard paths), ``::test_checkpoint_state_file_with_a_foreign_absolute_path``, and
-``tests/models/test_fetch.py::test_fetch_magenta_js_refuses_unsafe_shard_paths``.
+``tests/models/magenta/test_fetch.py::test_fetch_magenta_js_refuses_unsafe_shard_paths``.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import checkpoint as ckpt
-from models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from models.config import get_config
-from models.dataset_io import DatasetError, load_dataset, load_windows, save_dataset
+from models.data.io import DatasetError, load_dataset, load_windows, save_dataset
 from models.drum_maps import DrumMapError, get_drum_map
-from models.fetch import PUBLISHED, FetchError, fetch_pretrained, models_dir
 from models.generate import PRETRAINED_DIR, SHIPPED, load_model, resolve_model_path
-from models.vae import GrooVAE
+from models.magenta.fetch import PUBLISHED, FetchError, fetch_pretrained, models_dir
+from models.net.config import get_config
+from models.net.vae import GrooVAE
+from models.train import checkpoint as ckpt
+from models.train import run_folder
+from models.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 ESCAPES = ["../../etc", "default/../../../etc", "humanize/..", "/etc", "/etc/passwd", "~/../..",
            "..", "default/", "./default"]
@@ -83,28 +84,28 @@ def test_shipped_names_stay_in_pretrained_folder() -> None:
 def test_pointer_files_cannot_leave_the_checkpoints_folder(tmp_path: Path, pointer: str) -> None:
     outside = _save(tmp_path / "elsewhere" / "ckpt-00000099", 99, seed=1)  # a valid checkpoint
     run = tmp_path / "a" / "b" / "run"
-    (run / ckpt.CKPT_SUBDIR).mkdir(parents=True)
+    (run / run_folder.CKPT_SUBDIR).mkdir(parents=True)
     text = pointer.replace("{abs}", str(outside))
     for which in ("latest", "best"):
-        (run / ckpt.CKPT_SUBDIR / which).write_text(text + "\n")
-    assert ckpt.latest_checkpoint(run) is None and ckpt.best_checkpoint(run) is None
+        (run / run_folder.CKPT_SUBDIR / which).write_text(text + "\n")
+    assert run_folder.latest_checkpoint(run) is None and run_folder.best_checkpoint(run) is None
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         load_checkpoint(run)
     with pytest.raises(CheckpointError, match="does not name a checkpoint"):
-        load_checkpoint(run / ckpt.CKPT_SUBDIR / "latest")  # the pointer file given directly
+        load_checkpoint(run / run_folder.CKPT_SUBDIR / "latest")  # the pointer file given directly
     # With a checkpoint of its own, the run loads that one, never the planted one.
-    own = _save(run / ckpt.CKPT_SUBDIR / "ckpt-00000001", 1, seed=2)
-    assert ckpt.latest_checkpoint(run) == own
+    own = _save(run / run_folder.CKPT_SUBDIR / "ckpt-00000001", 1, seed=2)
+    assert run_folder.latest_checkpoint(run) == own
     assert load_checkpoint(run, prefer="best")[2]["path"] == str(own)
 
 
 def test_pointer_to_a_sibling_checkpoint_still_works(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    first = _save(run / ckpt.CKPT_SUBDIR / "ckpt-00000001", 1, seed=1)
-    _save(run / ckpt.CKPT_SUBDIR / "ckpt-00000002", 2, seed=2)
+    first = _save(run / run_folder.CKPT_SUBDIR / "ckpt-00000001", 1, seed=1)
+    _save(run / run_folder.CKPT_SUBDIR / "ckpt-00000002", 2, seed=2)
     ckpt.set_pointer(run, "best", first)
-    assert ckpt.best_checkpoint(run) == first
-    assert ckpt.latest_checkpoint(run).name == "ckpt-00000002"
+    assert run_folder.best_checkpoint(run) == first
+    assert run_folder.latest_checkpoint(run).name == "ckpt-00000002"
 
 
 # ---- downloads -----------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def test_normal_relative_paths_are_fine(small_dataset: Path, tmp_path: Path) -> 
 
 
 def test_preprocess_writes_only_its_output_file(gmd_dir: Path, tmp_path: Path) -> None:
-    from models.dataset import preprocess
+    from models.data.dataset import preprocess
     from tests.hardening.helpers import link_gmd_files
 
     root = tmp_path / "in"

@@ -22,8 +22,8 @@ import mido
 import numpy as np
 import pytest
 
-from models.dataset import preprocess
-from models.dataset_io import load_windows
+from models.data.dataset import preprocess
+from models.data.io import load_windows
 from tests.hardening.helpers import END_OF_TRACK, GMD_FILES, REPO_ROOT, link_gmd_files, smf
 
 ONE_LINE_MAX = 300
@@ -103,7 +103,7 @@ def test_hostile_folder_finishes_and_skips_each_bad_file_with_reason(
 
 
 def test_bad_info_csv_is_one_line(gmd_dir: Path, tmp_path: Path) -> None:
-    from models.dataset import DatasetError
+    from models.data.dataset import DatasetError
 
     root = tmp_path / "midi"
     link_gmd_files(gmd_dir, root)
@@ -167,7 +167,7 @@ def test_file_size_limit_on_cli_is_one_line_and_keeps_previous(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "models.preprocess_cli", "--input_dir", str(root), "--output_file",
+        [sys.executable, "-m", "models.cli.preprocess", "--input_dir", str(root), "--output_file",
          str(out), "--workers", "1", "--quiet", "--num_bars", "2"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=100, preexec_fn=limit_file_size,
     )
@@ -205,8 +205,8 @@ def test_signature_every_bar_and_malformed_signatures_finish_with_short_report(t
 
 @pytest.mark.timeout(60)
 def test_hostile_note_sequences_are_skipped_one_by_one(tmp_path: Path) -> None:
-    from models.note_sequence import NoteSequence
-    from models.tfrecord import write_records
+    from models.data.note_sequence import NoteSequence
+    from models.data.tfrecord import write_records
 
     drum = {"pitch": 36, "velocity": 100, "start_time": 1.0, "is_drum": True}
     good = NoteSequence(filename="good.mid", notes=[dict(drum, start_time=t / 2) for t in range(32)])
@@ -237,13 +237,13 @@ def test_hostile_note_sequences_are_skipped_one_by_one(tmp_path: Path) -> None:
 
 
 def test_record_announcing_a_terabyte_is_one_line(tmp_path: Path) -> None:
-    from models.crc32c import crc32c, mask
+    from models.data.crc32c import crc32c, mask
 
     length = (2**40).to_bytes(8, "little")
     bad = tmp_path / "huge.tfrecord"
     bad.write_bytes(length + mask(crc32c(length)).to_bytes(4, "little") + b"\x00" * 64)
     proc = subprocess.run(
-        [sys.executable, "-m", "models.preprocess_cli", "--input_file", str(bad), "--output_file",
+        [sys.executable, "-m", "models.cli.preprocess", "--input_file", str(bad), "--output_file",
          str(tmp_path / "o.gbds")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )

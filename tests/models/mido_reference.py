@@ -9,7 +9,7 @@ import mido
 
 def mido_events(data: bytes) -> tuple[mido.MidiFile, list, list, list]:
     """(the mido file, notes (tick, channel, pitch, velocity), tempos (tick, us per beat), time
-    signatures (tick, numerator, denominator)), merged over tracks like ``models.smf``: sorted by
+    signatures (tick, numerator, denominator)), merged over tracks like ``models.midi.smf``: sorted by
     tick, track order kept on ties."""
     mid = mido.MidiFile(file=io.BytesIO(data))
     notes, tempos, sigs = [], [], []

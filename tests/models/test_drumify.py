@@ -11,7 +11,7 @@ import pytest
 from groovebridge.cli import main as cli
 from models.generate import load_model
 from models.groove import Groove
-from models.midi_files import MidiFileError, read_midi, read_rhythm
+from models.midi.files import MidiFileError, read_midi, read_rhythm
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 FUNK = "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid"

@@ -12,7 +12,7 @@ import pytest
 from vae_helpers import make_small_gmd_dataset
 
 from groovebridge.cli import main as cli
-from models.dataset_io import load_windows
+from models.data.io import load_windows
 from models.drum_maps import CLASS_NAMES
 from models.evaluate import EvaluationOptions, evaluate, format_report
 from models.generate import load_model

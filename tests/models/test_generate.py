@@ -11,15 +11,16 @@ import pytest
 import torch
 
 from models import generate as gen
-from models.checkpoint import CheckpointError, save_checkpoint
-from models.config import get_config
-from models.fast_decode import GIVEN_HIT, FastGrooVAE, hit_thresholds, reference_decode
-from models.generate import GrooveModel, load_model, slerp_path
-from models.generate_cli import main as generate_main
+from models.cli.generate import main as generate_main
+from models.generate import GrooveModel, load_model
 from models.groove import Groove
-from models.midi_files import read_midi
-from models.transforms import encoder_inputs
-from models.vae import GrooVAE
+from models.latent import slerp_path
+from models.midi.files import read_midi
+from models.net.config import get_config
+from models.net.fast_decode import GIVEN_HIT, FastGrooVAE, hit_thresholds, reference_decode
+from models.net.transforms import encoder_inputs
+from models.net.vae import GrooVAE
+from models.train.checkpoint import CheckpointError, save_checkpoint
 from tests.models.vae_helpers import random_groove
 
 torch.set_num_threads(1)
@@ -41,7 +42,7 @@ def _model(name: str = "groovae_tiny", seed: int = 0, noise: float = 0.3) -> Gro
 def test_fast_decode_equals_lstmcell_loop(name: str, batch: int, temperature: float, native: bool) -> None:
     """TorchScript path and the native kernel with fp32 weights: only the summation order
     differs from nn.LSTMCell (~1e-6), so hits are equal and the rest within 1e-4. The fp16
-    weight storage is checked in tests/models/test_fast_kernel.py."""
+    weight storage is checked in tests/models/net/test_fast_kernel.py."""
     m = _model(name, noise=0.05 if name == "groovae_4bar" else 0.3)
     cfg = m.config
     g = torch.Generator().manual_seed(1)
@@ -181,7 +182,7 @@ def test_generate_cli_interpolate_gmd_windows(ckpt_dir: Path, gmd_dir: Path, tmp
 )
 def test_generate_cli_bad_inputs_one_line(ckpt_dir: Path, gmd_dir: Path, tmp_path: Path, capsys, argv, needle) -> None:
     short = random_groove(1, num_steps=32)
-    from models.midi_files import write_midi
+    from models.midi.files import write_midi
 
     write_midi(short, tmp_path / "short.mid")
     gmd = next(iter(sorted(gmd_dir.glob("drummer1/session1/*beat_4-4.mid"))))
@@ -198,8 +199,7 @@ def test_generate_cli_missing_checkpoint(tmp_path: Path, capsys) -> None:
 
 
 def test_native_kernel_can_be_disabled(monkeypatch) -> None:
-    from models import fast_kernel
-
+    from models.net import fast_kernel
     monkeypatch.setattr(fast_kernel, "_tried", False)
     monkeypatch.setattr(fast_kernel, "_loaded", None)
     monkeypatch.setenv("GROOVEBRIDGE_NATIVE", "0")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from models.drum_maps import NUM_CLASSES
 from models.groove import DrumHit, Groove, bar_is_empty, quantize, quantize_arrays
-from models.smf import read_smf
+from models.midi.smf import read_smf
 
 
 def test_quantize_round_half_up_offsets_and_sign() -> None:

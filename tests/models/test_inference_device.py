@@ -100,9 +100,9 @@ def test_auto_skips_a_device_that_fails(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_time_model_on_a_real_tiny_model() -> None:
-    from models.config import get_config
     from models.generate import GrooveModel
-    from models.vae import GrooVAE
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
 
     torch.manual_seed(0)
     model = GrooveModel(GrooVAE(get_config("groovae_tiny")).eval(), name="tiny")

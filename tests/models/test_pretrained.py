@@ -42,7 +42,7 @@ def test_default_model_samples_plausible_grooves(default_model):
 
 
 def test_default_model_reconstructs_a_real_groove(default_model, gmd_dir):
-    from models.midi_files import load_groove_window
+    from models.midi.files import load_groove_window
 
     groove, _ = load_groove_window(gmd_dir / "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid")
     out = default_model.reconstruct(groove, temperature=0.0)
@@ -52,7 +52,7 @@ def test_default_model_reconstructs_a_real_groove(default_model, gmd_dir):
 
 
 def test_humanize_model_adds_dynamics_and_timing(gmd_dir):
-    from models.midi_files import load_groove_window
+    from models.midi.files import load_groove_window
 
     model = load_model("humanize")
     real, _ = load_groove_window(gmd_dir / "drummer1/eval_session/1_funk-groove1_138_beat_4-4.mid")

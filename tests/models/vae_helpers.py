@@ -16,7 +16,7 @@ NUM_VAL_FILES = 4
 
 def make_small_gmd_dataset(gmd_dir: Path, work: Path) -> Path:
     """Copy ~20 GMD 4/4 files + a matching info.csv into ``work`` and preprocess them."""
-    from models.dataset import preprocess
+    from models.data.dataset import preprocess
 
     rows = list(csv.DictReader(open(gmd_dir / "info.csv", newline="", encoding="utf-8")))
     rows = [r for r in rows if r["time_signature"] == "4-4" and float(r["duration"]) > 20]

@@ -1,0 +1,84 @@
+"""`groovebridge train`: train or evaluate a GrooVAE (Magenta ``music_vae_train`` flags).
+
+Also runnable as ``python -m models.cli.train`` (e.g. under ``torchrun --nproc_per_node=N``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from models.net.config import CONFIGS, ConfigError
+from models.train.checkpoint import CheckpointError
+from models.train.loop import TrainingError
+from models.train.trainer import TrainOptions, run_training
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainOptions()
+    p = argparse.ArgumentParser(
+        prog="groovebridge train",
+        description="Train (or evaluate) a GrooVAE; resumes from the latest checkpoint in --run_dir.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--config", default=d.config, help=f"one of: {', '.join(CONFIGS)}")
+    p.add_argument("--run_dir", required=True, help="checkpoints, metrics.csv and progress.json go here")
+    p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`, or Magenta's NoteSequence .tfrecord")
+    p.add_argument("--hparams", default="", help="overrides, e.g. batch_size=64,free_bits=0")
+    p.add_argument("--num_steps", type=int, default=d.num_steps, help="train until this global step")
+    p.add_argument("--mode", choices=("train", "eval"), default=d.mode, help="eval: validation metrics of a checkpoint")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default=d.device, help="auto: cuda, then mps, then cpu")
+    p.add_argument("--seed", type=int, default=d.seed, help="data order, init and noise")
+    p.add_argument("--checkpoint_every_steps", type=int, default=d.checkpoint_every_steps, help="checkpoint interval in steps")
+    p.add_argument("--checkpoint_every_sec", type=float, default=d.checkpoint_every_sec, help="checkpoint interval in seconds")
+    p.add_argument("--keep_checkpoints", type=int, default=d.keep_checkpoints, help="newest K kept (+ best)")
+    p.add_argument("--eval_every_steps", type=int, default=d.eval_every_steps, help="0 = no validation")
+    p.add_argument("--eval_max_batches", type=int, default=d.eval_max_batches, help="0 = whole split")
+    p.add_argument("--log_every_steps", type=int, default=d.log_every_steps, help="metrics.csv row interval")
+    p.add_argument("--checkpoint", default="", help="eval mode: checkpoint to evaluate (default latest)")
+    p.add_argument("--num_threads", type=int, default=d.num_threads, help="torch CPU threads (0 = default)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=d.precision,
+                   help="bf16: bfloat16 autocast forward (faster on AMX CPUs and GPUs; fp32 is Magenta's)")
+    p.add_argument("--warm_start", default="",
+                   help="start a new run from these weights: 'default', 'humanize', a checkpoint or a run dir")
+    p.add_argument("--no_progress_bar", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = TrainOptions(
+        config=args.config, run_dir=args.run_dir, examples_path=args.examples_path,
+        hparams=args.hparams, num_steps=args.num_steps, mode=args.mode, device=args.device,
+        seed=args.seed, checkpoint_every_steps=args.checkpoint_every_steps,
+        checkpoint_every_sec=args.checkpoint_every_sec, keep_checkpoints=args.keep_checkpoints,
+        eval_every_steps=args.eval_every_steps, eval_max_batches=args.eval_max_batches,
+        log_every_steps=args.log_every_steps, checkpoint=args.checkpoint,
+        num_threads=args.num_threads, progress_bar=not args.no_progress_bar, precision=args.precision,
+        warm_start=args.warm_start,
+    )
+    try:
+        result = run_training(options)
+    except (ConfigError, CheckpointError, TrainingError) as e:
+        print(f"groovebridge train: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full or a read-only folder while writing metrics / progress
+        where = e.filename or args.run_dir
+        print(f"groovebridge train: cannot write {where}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0  # under torchrun only rank 0 reports
+    if result.state == "evaluated":
+        print(f"validation metrics of {result.checkpoint} (step {result.step}):")
+        for k, v in result.metrics.items():
+            print(f"  {k:<16} {v:.4f}")
+    elif result.state == "stopped":
+        print(f"stopped at step {result.step}; checkpoint {result.checkpoint}", file=sys.stderr)
+    else:
+        print(f"done at step {result.step}; checkpoint {result.checkpoint}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

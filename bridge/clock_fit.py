@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.clock_slip import SlipMixin, curve_fit, integer_offset
+from bridge.clock_slip import EDGE_TICKS, SlipMixin, curve_fit, integer_offset
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -174,6 +174,8 @@ class TickLine(SlipMixin):
             self._detect_period()
         if settled and abs(a.r) > self.band_sec and not self._tempo_changed():
             self._lost()
+        if self._seg_start == -math.inf and 2 * EDGE_TICKS <= self.fitted < 8 * EDGE_TICKS:
+            self._early_slip()  # a fault before the band is known: told against either end
         if not (settled and self._step()) and not a.ok:
             self._recover()
         self._refit()

@@ -26,6 +26,7 @@ import numpy as np
 
 STEP_TICKS = 16
 MIN_AFTER = 4  # ticks after the step point needed to call it flat
+EDGE_TICKS = 6  # before the fit settles: a line through the first (or last) this many ticks
 
 
 def curve_fit(dn: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +141,40 @@ class SlipMixin:
         self._renumber(last[s:], j)
         self.slip_events.append((j, True))
         return True
+
+    def _early_slip(self) -> None:
+        """Before the fit settles (its first 24 ticks after a start), a lost tick would be fitted
+        in for good: fit a line through the first ``EDGE_TICKS`` ticks and look for a whole-tick
+        step after them, or through the last ones and look before them. Lost ticks only: two
+        ticks in one period look like a duplicate while a coarse period aliases the tick rate."""
+        pts = [a for a in self._arrivals if a.ok]
+        if len(pts) < 2 * EDGE_TICKS:
+            return
+        ns = np.array([a.n for a in pts], float)
+        ts = np.array([a.t for a in pts])
+        for edge in (slice(0, EDGE_TICKS), slice(-EDGE_TICKS, None)):
+            slope, icpt = np.polyfit(ns[edge], ts[edge], 1)
+            noise = float(np.std(ts[edge] - (icpt + slope * ns[edge])))
+            if not 60.0 / (500.0 * 24) < slope < 60.0 / (10.0 * 24) or noise > slope / 8:
+                continue
+            rs = ts - (icpt + slope * ns)
+            if edge.start == 0:
+                found = find_step(rs[EDGE_TICKS:], slope, self.tolerance_sec)
+                start, j = (EDGE_TICKS + found[0], found[1]) if found else (0, 0)
+            else:  # the first ticks sit j whole ticks off the later ones: the later ones move by -j
+                k = round(float(rs[0]) / slope)
+                s = int(np.argmax(np.abs(rs) < slope / 2)) if k else 0
+                tol = max(self.tolerance_sec, slope / 8)
+                ok = k and 0 < s < len(pts) - EDGE_TICKS and np.all(np.abs(rs[:s] - k * slope) < tol) and np.all(
+                    np.abs(rs[s:]) < tol)
+                start, j = (s, -k) if ok else (0, 0)
+            fixed = ns + np.where(np.arange(ns.size) >= start, j, 0)
+            if j > 0 and np.std(ts - np.polyval(np.polyfit(fixed, ts, 1), fixed)) < max(0.001, slope / 16):
+                later = [a for a in self._arrivals if a.n >= pts[start].n]  # (one clean line after: a slip)
+                self.lost_ticks += max(j, 0)
+                self.duplicates += max(-j, 0)
+                self._renumber(later, j)
+                return
 
     def _lost(self) -> None:
         """Two ticks in a row late by the same whole number of tick periods: ticks were lost."""

@@ -218,4 +218,16 @@ def test_phase_never_stays_off_by_a_tick(plan):
     assert dev.max() < spt_ms / 2, (dev.max(), both[np.argmax(dev)])  # never a tick off
     last_fault = max(dups + drops)
     settled = dev[both[:, 0] >= last_fault + PPQN]  # a beat after the last fault
-    assert settled.size == 0 or settled.max() < 1.0 + 2.0 * jitter, settled.max()
+    noise_ms = 2.0 * jitter + 0.5 * period / 48.0  # one point fewer moves a line through noisy ticks a little
+    assert settled.size == 0 or settled.max() < 1.0 + noise_ms, settled.max()
+
+
+@pytest.mark.parametrize("fault", [dict(drops=[3]), dict(drops=[12]), dict(drops=[20, 21]), dict(drops=[30])])
+def test_a_tick_lost_right_after_start_is_not_fitted_in(fault):
+    """Before the fit settles (its first 24 ticks) a lost tick used to be fitted in for good:
+    a tick late all run long (seen over asynchronous JACK at 138 BPM). Not yet for a duplicate
+    there (it looks like two ticks in one coarse period), nor tick 0 (a master may send its
+    first tick any time after Start)."""
+    f, rows = follow(clock_stream(PPQN * 16, 138.0, **fault))
+    assert np.max(np.abs(rows[:, 1])) < 0.5
+    assert (f.lost_ticks, f.duplicates) == (len(fault.get("drops", ())), len(fault.get("duplicates", ())))

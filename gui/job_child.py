@@ -1,35 +1,32 @@
 """Child-process entry for GUI jobs that need structured progress: ``python -m gui.job_child``.
 
 ``preprocess --input_dir D --output_file F [--drum_map M] [--workers N] [--recursive]`` runs
-``models.data.dataset.preprocess`` and prints one JSON object per line on stdout:
-``{"event": "progress", "done": i, "total": n}``, then ``{"event": "report", ...}`` (the
-PreprocessReport as JSON, plus its table) or ``{"event": "error", "message": ...}`` with exit
-status 2. No Qt is imported here, so the child starts fast and cannot touch the GUI.
+``models.data.dataset.preprocess`` and prints its events on stdout in the progress protocol
+of every job (``models.progress``): ``{"event": "progress", "done": i, "total": n}``, then
+``{"event": "report", ...}`` (the PreprocessReport as JSON, plus its table) or
+``{"event": "error", "message": ...}`` with exit status 2. No Qt is imported here, so the child starts fast and cannot touch the GUI.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
+
+from models import progress as pg
 
 
 def _emit(obj: dict) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    pg.write_line(obj)
 
 
 def _preprocess(args: argparse.Namespace) -> int:
     from models.data.dataset import DatasetError, preprocess
 
-    last = [0.0]
+    throttle = pg.Throttle(0.1)
 
     def progress(done: int, total: int) -> None:
-        now = time.monotonic()
-        if done >= total or now - last[0] >= 0.1:
-            last[0] = now
-            _emit({"event": "progress", "done": int(done), "total": int(total)})
+        if throttle.ready(done, total):
+            _emit(pg.event(pg.PROGRESS, done, total))
 
     try:
         report = preprocess(

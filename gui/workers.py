@@ -1,15 +1,17 @@
 """Child processes for long jobs (preprocessing, training, imports) and their progress.
 
 ``ChildJob`` runs ``python -m <module> ...`` in a QProcess, so a crash or a busy CPU in the job
-never stalls the GUI or the engine's timing. It reads stdout line by line (JSON lines become
-``jsonLine``), keeps the stderr tail, and always ends with ``finished(ok, message)``: a
-failed job's message is the last meaningful line it printed. ``RunMonitor`` polls a training
-run directory (``progress.json`` and new ``metrics.csv`` rows) on a timer.
+never stalls the GUI or the engine's timing. It reads stdout line by line (events of the
+progress protocol every job speaks, ``models.progress``, become ``jsonLine``; an ``error``
+event's message is the job's failure message), keeps the stderr tail, and always ends with
+``finished(ok, message)``: otherwise a failed job's message is the last meaningful line it
+printed. ``RunMonitor`` follows a training run through its folder (``models.train.run_folder``:
+``progress.json``, the same events, and new ``metrics.csv`` rows) on a timer, so a run started
+elsewhere, or before the app restarted, is followed the same way.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import deque
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, pyqtSignal
 
+from models import progress
 from models.train import run_folder
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,16 +116,11 @@ class ChildJob(QObject):
         line = line.rstrip()
         if not line:
             return
-        if which == "out" and line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict):
-                if obj.get("event") == "error":
-                    self._error_event = str(obj.get("message", "failed"))
-                self.jsonLine.emit(obj)
-                return
+        if which == "out" and (obj := progress.parse_line(line)) is not None:  # models.progress
+            if obj.get("event") == progress.ERROR:
+                self._error_event = str(obj.get("message", "failed"))
+            self.jsonLine.emit(obj)
+            return
         if which == "err":
             self._stderr_tail.append(line)
         self.outputLine.emit(line)

@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 
 from gui.runs import data_dir, readable
 from gui.workers import ChildJob
+from models import progress
 
 
 def path_row(edit: QLineEdit, tip: str, pick: Any) -> QWidget:
@@ -118,9 +119,9 @@ class PreprocessBox(QGroupBox):
         self.preprocess_job.start("gui.job_child", args)
 
     def _on_preprocess_json(self, obj: dict) -> None:
-        if obj.get("event") == "progress":
-            self.preprocess_bar.setRange(0, max(1, int(obj["total"])))
-            self.preprocess_bar.setValue(int(obj["done"]))
+        if obj.get("event") == progress.PROGRESS and (dt := progress.done_total(obj)) is not None:
+            self.preprocess_bar.setRange(0, dt[1])
+            self.preprocess_bar.setValue(dt[0])
         elif obj.get("event") == "report":
             rep = obj["report"]
             w = rep["windows_per_split"]

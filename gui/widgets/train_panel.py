@@ -41,6 +41,7 @@ from gui.runs import data_dir, fmt_duration, readable
 from gui.widgets.preprocess_box import PreprocessBox, path_row
 from gui.widgets.prior_box import PriorBox
 from gui.workers import ChildJob, RunMonitor
+from models import progress
 from models.train.run_folder import read_checkpoints
 
 CONFIG_NAMES = (
@@ -281,7 +282,7 @@ class TrainPanel(QWidget):
             "train", "--config", self.config_combo.currentText(), "--run_dir", run,
             "--examples_path", dataset, "--num_steps", str(steps),
             "--hparams", f"batch_size={self._batch}", "--device", self.device_combo.currentText(),
-            "--no_progress_bar", "--log_every_steps", str(min(10, max(1, steps // 200))),
+            "--no_progress_bar", "--progress_lines", "--log_every_steps", str(min(10, max(1, steps // 200))),
             "--eval_every_steps", str(min(500, max(1, steps // 10))), *self.extra_train_args,
         ]
         warm = START_FROM.get(self.start_combo.currentText(), "")
@@ -298,7 +299,7 @@ class TrainPanel(QWidget):
         self._update_buttons()
 
     def _on_progress(self, p: dict) -> None:
-        step, total = int(p.get("step", 0)), int(p.get("num_steps", 0) or 1)
+        step, total = progress.done_total(p) or (0, 1)
         self.train_bar.setRange(0, total)
         self.train_bar.setValue(min(step, total))
         ex = float(p.get("examples_per_sec") or 0.0)

@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
+from models import progress as pg
 from models.net.config import CONFIGS, ConfigError
 from models.train.checkpoint import CheckpointError
 from models.train.loop import TrainingError
@@ -43,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warm_start", default="",
                    help="start a new run from these weights: 'default', 'humanize', a checkpoint or a run dir")
     p.add_argument("--no_progress_bar", action="store_true")
+    p.add_argument("--progress_lines", action="store_true",
+                   help="print progress events as JSON lines on stdout (models.progress; the app's protocol)")
     return p
 
 
@@ -58,15 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         num_threads=args.num_threads, progress_bar=not args.no_progress_bar, precision=args.precision,
         warm_start=args.warm_start,
     )
+    callback = _progress_lines() if args.progress_lines else None
     try:
-        result = run_training(options)
+        result = run_training(options, callback)
     except (ConfigError, CheckpointError, TrainingError) as e:
-        print(f"groovebridge train: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e), args.progress_lines)
     except OSError as e:  # disk full or a read-only folder while writing metrics / progress
         where = e.filename or args.run_dir
-        print(f"groovebridge train: cannot write {where}: {e.strerror or e}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot write {where}: {e.strerror or e}", args.progress_lines)
     if os.environ.get("RANK", "0") != "0":
         return 0  # under torchrun only rank 0 reports
     if result.state == "evaluated":
@@ -78,6 +82,26 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"done at step {result.step}; checkpoint {result.checkpoint}", file=sys.stderr)
     return 0
+
+
+def _fail(message: str, lines: bool) -> int:
+    print(f"groovebridge train: {message}", file=sys.stderr)
+    if lines:
+        pg.write_line(pg.event(pg.ERROR, message=message))
+    return 2
+
+
+def _progress_lines() -> Callable[[dict[str, Any]], None]:
+    """The trainer's events (the state progress.json holds) as protocol lines on stdout: every
+    milestone, and training steps at most 10 per second."""
+    throttle = pg.Throttle(0.1)
+
+    def emit(state: dict[str, Any]) -> None:
+        done, total = pg.done_total(state) or (0, 1)
+        if state.get("event") != "step" or throttle.ready(done, total):
+            pg.write_line(state)
+
+    return emit
 
 
 if __name__ == "__main__":

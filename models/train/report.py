@@ -52,6 +52,7 @@ class ProgressReporter:
         self.examples = 0
         self.state: dict[str, Any] = {
             "state": "running", "config": config.name, "step": start_step, "num_steps": num_steps,
+            "done": start_step, "total": num_steps,  # the progress protocol (models.progress)
             "examples_per_sec": 0.0, "eta_sec": None, "train": {}, "validation": {},
             "last_checkpoint": None, "pid": os.getpid(), "message": "",
         }
@@ -95,7 +96,7 @@ class ProgressReporter:
         steps_done = step - self.start_step
         eta = (self.num_steps - step) * elapsed / steps_done if steps_done else float("nan")
         eta_json = eta if eta == eta else None  # JSON has no NaN
-        self.state.update(step=step, examples_per_sec=rate, eta_sec=eta_json, train=dict(parts))
+        self.state.update(step=step, done=step, examples_per_sec=rate, eta_sec=eta_json, train=dict(parts))
         if not self.enabled:
             return
         logged = step % self.log_every_steps == 0 or step == self.num_steps
@@ -134,7 +135,7 @@ class ProgressReporter:
         self._emit("checkpoint", force=True)
 
     def finish(self, state: str, step: int) -> None:
-        self.state.update(state=state, step=step)
+        self.state.update(state=state, step=step, done=step)
         if self.enabled and self.bar and self.tty:
             print(file=sys.stderr)
         if self.tb is not None:

@@ -251,3 +251,30 @@ def test_warm_start_from_the_same_config_keeps_its_hparams(dataset: Path, tmp_pa
     res = run_training(_opts(tmp_path / "b", dataset, num_steps=1, hparams="batch_size=8",
                              warm_start=str(tmp_path / "a")))
     assert res.model.config.free_bits == 7.0 and res.model.config.batch_size == 8
+
+
+@pytest.mark.slow
+def test_progress_lines_are_the_job_protocol_and_match_the_run_folder(dataset: Path, tmp_path: Path) -> None:
+    """`groovebridge train --progress_lines` speaks the protocol every child job speaks
+    (models.progress), the same events progress.json holds; a user error is an error event."""
+    from models import progress as pg
+
+    run = tmp_path / "run"
+    out = subprocess.run(_cli(run, dataset, "--num_steps", "12", "--checkpoint_every_steps", "6", "--progress_lines"),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    events = [pg.parse_line(line) for line in out.stdout.splitlines()]
+    assert events and all(e is not None for e in events)
+    ckpt_steps = {pg.done_total(e)[0] for e in events if e["event"] == "checkpoint"}
+    assert {6, 12} <= ckpt_steps
+    assert events[-1]["event"] == "done" and pg.done_total(events[-1]) == (12, 12)
+    dones = [pg.done_total(e)[0] for e in events]
+    assert dones == sorted(dones)
+    final = run_folder.read_progress(run)
+    assert final is not None and final["event"] == "done" and pg.done_total(final) == (12, 12)
+    bad = subprocess.run(_cli(tmp_path / "bad", tmp_path / "missing.gbds", "--num_steps", "2", "--progress_lines"),
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    err = [pg.parse_line(line) for line in bad.stdout.splitlines()][-1]
+    assert err is not None and err["event"] == "error" and "missing.gbds" in err["message"]
+    assert "Traceback" not in bad.stderr

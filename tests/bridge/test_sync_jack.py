@@ -59,12 +59,12 @@ def test_midi_clock_sync_over_jack_with_faults(mode: str, gmd_dir: Path) -> None
     except JackUnavailable as e:
         pytest.skip(str(e))
     try:
-        run_scenario(groove)
+        run_scenario(groove, strict=mode == "sync")
     finally:
         server_cm.__exit__(None, None, None)
 
 
-def run_scenario(groove: Groove) -> None:
+def run_scenario(groove: Groove, strict: bool) -> None:
     engine = Engine(Settings(sync="midi", midi_api="jack", input_drum_map="roland", bpm=BPM),
                     model_loader=lambda _n: FakeModel(), auto_sample=False)
     events = Events()
@@ -99,7 +99,12 @@ def run_scenario(groove: Groove) -> None:
         np.testing.assert_array_equal(np.round(got.velocities * 127), np.round(groove.velocities * 127))
         ms_per_unit = 60000.0 / BPM / 8  # an offset of 1 is half a 16th
         off_ms = np.abs(got.offsets - groove.offsets)[groove.hits > 0.5] * ms_per_unit
-        assert off_ms.max() < 1.0, f"offsets off by up to {off_ms.max():.2f} ms"
+        print(f"capture offsets vs the master's send times: p50 {np.median(off_ms):.2f}, p90 "
+              f"{np.percentile(off_ms, 90):.2f}, max {off_ms.max():.2f} ms")
+        if strict:  # -S: every hit within 1 ms
+            assert off_ms.max() < 1.0, f"offsets off by up to {off_ms.max():.2f} ms"
+        else:  # asynchronous JACK on a loaded machine delivers a few notes late itself (1-3 ms seen)
+            assert np.percentile(off_ms, 90) < 1.0 and off_ms.max() < 5.0, off_ms
 
         # /query/slot a over UDP: the capture, in the /pattern encoding, and nothing changes
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -128,15 +133,19 @@ def run_scenario(groove: Groove) -> None:
 
         played = [n for n in events.of("note") if start - 0.6 <= n.beat < start + 8]
         heard = [(t, m[1]) for t, m in list(rx.messages) if m[0] == 0x99 and m[2] > 0 and t < t_stop]
-        errors = []
+        errors, unheard = [], []
         for n in played:
             want = float(np.interp(n.beat * PPQN, np.arange(ideal.size), ideal))
             near = [t for t, p in heard if p == n.pitch and abs(t - want) < 0.05]
-            assert near, f"note {n} not heard"
+            if not near:
+                unheard.append(n)
+                continue
             errors.append((min(near, key=lambda t: abs(t - want)) - want) * 1000)
+        # asynchronous JACK on a loaded machine drops a few events itself (the issue measured it)
+        assert len(unheard) <= (0 if strict else len(played) // 10), f"not heard: {unheard}"
         errors = np.array(errors)
         print(f"playback vs the master's clock: median {np.median(errors):.2f} ms, max |e| {np.abs(errors).max():.2f} ms, "
-              f"{len(errors)} notes; follower: {clock.duplicates} duplicates, {clock.lost_ticks} lost, "
+              f"{len(errors)} notes, {len(unheard)} not heard; follower: {clock.duplicates} duplicates, {clock.lost_ticks} lost, "
               f"slips {events.of('sync_slip')}")
         assert len(errors) >= groove.num_hits // 2
         # in phase: the constant part is JACK's (a period each way and the clock's delivery);

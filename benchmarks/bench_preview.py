@@ -11,7 +11,8 @@
   core), and the engine process's CPU time with and without the preview over the same bars.
 * ``render``: ``groovebridge render``'s core on a GMD take, N loops: x real time.
 * ``playback``: benchmarks/bench_playback_timing.py as it is, run twice in this process:
-  without the preview and with one attached to its engine (JACK audio ports on its server).
+  without the preview and with one attached to its engine as serve and the app attach it
+  (``bridge.preview_proc``: the audio in a child process; JACK audio ports on its server).
 
     .venv/bin/python benchmarks/bench_preview.py [latency|render|playback|all] [--bars 32] [--period 256]
         [--playback-period 32]
@@ -36,6 +37,7 @@ from audio_onsets import attack_table, envelope, isolated, onset_near  # noqa: E
 from bridge.clock import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
 from bridge.preview import Preview  # noqa: E402
+from bridge.preview_proc import PreviewProcess  # noqa: E402
 from bridge.render import render_groove  # noqa: E402
 from bridge.scheduler import PlayedNote  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
@@ -162,13 +164,13 @@ def bench_render(loops: int = 10) -> dict[str, object]:
             "x_real_time": best.speed_x, "hits": len(best.notes)}
 
 
-def _preview_engine(previews: list[Preview]) -> type[Engine]:
+def _preview_engine(previews: list[PreviewProcess]) -> type[Engine]:
     """The engine class with a preview (JACK audio) attached once it has started."""
 
     class PreviewEngine(Engine):
         def start(self) -> None:
             super().start()
-            previews.append(Preview(None, backend="jack").attach(self))
+            previews.append(PreviewProcess(None, backend="jack").attach(self))  # as serve and the app run it
 
         def close(self) -> None:
             for p in previews:
@@ -186,7 +188,7 @@ def bench_playback(bars: int, period: int) -> dict[str, object]:
 
     results: dict[str, dict[str, object]] = {}
     for name, on in (("without", False), ("with", True)):
-        previews: list[Preview] = []
+        previews: list[PreviewProcess] = []
         bpt.Engine = _preview_engine(previews) if on else Engine  # type: ignore[misc]
         buf = io.StringIO()
         with contextlib.redirect_stdout(buf):
@@ -195,8 +197,7 @@ def bench_playback(bars: int, period: int) -> dict[str, object]:
         print("\n".join(f"  [{name} preview] {line}" for line in lines[:-1]), flush=True)
         results[name] = json.loads(lines[-1])
         if previews:
-            results[name]["preview_notes"] = previews[0].notes_played
-            results[name]["preview_late"] = previews[0].late_notes
+            results[name]["preview_notes"] = previews[0]._status.get("notes_played")
     return results
 
 

@@ -105,6 +105,7 @@ class JackAudioOut:
             self.client.close()
             raise AudioOutError(f"the JACK server runs at {rate} Hz; the preview needs {SAMPLE_RATE} Hz")
         self._render = render
+        self._jack = jack
         self.ports = [self.client.outports.register(n) for n in ("out_L", "out_R")]
         self.timemap = JackTimeMap(self.client)
         self._scratch = np.zeros((self.client.blocksize, 2), np.float32)
@@ -127,8 +128,9 @@ class JackAudioOut:
         _, start_sec, fell_back = self.timemap.cycle_start(now, frames)
         self.clock_fallbacks += fell_back
         self._render(frames, start_sec, out)
-        self.ports[0].get_array()[:] = out[:, 0]
-        self.ports[1].get_array()[:] = out[:, 1]
+        for i, port in enumerate(self.ports):  # the port buffers without asking the server their size
+            buf = self._jack._lib.jack_port_get_buffer(port._ptr, frames)
+            np.frombuffer(self._jack._ffi.buffer(buf, frames * 4), dtype=np.float32)[:] = out[:, i]
         self.timemap.update()
 
     def start(self) -> None:

@@ -221,10 +221,13 @@ def preview_from_settings(settings: Any, **kw: Any) -> Preview:
                    backend=settings.preview_audio, enabled=settings.preview_enabled, **kw)
 
 
-def start_preview(engine: Any, settings: Any) -> tuple[Preview | None, str]:
+def start_preview(engine: Any, settings: Any) -> tuple[Any, str]:
     """``serve --preview``: the preview attached to ``engine``, and one line saying what plays
     where (or, with None, why nothing does)."""
-    preview = preview_from_settings(settings)
+    from bridge.preview_proc import PreviewProcess  # the audio in a process of its own
+
+    preview = PreviewProcess(settings.preview_soundfont or None, volume=settings.preview_volume,
+                             backend=settings.preview_audio, enabled=settings.preview_enabled)
     if not preview.available:
         reason = preview.reason
         preview.close()

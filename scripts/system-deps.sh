@@ -5,6 +5,12 @@
 #   scripts/system-deps.sh test|run
 set -u
 purpose=${1:-test}
+# The drum synth's wheel depends on pyaudio, which does not build without PortAudio's headers and
+# is never used: install the synth alone, on every platform (pyproject.toml, extra "sound").
+if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import tinysoundfont" >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --no-deps -c constraints.txt "tinysoundfont>=0.3.7" >/dev/null 2>&1 \
+        || echo "GrooveBridge: could not install the drum synth (pip install --no-deps tinysoundfont); preview sound is off"
+fi
 case "$(uname -s)" in
 Darwin)
     echo "macOS: no JACK needed (GrooveBridge uses CoreMIDI virtual ports); Qt comes from PyPI."
@@ -21,12 +27,6 @@ qt="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 l
 # libportaudio2 (sounddevice's PortAudio, for machines without JACK).
 sound="fluid-soundfont-gm libportaudio2"
 if [ "$purpose" = run ]; then pkgs="jackd2 $qt $sound"; else pkgs="jackd2 $qt $sound xvfb xauth"; fi
-# The drum synth's wheel depends on pyaudio, which does not build without PortAudio's headers and
-# is never used: install the synth alone (pyproject.toml, extra "sound").
-if [ -x .venv/bin/python ] && ! .venv/bin/python -c "import tinysoundfont" >/dev/null 2>&1; then
-    .venv/bin/python -m pip install -q --no-deps -c constraints.txt "tinysoundfont>=0.3.7" >/dev/null 2>&1 \
-        || echo "GrooveBridge: could not install the drum synth (pip install --no-deps tinysoundfont); preview sound is off"
-fi
 command -v dpkg-query >/dev/null 2>&1 || { echo "not a Debian/Ubuntu system: make sure these are installed: $pkgs"; exit 0; }
 missing=""
 for p in $pkgs; do

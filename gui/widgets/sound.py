@@ -21,12 +21,20 @@ from typing import Any
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSlider, QToolButton, QWidget
 
-from bridge.audio_out import open_audio_out
 from bridge.preview import Preview, resolve_soundfont
 from gui.engine_adapter import EngineAdapter
 from models.synth import WHERE_TO_GET, Kit, SoundFontError, load_kit
 
 VIRTUAL_OUTPUTS = ("", "groovebridge out", "none", "fake-none")
+
+
+def make_preview(kit: Kit, volume: float, backend: str) -> Any:
+    """The preview the app plays through: its audio in a process of its own (bridge.preview_proc:
+    a Python audio callback in this process would wait on the GIL that python-rtmidi holds while
+    it talks to JACK, and JACK waits for it: the app hung)."""
+    from bridge.preview_proc import PreviewProcess
+
+    return PreviewProcess(kit=kit, volume=volume, backend=backend, enabled=False)
 
 
 def output_is_external(ports: dict[str, Any] | None) -> bool:
@@ -46,7 +54,7 @@ class SoundBox(QWidget):
                  open_output: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
         self.adapter = adapter
-        self.preview: Preview | None = None
+        self.preview: Any = None  # bridge.preview_proc.PreviewProcess (or a Preview given an output)
         self._open_output = open_output  # None: bridge.audio_out.open_audio_out, looked up when used
         self._engine: Any = None
         self._soundfont = ""  # the user's kit ("" = the system's)
@@ -161,7 +169,12 @@ class SoundBox(QWidget):
             return
         self._soundfont = path
         if self.preview is not None:
-            self.preview.set_kit(kit)
+            try:
+                self.preview.set_kit(kit)
+            except SoundFontError as e:
+                self.adapter.error.emit(str(e))
+                self._show()
+                return
         else:
             self._open_preview(kit)
         self.kitChanged.emit(kit.describe())
@@ -174,8 +187,11 @@ class SoundBox(QWidget):
             return
         settings = getattr(self._engine, "settings", None)
         backend = getattr(settings, "preview_audio", "auto") if settings is not None else "auto"
-        self.preview = Preview(volume=self.volume.value() / 100.0, backend=backend, enabled=False,
-                               open_output=self._open_output or open_audio_out, kit=kit)
+        if self._open_output is not None:  # an output given (tests): in this process
+            self.preview = Preview(volume=self.volume.value() / 100.0, backend=backend, enabled=False,
+                                   open_output=self._open_output, kit=kit)
+        else:
+            self.preview = make_preview(kit, self.volume.value() / 100.0, backend)
         if self.preview.available:
             self.preview.attach(self._engine)
 

@@ -22,7 +22,7 @@ from bridge.engine import Engine
 from bridge.preview import Preview, start_preview
 from bridge.scheduler import PlayedNote
 from bridge.settings import Settings
-from models.synth import SAMPLE_RATE, DrumSynth, find_soundfont
+from models.synth import SAMPLE_RATE, DrumSynth, find_soundfont, load_kit
 
 RECORDER = Path(__file__).resolve().parent / "audio_recorder.py"
 
@@ -138,6 +138,7 @@ PATTERN = groove_of(
 
 @pytest.mark.jack
 def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path):
+    """serve's preview (its audio in a child process: bridge.preview_proc) on the engine's notes."""
     with private_jack_server(256):
         settings = Settings(midi_api="jack", bpm=120.0, preview_enabled=True, preview_audio="jack",
                             preview_soundfont=soundfont, latency_ms=20.0)
@@ -161,6 +162,7 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
             wait_for(lambda: len(notes) >= 13, timeout_sec=10, what="two loops of notes")
             engine.stop()
             wait_for(lambda: preview.notes_played >= len(notes), what="the last notes rendered")
+            late, played, delay_sec = preview.late_notes, preview.notes_played, preview.delay_sec
             assert rec.wait(30) == 0
         finally:
             if preview is not None:
@@ -168,7 +170,7 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
             engine.close()
             if rec.poll() is None:
                 rec.kill()
-    assert preview.late_notes == 0 and preview.notes_played >= 13, (preview.late_notes, preview.late_ms_max)
+    assert late == 0 and played >= 13, (late, played)
     assert all(n.drum_class != HAT for n, _ in notes)  # mutes apply: the muted hats never reach it
     data = np.load(rec_path)
     audio, block_sec = data["audio"], data["block_sec"]
@@ -180,9 +182,9 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
         return i * period + (t_sec - block_sec[i])
 
     env = envelope(audio)
-    kit = preview.kit
+    kit = load_kit(soundfont)
     attack = attack_table(lambda frames, at, pitch, vel: DrumSynth(kit).render(frames, [(at, pitch, vel)]))
-    sounding = [(recording_time(due + preview.delay_sec), note) for note, due in notes]
+    sounding = [(recording_time(due + delay_sec), note) for note, due in notes]
     sounding = [(t, note) for t, note in sounding if t < len(audio) / SAMPLE_RATE - 0.05]
     times = [t for t, _ in sounding]
     errors_ms = []
@@ -193,3 +195,9 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
         errors_ms.append((onset - t - attack(note.pitch, note.velocity)) * 1000.0)
     assert len(errors_ms) >= 10
     assert max(abs(e) for e in errors_ms) <= 2.0, errors_ms
+
+
+def test_without_the_synth_library_it_is_disabled_with_the_command(soundfont, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tinysoundfont._tinysoundfont", None)  # import fails
+    p = Preview(soundfont, open_output=FakeOut)
+    assert not p.available and "pip install --no-deps 'tinysoundfont>=0.3.7'" in p.reason

@@ -254,7 +254,10 @@ class FakeOut:
 
 
 def test_the_users_sound_choice_and_volume_are_remembered(qtbot, null_midi_engine, soundfont, monkeypatch):
-    monkeypatch.setattr("gui.widgets.sound.open_audio_out", FakeOut)
+    from bridge.preview import Preview
+
+    monkeypatch.setattr("gui.widgets.sound.make_preview", lambda kit, volume, backend: Preview(
+        kit=kit, volume=volume, backend=backend, enabled=False, open_output=FakeOut))
     win = open_window(qtbot, null_midi_engine)
     sound = win.transport.sound
     qtbot.waitUntil(lambda: sound.preview is not None and not sound.loading, timeout=10000)

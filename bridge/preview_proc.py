@@ -53,7 +53,7 @@ class PreviewProcess:
             return
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.preview_proc", str(path), str(self.volume), backend, "1" if enabled else "0"],
+            [sys.executable, "-m", __name__, str(path), str(self.volume), backend, "1" if enabled else "0"],  # this module
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
         self._read_status()
 

@@ -27,7 +27,7 @@ from jack_bench import ROOT, Sender, jack_server, load_bench_model, stats_ms
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import IN_PORT_NAME
+from bridge.midi.ports import IN_PORT_NAME
 from bridge.settings import Settings
 from models.drum_maps import ROLAND
 from models.groove import Groove

@@ -30,8 +30,8 @@ from jack_bench import Receiver, Sender, jack_server, load_bench_model, match_ar
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import IN_PORT_NAME, OUT_PORT_NAME, resolve_api
-from bridge.scheduler import PlayedNote
+from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, resolve_api
+from bridge.play.player import PlayedNote
 from bridge.settings import Settings
 from models.drum_maps import ROLAND
 

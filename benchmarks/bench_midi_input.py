@@ -2,7 +2,7 @@
 
 Starts its own JACK server (dummy backend, ``--period`` frames, ``jackd -R`` where allowed).
 For each input mode (``--modes``, default the old rtmidi callback, then the polled reader
-of ``bridge.midi_input``), an engine plays (InternalClock, 120 BPM) while a thread re-generates
+of ``bridge.midi.input``), an engine plays (InternalClock, 120 BPM) while a thread re-generates
 with the model back to back, and a second process writes ``--rate`` events/s for
 ``--seconds`` into GrooveBridge In: note-ons and note-offs on channel 10 whose pitch and
 velocity follow the event's index, with a MIDI clock byte (0xF8) every 8th event. Every
@@ -30,7 +30,7 @@ from jack_bench import jack_server, load_bench_model
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import IN_PORT_NAME
+from bridge.midi.ports import IN_PORT_NAME
 from bridge.settings import Settings
 
 SENDER = r"""

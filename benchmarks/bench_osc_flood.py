@@ -36,7 +36,7 @@ from pythonosc.osc_message_builder import build_msg
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import MidiIO, resolve_api
+from bridge.midi.ports import MidiIO, resolve_api
 from bridge.osc import OscServer
 from bridge.settings import Settings
 

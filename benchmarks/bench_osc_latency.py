@@ -36,9 +36,9 @@ from pythonosc.osc_message_builder import build_msg  # noqa: E402
 from pythonosc.osc_packet import OscPacket  # noqa: E402
 
 from bridge.engine import Engine  # noqa: E402
-from bridge.midi_ports import FakeMidiIO  # noqa: E402
 from bridge.osc import OscServer  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
+from tests.rigs.midi_fakes import FakeMidiIO  # noqa: E402
 
 P = "/groovebridge"
 

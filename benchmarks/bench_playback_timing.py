@@ -30,8 +30,8 @@ from jack_bench import Receiver, jack_server, load_bench_model, match_arrivals, 
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import OUT_PORT_NAME, MidiIO, resolve_api
-from bridge.scheduler import PlayedNote
+from bridge.midi.ports import OUT_PORT_NAME, MidiIO, resolve_api
+from bridge.play.player import PlayedNote
 from bridge.settings import Settings
 from models.groove import Groove
 

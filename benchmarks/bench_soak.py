@@ -48,7 +48,7 @@ from note_streams import (
 
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import MidiIO, resolve_api
+from bridge.midi.ports import MidiIO, resolve_api
 from bridge.osc import OscServer
 from bridge.settings import Settings
 

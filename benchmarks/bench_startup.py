@@ -212,7 +212,7 @@ def real_launches(n: int) -> dict:
     with ExitStack() as stack:
         jack = "none"
         try:
-            from bridge.jack_server import JackUnavailable, private_jack_server
+            from tests.rigs.jack_server import JackUnavailable, private_jack_server
 
             server = stack.enter_context(private_jack_server("gb-bench-startup", period_frames=256))
             env.update(JACK_DEFAULT_SERVER=server.name, JACK_NO_START_SERVER="1")

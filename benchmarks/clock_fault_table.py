@@ -66,7 +66,7 @@ class Reader:
     def __init__(self, client: str) -> None:
         import rtmidi
 
-        from bridge.midi_input import PolledInput, new_midi_in
+        from bridge.midi.input import PolledInput, new_midi_in
 
         self.follower = MidiClockFollower()
         self.rows: list[tuple[float, float, float, float, float, float]] = []

@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 @contextmanager
 def jack_server(period_frames: int = 32, mode: str = "auto", sync: bool = False) -> Iterator[bool]:
-    """A private JACK server (``bridge.jack_server``: dummy backend, 48 kHz, ``period_frames``)
+    """A private JACK server (``tests.rigs.jack_server``: dummy backend, 48 kHz, ``period_frames``)
     for this run; yields whether it is real-time. ``mode``: "rt" (``jackd -R -P 70``: JACK's
     threads, our clients' process threads included, run SCHED_FIFO), "no-rt"
     (``--no-realtime``), "auto" (rt where the OS allows it, else no-rt); ``sync``: JACK2's
@@ -32,7 +32,7 @@ def jack_server(period_frames: int = 32, mode: str = "auto", sync: bool = False)
     SIGTERM and SIGINT (``timeout``, Ctrl-C, a killed shell) raise SystemExit while the server
     is open, so ``finally`` blocks and this context's exit run and the server is stopped:
     by default SIGTERM ends Python at once and left the private jackd running."""
-    from bridge.jack_server import JackUnavailable, private_jack_server
+    from tests.rigs.jack_server import JackUnavailable, private_jack_server
 
     with ExitStack() as stack:
         stack.enter_context(exit_on_signals())

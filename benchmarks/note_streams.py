@@ -24,8 +24,8 @@ from typing import Any
 import jack_bench  # noqa: F401 - puts the repository on sys.path
 import numpy as np
 
-from bridge.midi_ports import OUT_PORT_NAME
-from bridge.scheduler import PlayedNote
+from bridge.midi.ports import OUT_PORT_NAME
+from bridge.play.player import PlayedNote
 
 NOTE_RECEIVER = r"""
 import array, json, select, sys, time, rtmidi

@@ -17,7 +17,7 @@ TOML layout (every key optional; sections group keys, the field name is
                _osc._udp so TouchOSC lists GrooveBridge; only when host is not loopback)
     [link]     quantum
     [follow]   enabled, source ("drums" | "rhythm"), every (1|2|4 bars), bars (1|2|4 bars of
-               input), amount (0-1), temperature (0-5]: Follow mode (bridge.engine_follow)
+               input), amount (0-1), temperature (0-5]: Follow mode (bridge.engine.follow)
     [click]    enabled, note (0-127), channel (1-16), velocity, accent_velocity (1-127): the
                count-in click of "record the next bars" (default on: note 37 side stick on
                channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
@@ -48,58 +48,30 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from bridge.clock import check_bpm
+from bridge.commands import (  # noqa: F401  (the vocabulary was defined here; users may still read it here)
+    FOLLOW_BARS,
+    FOLLOW_SOURCES,
+    INPUT_MODES,
+    LATENCY_MS_MAX,
+    LATENCY_MS_MIN,
+    MIDI_APIS,
+    PREVIEW_AUDIO,
+    SYNC_SOURCES,
+    TEMPERATURE_MAX,
+    VARIATIONS_MAX,
+    VARIATIONS_MIN,
+    check_follow_amount,
+    check_follow_bars,
+    check_follow_source,
+    check_follow_temperature,
+)
 from models.inference_device import DEVICE_CHOICES
 
-SYNC_SOURCES = ("internal", "midi", "link")
-INPUT_MODES = ("drums", "rhythm")  # capture: notes through the input drum map | every note a tap
-FOLLOW_SOURCES = ("drums", "rhythm")  # follow: encode the played drums | drumify the played rhythm
-FOLLOW_BARS = (1, 2, 4)  # follow's "every" and input window lengths, in bars
-MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
-PREVIEW_AUDIO = ("auto", "jack", "portaudio")  # preview sound output (bridge.audio_out)
 ENV_PREFIX = "GROOVEBRIDGE_"
 
 
 class SettingsError(ValueError):
     """A setting is wrong; the message is one line for the user."""
-
-
-def check_follow_source(source: object) -> str:
-    """``source`` (any case, spaces ignored) if it is a follow source; ValueError (one line) if not."""
-    name = str(source).strip().lower()
-    if name not in FOLLOW_SOURCES:
-        raise ValueError(f"follow source {source!r} is not {' or '.join(FOLLOW_SOURCES)}")
-    return name
-
-
-def check_follow_bars(value: object, what: str = "follow every") -> int:
-    """1, 2 or 4 (an int, a whole float or its text); ValueError (one line) if not."""
-    try:
-        number = float(str(value).strip()) if isinstance(value, str) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer() or int(number) not in FOLLOW_BARS:
-        raise ValueError(f"{what} {value!r} must be 1, 2 or 4 bars")
-    return int(number)
-
-
-def check_follow_amount(value: object) -> float:
-    try:
-        amount = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        amount = math.nan
-    if isinstance(value, bool) or not (math.isfinite(amount) and 0.0 <= amount <= 1.0):
-        raise ValueError(f"follow amount {value!r} must be 0-1")
-    return amount
-
-
-def check_follow_temperature(value: object) -> float:
-    try:
-        t = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        t = math.nan
-    if isinstance(value, bool) or not (math.isfinite(t) and 0.0 < t <= 5.0):
-        raise ValueError(f"follow temperature {value!r} must be in (0, 5]")
-    return t
 
 
 @dataclass(frozen=True)
@@ -214,12 +186,12 @@ def validate(s: Settings) -> None:
         raise SettingsError(f"setting device: {s.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
     if s.midi_api not in MIDI_APIS:
         raise SettingsError(f"setting midi_api: {s.midi_api!r}; use one of {', '.join(MIDI_APIS)}")
-    if not -500.0 <= s.latency_ms <= 500.0:
-        raise SettingsError(f"setting latency_ms: {s.latency_ms:g} is outside -500..500")
-    if not 0.0 < s.temperature <= 5.0:
-        raise SettingsError(f"setting temperature: {s.temperature:g} must be in (0, 5]")
-    if not 1 <= s.num_variations <= 16:
-        raise SettingsError(f"setting num_variations: {s.num_variations} must be 1-16")
+    if not LATENCY_MS_MIN <= s.latency_ms <= LATENCY_MS_MAX:
+        raise SettingsError(f"setting latency_ms: {s.latency_ms:g} is outside {LATENCY_MS_MIN:g}..{LATENCY_MS_MAX:g}")
+    if not 0.0 < s.temperature <= TEMPERATURE_MAX:
+        raise SettingsError(f"setting temperature: {s.temperature:g} must be in (0, {TEMPERATURE_MAX:g}]")
+    if not VARIATIONS_MIN <= s.num_variations <= VARIATIONS_MAX:
+        raise SettingsError(f"setting num_variations: {s.num_variations} must be {VARIATIONS_MIN}-{VARIATIONS_MAX}")
     if not 1 <= s.midi_output_channel <= 16:
         raise SettingsError(f"setting midi_output_channel: {s.midi_output_channel} must be 1-16")
     bad = [c for c in s.midi_input_channels if not 1 <= c <= 16]

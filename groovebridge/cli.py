@@ -11,8 +11,8 @@ import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "app": ("gui.app", "open the desktop app (default)"),
-    "serve": ("bridge.serve", "run the live engine headless (MIDI + OSC)"),
-    "ports": ("bridge.ports_cli", "list MIDI ports and APIs"),
+    "serve": ("bridge.cli.serve", "run the live engine headless (MIDI + OSC)"),
+    "ports": ("bridge.cli.ports", "list MIDI ports and APIs"),
     "preprocess": ("models.cli.preprocess", "MIDI folder -> training dataset"),
     "train": ("models.cli.train", "train or evaluate a GrooVAE"),
     "generate": ("models.cli.generate", "sample / interpolate / humanize / reconstruct to .mid"),

@@ -74,11 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GROOVEBRIDGE_DATA_DIR"] = str(tmp / "data")
 
     from bridge.engine import Engine
-    from bridge.midi_ports import FakeMidiIO
     from bridge.settings import Settings
     from gui.app import make_application
     from gui.main_window import MainWindow
     from gui.settings_store import SettingsStore
+    from tests.rigs.midi_fakes import FakeMidiIO
 
     app = make_application()
     engine = Engine(Settings(osc_enabled=False, bpm=96.0), model_loader=loader, midi=FakeMidiIO())

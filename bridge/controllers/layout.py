@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from bridge.commands import FOLLOW_BARS, FOLLOW_SOURCES, INPUT_MODES, SYNC_SOURCES, TEMPERATURE_MAX
 from bridge.controllers.routes import Input, controller_inputs, echo_types, numeric_echo
-from bridge.osc_table import MAX_VARIATIONS, PREFIX
+from bridge.osc.table import MAX_VARIATIONS, PREFIX
 
 PAGE_W, PAGE_H = 1024, 720  # the content area of one page (a tab bar goes above it)
 COLS, ROWS = 12, 11
@@ -81,7 +82,7 @@ def _play(reply_port: int) -> list[Control]:
         Control("button", "Stop", cell(2, 1, 2, 2), send=_g("/stop")),
         Control("fader", "Tempo 40-240 BPM", cell(4, 1, 5, 1), send=_g("/tempo/norm"), receive=_echo(_g("/tempo/norm"))),
         Control("radio", "Sync", cell(9, 1, 3, 1), send=_g("/sync"), receive=_echo(_g("/sync/index")),
-                integer=True, options=("internal", "midi", "link"), names_echo=True),
+                integer=True, options=SYNC_SOURCES, names_echo=True),
         Control("button", "Sample", cell(0, 3, 2, 2), send=_g("/sample")),
         Control("fader", "Temperature", cell(2, 3, 5, 1), send=_g("/temperature/norm"), receive=_echo(_g("/temperature/norm"))),
         Control("fader", "Variations 1-16", cell(7, 3, 5, 1), send=_g("/variations/count"), receive=_echo(_g("/variations/count")),
@@ -119,7 +120,7 @@ def _morph() -> list[Control]:
         Control("button", "Play B", cell(6, 5, 3, 2), send=_g("/slot/play/b")),
         Control("button", "Drumify", cell(9, 5, 3, 2), send=_g("/drumify")),
         Control("radio", "Capture input", cell(0, 7, 6, 1), send=_g("/capture/input_mode"), integer=True,
-                options=("drums", "rhythm"), names_echo=True),
+                options=INPUT_MODES, names_echo=True),
         Control("display", "Input", cell(6, 7, 3, 1), receive=_g("/capture/input_mode")),
     ]
 
@@ -139,17 +140,17 @@ def _feel(inputs: dict[str, Input]) -> list[Control]:
         Control("title", "Follow", cell(0, 5, 12, 1)),
         Control("toggle", "Follow", cell(0, 6, 2, 2), send=_g("/follow"), receive=_echo(_g("/follow")), integer=True),
         Control("radio", "Source", cell(2, 6, 4, 1), send=_g("/follow/source"), integer=True,
-                options=("drums", "rhythm"), names_echo=True),
+                options=FOLLOW_SOURCES, names_echo=True),
         Control("display", "Source", cell(6, 6, 2, 1), receive=_g("/follow/source")),
         Control("display", "Late", cell(8, 6, 2, 1), receive=_g("/follow/late")),
         Control("fader", "Amount", cell(2, 7, 5, 1), send=_g("/follow/amount/norm"), receive=_echo(_g("/follow/amount/norm"))),
         Control("fader", "Temperature", cell(7, 7, 5, 1), send=_g("/follow/temperature"),
-                receive=_echo(_g("/follow/temperature")), lo=0.05, hi=5.0),
+                receive=_echo(_g("/follow/temperature")), lo=0.05, hi=TEMPERATURE_MAX),
     ]
     for row, what in ((8, "every"), (9, "bars")):
         address = _g(f"/follow/{what}")
         c.append(Control("display", f"{what.capitalize()} (bars)", cell(0, row, 2, 1), receive=address))
-        for k, n in enumerate((1, 2, 4)):
+        for k, n in enumerate(FOLLOW_BARS):
             c.append(Control("button", f"{what} {n}", cell(2 + 2 * k, row, 2, 1), send=address, constant=(n,)))
     return c
 

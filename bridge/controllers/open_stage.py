@@ -51,24 +51,24 @@ def _widgets(page: Page) -> list[dict[str, Any]]:
             out.append({**_base(c, wid, "text"), "top": y + h // 3, "height": h - h // 3, "value": "-",
                         "default": "-", "address": c.receive, "bypass": True})
         elif c.kind in ("button", "toggle"):
-            w = {**_base(c, wid, "button"), "label": c.label, "address": address,
+            widget = {**_base(c, wid, "button"), "label": c.label, "address": address,
                  "on": 1, "off": 0, "typeTags": "i" if c.integer else "f",
                  "mode": "toggle" if c.kind == "toggle" else "push"}
             if c.constant:
-                w.update(mode="tap", on=c.constant[-1], typeTags="i" if isinstance(c.constant[-1], int) else "f")
+                widget.update(mode="tap", on=c.constant[-1], typeTags="i" if isinstance(c.constant[-1], int) else "f")
                 if len(c.constant) > 1:
-                    w["preArgs"] = list(c.constant[:-1])
-            out.append(w)
+                    widget["preArgs"] = list(c.constant[:-1])
+            out.append(widget)
         elif c.kind == "fader":
-            w = {**_base(c, wid, "fader"), "address": address, "horizontal": not c.vertical,
+            widget = {**_base(c, wid, "fader"), "address": address, "horizontal": not c.vertical,
                  "range": {"min": c.lo, "max": c.hi}, "html": f"<div class=\"label\">{c.label}</div>",
                  "decimals": 0 if c.integer else 2, "typeTags": "i" if c.integer else "f",
                  "value": c.lo, "default": c.lo}
             if c.integer:
-                w["steps"] = int(c.hi - c.lo) + 1
+                widget["steps"] = int(c.hi - c.lo) + 1
             if c.on_release:
-                w.update(bypass=True, onTouch=f"if (event.type === 'stop') send('{c.send}', value)")
-            out.append(w)
+                widget.update(bypass=True, onTouch=f"if (event.type === 'stop') send('{c.send}', value)")
+            out.append(widget)
         elif c.kind == "radio":
             # a numeric label needs a space beside it, or Open Stage Control reorders the values
             labels = [o + " " if o.isdigit() else o for o in c.options]

@@ -11,7 +11,7 @@ The table has no widget hints, so ranges are derived here from ``Route.range`` (
 "-500..500", "0-1 = 40-240 BPM", "(0, 5]"), option names from ranges like
 "internal midi link / 0 1 2", value sets from "1 2 4", and the echo types (a fader follows only
 a numeric echo; a string echo such as ``/sync internal`` goes to a text display) from
-``bridge.osc_echo.group_messages`` on a default snapshot.
+``bridge.osc.echo.group_messages`` on a default snapshot.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bridge.engine_state import EngineSnapshot
-from bridge.osc_echo import EVENT_GROUPS, group_messages
-from bridge.osc_table import PREFIX, ROUTES, Route
+from bridge.engine.snapshot import EngineSnapshot
+from bridge.osc.echo import EVENT_GROUPS, group_messages
+from bridge.osc.table import PREFIX, ROUTES, Route
 
 _OPTIONAL = re.compile(r"\[[^\]]*\]")
 _NUMBER = r"-?\d+(?:\.\d+)?"
@@ -120,7 +120,7 @@ def controller_inputs() -> dict[str, Input]:
 @lru_cache(maxsize=1)
 def echo_types() -> dict[str, str]:
     """Address -> OSC type tag of its first argument, for every state message the engine
-    sends (``bridge.osc_echo`` on a default snapshot); "" for a message without arguments."""
+    sends (``bridge.osc.echo`` on a default snapshot); "" for a message without arguments."""
     groups = {g for gs in EVENT_GROUPS.values() for g in gs} | {"position", "pong"}
     snap = EngineSnapshot()
     types: dict[str, str] = {}

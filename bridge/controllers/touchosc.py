@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 import zlib
+from collections.abc import Sequence
 
 from bridge.controllers.layout import PAGE_H, PAGE_W, Control, Page
 
@@ -67,7 +68,7 @@ def _partial(parent: ET.Element, ptype: str, conversion: str, value: str, lo: fl
 
 
 def _osc(messages: ET.Element, address: str, *, send: bool, receive: bool, trigger: tuple[str, str] = ("x", "ANY"),
-         args: list[tuple[str, str, str, float, float]] = ()) -> None:  # type: ignore[assignment]
+         args: Sequence[tuple[str, str, str, float, float]] = ()) -> None:
     m = ET.SubElement(messages, "osc")
     for tag, on in (("enabled", True), ("send", send), ("receive", receive), ("feedback", False), ("noDuplicates", False)):
         ET.SubElement(m, tag).text = "1" if on else "0"

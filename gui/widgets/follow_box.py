@@ -1,4 +1,4 @@
-"""Follow: a compact group on the Play tab for the engine's Follow mode (bridge.engine_follow).
+"""Follow: a compact group on the Play tab for the engine's Follow mode (bridge.engine.follow).
 
 One row: an on/off toggle, the source (Drums: the played drums | Rhythm: the played rhythm,
 drumified), every 1 / 2 / 4 bars, and the amount (0-100 %). Each control sends its engine
@@ -13,10 +13,11 @@ from typing import Any
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
+from bridge.commands import FOLLOW_BARS
 from gui.engine_adapter import EngineAdapter
 
 SOURCES = (("Drums", "drums"), ("Rhythm", "rhythm"))
-EVERY = (1, 2, 4)
+EVERY = FOLLOW_BARS
 
 
 class FollowBox(QGroupBox):

@@ -1,6 +1,6 @@
 """MIDI and OSC: input/output port pickers, drum maps, OSC listen and target settings.
 
-Port lists come from ``bridge.midi_ports.list_ports``, re-read every ``PORT_WATCH_MS`` while
+Port lists come from ``bridge.midi.ports.list_ports``, re-read every ``PORT_WATCH_MS`` while
 the tab is shown (a synth or DAW started meanwhile appears without a click; Refresh forces it). The first
 entries are our virtual ports ("" in settings) and "none". Port and drum-map changes go to the
 engine at once; the OSC fields are saved and applied with Apply (the window restarts its OSC
@@ -172,7 +172,7 @@ class IoPanel(QWidget):
         if only_changes and (self.input_combo.view().isVisible() or self.output_combo.view().isVisible()):  # type: ignore[union-attr]
             return True
         try:
-            from bridge.midi_ports import list_ports, resolve_api
+            from bridge.midi.ports import list_ports, resolve_api
 
             inputs, outputs = list_ports(resolve_api(self.midi_api))
         except Exception as e:  # noqa: BLE001 - MidiPortError or no MIDI backend: say so, go on

@@ -28,13 +28,14 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge import commands
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 from gui.widgets.generate_panel import MorphSlider
 
 MIDI_SUFFIXES = (".mid", ".midi")
 PENDING_TIMEOUT_MS = 4000  # an action with no answer by then is given up (its label restored)
-INPUT_MODES = (("Drums", "drums"), ("Rhythm", "rhythm"))  # (shown, engine's name)
+INPUT_MODES = tuple((name.capitalize(), name) for name in commands.INPUT_MODES)  # (shown, engine's name)
 
 
 def midi_paths(mime: Any) -> list[Path]:
@@ -272,7 +273,7 @@ class SlotsPanel(QWidget):
         self.adapter = adapter
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        self.cards = {s: SlotCard(s, adapter, export_info) for s in ("A", "B")}
+        self.cards = {s: SlotCard(s, adapter, export_info) for s in commands.SLOTS}
         self.cards["B"].names = self.cards["A"].names  # one naming: a swap carries the names over
         lay.addWidget(self.cards["A"], 3)
         mid = QVBoxLayout()
@@ -342,7 +343,7 @@ class SlotsPanel(QWidget):
         if not self.adapter.command("swap_slots") or snap is None:
             return
         src = str(snap.pattern_source)
-        if src.startswith("morph") and all(snap.slots.get(k) is not None for k in ("A", "B")):
+        if src.startswith("morph") and all(snap.slots.get(k) is not None for k in commands.SLOTS):
             p = 1.0 - float(snap.interpolation)
             self.morph.blockSignals(True)
             self.morph.set_position(p)

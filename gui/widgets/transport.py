@@ -23,11 +23,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge import commands
 from gui import theme
 from gui.engine_adapter import EngineAdapter
 from gui.widgets.sound import SoundBox
 
-SYNC_SOURCES = (("internal", "Internal"), ("midi", "MIDI clock"), ("link", "Ableton Link"))
+SYNC_SOURCES = tuple(zip(commands.SYNC_SOURCES, ("Internal", "MIDI clock", "Ableton Link"), strict=True))
 HEALTH_COLORS = {"locked": theme.OK, "settling": theme.ACCENT, "lost": theme.MUTE}
 WIDEST_POSITION = "bar 88 / 88 · beat 8"  # sizes the position label (loops are up to 99 bars)
 

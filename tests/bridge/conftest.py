@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
-from osc_fakes import FakeEngine, osc_test_engine
+
+# The tests mirror bridge/'s floors (tests/bridge/<floor>/); some import another floor's test
+# helpers by module name (``from test_osc_udp import Receiver``), so every floor's folder is on
+# the path whichever file pytest collects first.
+_HERE = Path(__file__).parent
+for _floor in sorted(p for p in _HERE.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))):
+    if str(_floor) not in sys.path:
+        sys.path.append(str(_floor))
+from osc_fakes import FakeEngine, osc_test_engine  # noqa: E402
 
 
 @pytest.fixture

@@ -1,13 +1,13 @@
 """A private JACK server (dummy backend, small period) for MIDI integration tests.
 
-A thin wrapper over ``bridge.jack_server`` (shared with the benchmarks): a server of our
+A thin wrapper over ``tests.rigs.jack_server`` (shared with the benchmarks): a server of our
 own, named ``groovebridge-test-<pid>-<n>[-rt]``, keeps the period small (32 frames = 0.67 ms at
 48 kHz: JACK delivers MIDI once per period) or as a test asks, whatever server the machine
 runs, and keeps these tests apart from other clients. It runs real-time (``-R``) where
 allowed: without it, a client that misses a 0.67 ms cycle on a busy machine loses that
 cycle's MIDI. It runs in JACK2's synchronous mode (``-S``): in the default asynchronous mode
 a late receiver can read the sender's buffer while the next cycle is written into it, and
-these tests compare streams byte for byte (see ``bridge/jack_server.py``). Start-up may take
+these tests compare streams byte for byte (see ``tests/rigs/jack_server.py``). Start-up may take
 up to 30 s on a loaded machine. Skips when jackd is not installed or does not start.
 jackd's output goes to ``<tmp>/groovebridge-jack-logs/<name>.log``; ``tests/conftest.py``
 adds the tail of the newest one to the report of a failed ``jack`` test. Logs older than a
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.jack_server import JackServer, JackUnavailable, start_jackd
-from bridge.jack_server import private_jack_server as _server
+from tests.rigs.jack_server import JackServer, JackUnavailable, start_jackd
+from tests.rigs.jack_server import private_jack_server as _server
 
 __all__ = ["JackServer", "LOG_DIR", "logs", "private_jack_server", "_start"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from bridge.engine_state import EngineSnapshot
+from bridge.engine.snapshot import EngineSnapshot
 from bridge.osc import OscControl
-from bridge.osc_table import PREFIX
+from bridge.osc.table import PREFIX
 from models.groove import Groove
 
 P = PREFIX

@@ -52,8 +52,8 @@ def engine(model_loader):
     """The engine with fake MIDI and the ``model_loader`` fixture's models (a tiny one unless a
     test module overrides ``model_loader``)."""
     from bridge.engine import Engine
-    from bridge.midi_ports import FakeMidiIO
     from bridge.settings import Settings
+    from tests.rigs.midi_fakes import FakeMidiIO
 
     eng = Engine(Settings(osc_enabled=False), model_loader=model_loader, midi=FakeMidiIO())
     eng.start()

@@ -184,10 +184,10 @@ def test_a_loaded_file_offers_its_tempo_and_the_pattern_saves_at_it(window, qtbo
 
 def test_slots_pattern_humanize_amount_and_folder_come_back_at_the_next_launch(qtbot, engine, gmd_files, model_loader):
     from bridge.engine import Engine
-    from bridge.midi_ports import FakeMidiIO
     from bridge.settings import Settings
     from gui.main_window import MainWindow
     from gui.settings_store import SettingsStore
+    from tests.rigs.midi_fakes import FakeMidiIO
 
     first = MainWindow(SettingsStore())
     qtbot.addWidget(first)

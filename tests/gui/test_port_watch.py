@@ -9,7 +9,7 @@ pytestmark = pytest.mark.jack
 
 
 def test_a_new_jack_client_appears_in_the_port_lists_without_refresh(qtbot, model_loader):
-    from bridge.jack_server import JackUnavailable, private_jack_server
+    from tests.rigs.jack_server import JackUnavailable, private_jack_server
 
     try:
         server_cm = private_jack_server("gb-portwatch", period_frames=256)

@@ -5,7 +5,7 @@
 * The JACK server itself stops and starts again: the engine reports it (``error`` and
   ``ports`` events, ``last_error``), keeps running, re-opens its ports when the server is
   back, notes reach a receiver again, and closing afterwards does not crash. That last part
-  runs in a child process: before the fix (``bridge/jack_watch.py``) ``close_port`` on a port
+  runs in a child process: before the fix (``bridge/midi/jack_watch.py``) ``close_port`` on a port
   of the dead server crashed the process with SIGSEGV.
 * No JACK server when the engine starts: reported at once (``NO_SERVER``), playback runs
   silently, and when a server starts later the ports open and notes reach a receiver.
@@ -29,7 +29,7 @@ from jack_helpers import JackServer, private_jack_server  # noqa: E402
 
 from bridge.clock import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
-from bridge.midi_ports import OUT_PORT_NAME, find_port  # noqa: E402
+from bridge.midi.ports import OUT_PORT_NAME, find_port  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 
 rtmidi = pytest.importorskip("rtmidi")
@@ -123,7 +123,7 @@ from jack_helpers import _start
 import rtmidi
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import OUT_PORT_NAME, find_port
+from bridge.midi.ports import OUT_PORT_NAME, find_port
 from bridge.settings import Settings
 
 name, sig, pid_file = sys.argv[3], int(sys.argv[4]), sys.argv[5]
@@ -245,7 +245,7 @@ from jack_helpers import _start
 import rtmidi
 from bridge.clock import InternalClock
 from bridge.engine import Engine
-from bridge.midi_ports import OUT_PORT_NAME, find_port
+from bridge.midi.ports import OUT_PORT_NAME, find_port
 from bridge.settings import Settings
 
 name, pid_file = sys.argv[3], sys.argv[4]
@@ -300,8 +300,8 @@ def test_no_jack_server_at_start_is_reported_and_ports_open_when_it_starts(tmp_p
 
 def test_midi_io_without_a_jack_server_waits_instead_of_failing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fast: a server name nobody runs; the ports say so, poll() reports once, sends go nowhere."""
-    from bridge.jack_watch import JackWatch
-    from bridge.midi_ports import NO_SERVER, MidiIO
+    from bridge.midi.jack_watch import JackWatch
+    from bridge.midi.ports import NO_SERVER, MidiIO
 
     monkeypatch.setenv("JACK_DEFAULT_SERVER", f"gb-nobody-{os.getpid()}")
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")

@@ -7,7 +7,7 @@ deeply nested bundles, unknown addresses, every address of the table with random
 (hypothesis, bounded). After each kind the server still answers ``/query/state`` (so it has
 processed everything sent before, in order) and the engine state is valid.
 
-Path rules (``bridge/osc_paths.py``): ``/save`` and ``/save/variations`` write only inside the
+Path rules (``bridge/osc/files.py``): ``/save`` and ``/save/variations`` write only inside the
 export folder, ``.mid`` only; ``/model`` loads shipped or imported names or paths inside the
 user folders. Listeners: every inet socket the engine + OSC server open is bound to 127.0.0.1.
 """
@@ -35,12 +35,12 @@ from engine_fakes import FakeModel, groove_of, wait_for  # noqa: E402
 
 from bridge.clock import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
-from bridge.midi_ports import FakeMidiIO  # noqa: E402
 from bridge.osc import OscServer  # noqa: E402
-from bridge.osc_paths import OscPathError, export_dir, export_file, export_folder, osc_model  # noqa: E402
-from bridge.osc_table import PREFIX, ROUTES, SYNC_NAMES  # noqa: E402
+from bridge.osc.files import OscPathError, export_dir, export_file, export_folder, osc_model  # noqa: E402
+from bridge.osc.table import PREFIX, ROUTES, SYNC_NAMES  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from models.groove import Groove  # noqa: E402
+from tests.rigs.midi_fakes import FakeMidiIO  # noqa: E402
 
 # 250 cases per fuzz test by default (1,000 in all); GROOVEBRIDGE_FUZZ_EXAMPLES=N for a longer, random run
 EXAMPLES = int(os.environ.get("GROOVEBRIDGE_FUZZ_EXAMPLES", "0") or 0)
@@ -356,7 +356,7 @@ sys.path[:0] = sys.argv[1:3]
 from engine_fakes import FakeModel, wait_for
 from test_osc_fuzz import _inet_sockets
 from bridge.engine import Engine
-from bridge.midi_ports import FakeMidiIO
+from tests.rigs.midi_fakes import FakeMidiIO
 from bridge.osc import OscServer
 from bridge.settings import Settings
 s = Settings(osc_port=0, osc_out_port=0, realtime_priority=0)  # defaults but a free port

@@ -38,8 +38,8 @@ def test_midi_velocities_round_clip_and_keep_hits_audible():
 
 
 def test_notes_are_the_one_conversion_behind_events_player_and_osc():
-    from bridge.osc_echo import pattern_messages
-    from bridge.scheduler import compile_pattern
+    from bridge.osc.echo import pattern_messages
+    from bridge.play.player import compile_pattern
 
     notes = [(s, k, round(early, 6), v) for s, k, early, v in G.notes()]
     assert notes == [(0, 0, 0.5, 127), (3, 2, -0.2, 1), (17, 1, 0.5, 64), (20, 8, 0.1, 127)]

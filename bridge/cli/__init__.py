@@ -1,0 +1,1 @@
+"""The bridge subcommands: ``groovebridge serve`` (``serve``) and ``groovebridge ports`` (``ports``)."""

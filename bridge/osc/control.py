@@ -1,0 +1,112 @@
+"""OSC control (pure, no sockets): one incoming message -> the engine command its route names.
+
+``OscControl.handle(address, args, sender)`` validates one message against the address table
+(``bridge.osc.table``) and calls the engine; it returns the replies a query asks for. Unknown
+addresses and bad arguments are logged (rate-limited, ``RateLimitedLog``) and dropped: nothing a
+controller sends can raise out of it. Tested by calling it; ``bridge.osc.server`` puts it on UDP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bridge.osc.echo import Message, group_messages
+from bridge.osc.table import Context, OscArgError, find_route
+
+log = logging.getLogger("bridge.osc")
+
+Address = tuple[str, int]
+
+
+class RateLimitedLog:
+    """Logs at most one warning per key per ``interval_sec``, counting the ones held back."""
+
+    def __init__(self, interval_sec: float = 1.0, logger: logging.Logger = log) -> None:
+        self.interval_sec = interval_sec
+        self.logger = logger
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+        self.count = 0
+
+    def warn(self, key: str, text: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self.interval_sec:
+            self._held[key] = self._held.get(key, 0) + 1
+            return
+        held = self._held.pop(key, 0)
+        self._last[key] = now
+        if len(self._last) > 256:  # a flood of random addresses must not grow without end
+            self._last.clear()
+        self.logger.warning("OSC: %s%s", text, f" ({held} more like it held back)" if held else "")
+
+
+# ---- control (pure) --------------------------------------------------------------------------------
+class OscControl:
+    """Incoming messages -> engine commands. ``handle`` never raises."""
+
+    def __init__(self, engine: Any, warn: RateLimitedLog | None = None) -> None:
+        self.engine = engine
+        self.warn = warn or RateLimitedLog()
+        self.handled = 0
+        self.rejected = 0
+
+    def unknown(self, address: Any) -> None:
+        self.rejected += 1
+        self.warn.warn("unknown", f"unknown address {address!r} ignored")
+
+    def call(self, method: str, args: tuple, kwargs: dict) -> None:
+        """Make one engine call recorded by ``handle(..., engine=Recorder())``; never raises."""
+        try:
+            getattr(self.engine, method)(*args, **kwargs)
+        except (ValueError, TypeError) as e:
+            self.rejected += 1
+            self.warn.warn(method, f"{method}: {e}; ignored")
+        except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
+            self.rejected += 1
+            self.warn.warn(method, f"{method}: failed ({type(e).__name__}: {e})")
+
+    def handle(self, address: str, args: Sequence[Any], sender: Address | None = None, engine: Any = None
+               ) -> list[tuple[Address | None, Message]]:
+        """Apply one message; returns (destination, message) replies (None = sender unknown).
+        ``engine`` replaces the engine for the action's calls (``osc_intake.Recorder``: validate
+        now, call later); snapshots are still read from the real engine."""
+        replies: list[tuple[Address | None, Message]] = []
+        try:
+            route = find_route(address) if isinstance(address, str) else None
+            if route is None:
+                self.unknown(address)
+                return replies
+            snap_cache: list[Any] = []
+
+            def snapshot() -> Any:
+                if not snap_cache:
+                    snap_cache.append(self.engine.snapshot())
+                return snap_cache[0]
+
+            ctx = Context(self.engine if engine is None else engine, snapshot, lambda groups: None)
+
+            def reply(groups: Sequence[str]) -> None:
+                snap = snapshot()
+                dest = sender
+                if sender is not None and ctx.reply_port:
+                    dest = (sender[0], ctx.reply_port)
+                for g in groups:
+                    replies.extend((dest, m) for m in group_messages(g, snap))
+
+            ctx.reply = reply
+            route.action(ctx, tuple(args))
+            self.handled += 1
+        except OscArgError as e:
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: {e}; ignored")
+        except (ValueError, TypeError) as e:  # the engine refused the value
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: {e}; ignored")
+        except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
+            self.rejected += 1
+            self.warn.warn(address, f"{address}: failed ({type(e).__name__}: {e})")
+        return replies

@@ -1,0 +1,183 @@
+"""Transport semantics per sync source (issue 22): under MIDI clock sync, stop silences
+GrooveBridge until play or the DAW's Start/Continue, play joins the running clock at the next
+bar line or says what to do; every transport hint names the truth for the sync source; the
+sync health contract (snapshot field, "sync_health" events, "sync_slip" events)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from engine_fakes import KICK, Events, FakeModel, groove_of, wait_for
+
+from bridge.clock_streams import clock_stream
+from bridge.engine import Engine
+from bridge.midi_clock import CLOCK, CONTINUE, PPQN, START
+from bridge.play.player import PlayedNote
+from bridge.settings import Settings
+from tests.rigs.midi_fakes import FakeMidiIO
+
+BPM = 240.0  # a bar is 1 s
+SPT = 60.0 / (BPM * PPQN)
+BEAT_KICKS = groove_of([(s, KICK, 100, 0.0) for s in range(0, 64, 4)])  # a kick on every beat
+
+
+class ClockSender:
+    """A DAW in a thread: MIDI clock at ``BPM`` into the engine's input, in real time."""
+
+    def __init__(self, midi: FakeMidiIO, start: bool = True) -> None:
+        self.midi = midi
+        self.queue: list[list[int]] = [[START]] if start else []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def send(self, message: list[int]) -> None:
+        self.queue.append(message)
+
+    def _run(self) -> None:
+        t = time.monotonic() + 0.01
+        while not self._stop.is_set():
+            while self.queue:
+                self.midi.inject(self.queue.pop(0), time.monotonic())
+            time.sleep(max(0.0, t - time.monotonic()))
+            self.midi.inject([CLOCK], t)
+            t += SPT
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def midi_engine() -> tuple[Engine, FakeMidiIO, Events]:
+    midi = FakeMidiIO()
+    engine = Engine(Settings(sync="midi", bpm=BPM), model_loader=lambda _n: FakeModel(), midi=midi, auto_sample=False)
+    events = Events()
+    engine.subscribe(events)
+    engine.start()
+    engine.set_pattern(BEAT_KICKS)
+    return engine, midi, events
+
+
+def note_ons(midi: FakeMidiIO, after: float = 0.0) -> list[float]:
+    return [t for t, _p, _v in midi.notes() if t > after]
+
+
+def played(events: Events) -> list[PlayedNote]:
+    return [n for n in events.of("note") if isinstance(n, PlayedNote)]
+
+
+def test_stop_under_midi_sync_silences_until_play_joins_at_the_next_bar_line():
+    engine, midi, events = midi_engine()
+    daw = ClockSender(midi)
+    try:
+        wait_for(lambda: len(note_ons(midi)) >= 4, 5.0, "notes under MIDI clock")
+        assert engine.snapshot().sync_health["state"] == "locked"
+        engine.stop()
+        wait_for(lambda: not engine.snapshot().playing, 2.0, "stopped")
+        t_stop = time.monotonic()
+        assert any(m == (0xB9, 123, 0) for t, m in midi.events if t >= t_stop - 0.1)  # all notes off
+        time.sleep(0.6)  # a clock still running: nothing plays (it played a kick every 0.25 s)
+        assert note_ons(midi, t_stop + 0.05) == []
+        assert engine.snapshot().sync_health["state"] == "locked"  # the clock is followed on
+        assert {"playing": False} in events.of("transport")
+        before = len(played(events))
+        engine.play()
+        wait_for(lambda: len(played(events)) > before, 3.0, "playing again")
+        first = played(events)[before]
+        assert first.beat % 4 == 0  # the first note after play is on a bar line
+        assert engine.snapshot().playing
+    finally:
+        daw.close()
+        engine.close()
+
+
+def test_stop_then_the_daws_start_plays_again():
+    engine, midi, events = midi_engine()
+    daw = ClockSender(midi)
+    try:
+        wait_for(lambda: len(note_ons(midi)) >= 2, 5.0, "notes")
+        engine.stop()
+        wait_for(lambda: not engine.snapshot().playing, 2.0, "stopped")
+        t_stop = time.monotonic()
+        time.sleep(0.3)
+        assert note_ons(midi, t_stop + 0.05) == []
+        daw.send([CONTINUE])  # the DAW's Continue (or Start) ends our stop
+        wait_for(lambda: len(note_ons(midi, t_stop + 0.3)) >= 2, 3.0, "notes after Continue")
+        assert engine.snapshot().playing
+    finally:
+        daw.close()
+        engine.close()
+
+
+def test_play_and_capture_say_what_to_do_under_midi_sync():
+    engine, midi, events = midi_engine()
+    try:
+        engine.play()  # no clock at all
+        wait_for(lambda: events.of("error"), 2.0, "an error")
+        assert "no MIDI clock is arriving" in str(events.of("error")[-1])
+        assert engine.snapshot().sync_health["state"] == "lost"
+        daw = ClockSender(midi, start=False)  # clock, no Start (or it was lost)
+        try:
+            wait_for(lambda: engine.snapshot().sync_health["state"] == "locked", 5.0, "locked to the clock")
+            assert engine.snapshot().sync_health["detail"] == "MIDI clock running, no Start yet"
+            n = len(events.of("error"))
+            engine.play()
+            engine.capture("A")
+            wait_for(lambda: len(events.of("error")) >= n + 2, 2.0, "two errors")
+            for message in events.of("error")[n:]:
+                assert "MIDI clock is running but no Start arrived: start the DAW's transport" in str(message)
+                assert "press play" not in str(message)
+            assert note_ons(midi) == []
+            daw.send([START])  # the DAW starts: it plays
+            wait_for(lambda: len(note_ons(midi)) >= 2, 3.0, "notes after Start")
+        finally:
+            daw.close()
+    finally:
+        engine.close()
+
+
+def test_sync_health_contract_and_events():
+    engine, midi, events = midi_engine()
+    try:
+        health = engine.snapshot().sync_health
+        assert set(health) == {"state", "phase_error_ms", "source", "detail"}
+        assert health["source"] == "midi" and health["state"] == "lost"
+        # a 512-frame period-bunched stream with a duplicate: a slip found and corrected
+        t0 = time.monotonic()
+        stream = clock_stream(PPQN * 40, 120.0, duplicates=[500], period_frames=512)
+        shift = t0 - stream.events[0][0]
+        for t, msg in stream.events:
+            midi.inject(msg, t + shift)
+        wait_for(lambda: events.of("sync_slip"), 2.0, "a sync_slip event")
+        assert events.of("sync_slip") == [{"ticks": -1, "corrected": True}]
+        states = [h["state"] for h in events.of("sync_health")]
+        assert states[0] == "lost" and "locked" in states
+        for h in events.of("sync_health"):
+            assert h["source"] == "midi" and isinstance(h["phase_error_ms"], float) and isinstance(h["detail"], str)
+        engine.set_sync_source("internal")
+        wait_for(lambda: engine.snapshot().sync_health["state"] == "free", 2.0, "free")
+        assert engine.snapshot().sync_health == {"state": "free", "phase_error_ms": 0.0, "source": "internal", "detail": ""}
+        wait_for(lambda: events.of("sync_health")[-1]["state"] == "free", 2.0, "a free event")
+    finally:
+        engine.close()
+
+
+@pytest.mark.parametrize("source", ["internal", "midi"])
+def test_capture_hint_names_the_sync_source(source):
+    engine = Engine(Settings(sync=source, bpm=BPM), model_loader=lambda _n: FakeModel(), midi=FakeMidiIO(),
+                    auto_sample=False)
+    events = Events()
+    engine.subscribe(events)
+    engine.start()
+    try:
+        engine.capture("A")
+        wait_for(lambda: events.of("error"), 2.0, "an error")
+        message = str(events.of("error")[-1])
+        if source == "internal":
+            assert message.endswith("press play")
+        else:
+            assert "MIDI clock" in message and "press play" not in message
+    finally:
+        engine.close()

@@ -119,13 +119,6 @@ def check_temperature(value: object, what: str = "temperature") -> float:
     return t
 
 
-def check_num_variations(value: object) -> int:
-    n = _number(value)
-    if not (n.is_integer() and VARIATIONS_MIN <= n <= VARIATIONS_MAX):
-        raise ValueError(f"number of variations {value!r} must be {VARIATIONS_MIN}-{VARIATIONS_MAX}")
-    return int(n)
-
-
 def check_latency_ms(value: object) -> float:
     ms = _number(value)
     if not LATENCY_MS_MIN <= ms <= LATENCY_MS_MAX:

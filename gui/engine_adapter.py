@@ -10,9 +10,13 @@ internals.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
+
+from bridge.engine.api import command_name
+
+P = ParamSpec("P")
 
 POLL_INTERVAL_MS = 33  # ~30 Hz playhead
 
@@ -97,8 +101,11 @@ class EngineAdapter(QObject):
         self.snapshotChanged.emit(snap)
 
     # ---- GUI -> engine -----------------------------------------------------------------
-    def command(self, name: str, *args: object, **kwargs: object) -> bool:
-        """Call ``engine.<name>(...)``; a failure becomes an ``error`` signal, never a raise."""
+    def command(self, command: Callable[Concatenate[Any, P], object], *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Call one engine command, named as ``EngineCommands.set_tempo`` (bridge.engine.api: typed,
+        so mypy checks the arguments and a reader finds the handler) on the attached engine;
+        a failure becomes an ``error`` signal, never a raise."""
+        name = command_name(command)
         if self.engine is None:
             self.error.emit("the engine is still starting; try again in a moment")
             return False

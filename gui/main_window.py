@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui.audio_export import export_audio_dialog
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
@@ -114,8 +115,8 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
         head.addWidget(self.drag_thumb)
         top_lay.addLayout(head)
         self.grid = PatternGrid()
-        self.grid.patternEdited.connect(lambda g: self.adapter.command("set_pattern", g, source="edit"))
-        self.grid.muteToggled.connect(lambda k, m: self.adapter.command("set_mute", k, m))
+        self.grid.patternEdited.connect(lambda g: self.adapter.command(EngineCommands.set_pattern, g, source="edit"))
+        self.grid.muteToggled.connect(lambda k, m: self.adapter.command(EngineCommands.set_mute, k, m))
         top_lay.addWidget(self.grid, 1)
         self.splitter.addWidget(top)
         bottom = QWidget()

@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui.export import export_pattern
 from gui.settings_store import config_dir
 from gui.widgets.elided_label import ElidedLabel
@@ -193,7 +194,7 @@ class WindowExtrasMixin(_Base):
         QTimer.singleShot(30000, self.tempo_offer.hide)
 
     def _accept_tempo(self) -> None:
-        if self._offered_bpm and self.adapter.command("set_tempo", self._offered_bpm):
+        if self._offered_bpm and self.adapter.command(EngineCommands.set_tempo, self._offered_bpm):
             self.tempo_offer.hide()
 
     # ---- help ----------------------------------------------------------------------------------
@@ -274,4 +275,4 @@ class WindowExtrasMixin(_Base):
         except (MidiFileError, OSError) as e:
             self.show_error(f"the last session's pattern was not restored: {e}")
             return False
-        return groove.num_hits > 0 and self.adapter.command("set_pattern", groove, source="last session")
+        return groove.num_hits > 0 and self.adapter.command(EngineCommands.set_pattern, groove, source="last session")

@@ -36,7 +36,7 @@ def command(body: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, 
     def post(self: S, *args: P.args, **kwargs: P.kwargs) -> None:
         self._post(functools.partial(body, self, *args, **kwargs))
 
-    post.is_command = True  # type: ignore[attr-defined]  (the GUI adapter and tests can tell)
+    post.is_command = True  # type: ignore[attr-defined]  # tests and tools can tell a command
     return post
 
 

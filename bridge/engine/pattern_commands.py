@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bridge.commands import check_input_mode, check_slot, check_temperature
+from bridge.commands import check_capture_mode, check_input_mode, check_slot, check_temperature
 from bridge.engine.capture import Click, count_in_clicks, next_recording
 from bridge.engine.command import command
 from bridge.play.player import CompiledPattern, compile_pattern
@@ -100,6 +100,7 @@ class EnginePatternMixin(_Base):
     @command
     def capture(self, slot: str = "A", mode: str = "last", count_in_bars: int = 0) -> None:
         key = check_slot(slot)
+        mode = check_capture_mode(mode)
         clock = self._clock
         if not clock.is_playing:
             raise ValueError(f"capture needs the transport running: {self._transport_hint()}")
@@ -117,8 +118,6 @@ class EnginePatternMixin(_Base):
                 self._sched(lambda: self.player.set_cues(clicks))  # type: ignore[union-attr]
             self._update(capture="count-in")
             self._emit("capture", {"state": "armed", "slot": key, "start_bar": int(rec.start_beat // 4) + 1})
-        else:
-            raise ValueError(f"capture mode {mode!r} is not 'last' or 'next'")
 
     @command
     def set_input_mode(self, mode: str) -> None:

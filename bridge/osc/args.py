@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.engine.api import EngineCommands
+
 PREFIX = "/groovebridge"
 
 
@@ -23,7 +25,7 @@ class OscArgError(ValueError):
 class Context:
     """What an action may use: the engine, its (lazily taken) snapshot, and a reply sink."""
 
-    engine: Any
+    engine: EngineCommands  # the real Engine, or intake's Recorder / a test's stand-in
     snapshot: Callable[[], Any]
     reply: Callable[[Sequence[str]], None]  # groups to send back to the sender (queries)
     reply_port: int | None = None

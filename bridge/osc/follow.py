@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.commands import FOLLOW_SOURCES
+from bridge.engine.api import Command, EngineCommands, command_name
 from bridge.osc.args import PREFIX, Action, Context, OscArgError, Route
 
 
@@ -24,9 +25,11 @@ def _first(args: tuple, what: str) -> Any:
     return args[0]
 
 
-def _set(method: str, what: str) -> Action:
+def _set(method: Command, what: str) -> Action:
+    name = command_name(method)
+
     def act(ctx: Context, args: tuple) -> None:
-        getattr(ctx.engine, method)(_first(args, what))
+        getattr(ctx.engine, name)(_first(args, what))
     return act
 
 
@@ -47,20 +50,20 @@ def _amount_norm(ctx: Context, args: tuple) -> None:
 _ECHO = "/follow, /follow/source, /follow/every, /follow/bars, /follow/amount, /follow/amount/norm, /follow/temperature, /follow/late"
 FOLLOW_ROUTES: tuple[Route, ...] = (
     Route("/follow", "i on", "0/1", "Follow mode: every bar line (or every 2 / 4 bars) generate the next pattern from the last bars played; it plays from the next bar line",
-          _ECHO + "; /error when refused", _set("set_follow", "follow 0/1")),
+          _ECHO + "; /error when refused", _set(EngineCommands.set_follow, "follow 0/1")),
     Route("/follow/source", "s source | i index", "drums rhythm / 0 1",
           "follow from the played drums (encode, slerp from the playing pattern by the amount) or the played rhythm (drumified first)",
           "/follow/source; /error when refused", _source),
     Route("/follow/every", "i bars", "1 2 4", "generate every 1, 2 or 4 bars", "/follow/every; /error when refused",
-          _set("set_follow_every", "follow every: 1, 2 or 4 bars")),
+          _set(EngineCommands.set_follow_every, "follow every: 1, 2 or 4 bars")),
     Route("/follow/bars", "i bars", "1 2 4", "bars of input taken (shorter input is repeated to 4 bars)",
-          "/follow/bars; /error when refused", _set("set_follow_bars", "follow bars: 1, 2 or 4")),
+          "/follow/bars; /error when refused", _set(EngineCommands.set_follow_bars, "follow bars: 1, 2 or 4")),
     Route("/follow/amount", "f amount", "0-1", "how far the next pattern moves from the playing one towards the played groove (0 keeps it)",
-          "/follow/amount, /follow/amount/norm; /error when refused", _set("set_follow_amount", "a follow amount (0-1)")),
+          "/follow/amount, /follow/amount/norm; /error when refused", _set(EngineCommands.set_follow_amount, "a follow amount (0-1)")),
     Route("/follow/amount/norm", "f", "0-1 (clamped)", "follow amount from a fader",
           "/follow/amount, /follow/amount/norm", _amount_norm),
     Route("/follow/temperature", "f", "(0, 5]", "temperature of the follow decodes", "/follow/temperature; /error when refused",
-          _set("set_follow_temperature", "a follow temperature")),
+          _set(EngineCommands.set_follow_temperature, "a follow temperature")),
 )
 
 

@@ -33,6 +33,7 @@ from bridge.commands import (
     VARIATIONS_MIN,
     check_slot,
 )
+from bridge.engine.api import Command, EngineCommands, command_name
 from bridge.osc.args import (
     PREFIX,
     Action,
@@ -108,10 +109,12 @@ def _temperature(value: float) -> float:
 
 
 # ---- actions ---------------------------------------------------------------------------------
-def _press(method: str) -> Action:
+def _press(method: Command) -> Action:
+    name = command_name(method)
+
     def act(ctx: Context, args: tuple) -> None:
         if pressed(args):
-            getattr(ctx.engine, method)()
+            getattr(ctx.engine, name)()
     return act
 
 
@@ -256,9 +259,12 @@ def _query_any(ctx: Context, args: tuple) -> None:
     _query(what)(ctx, tuple(args[1:]))
 
 
-def _call(method: str, convert: Callable[[tuple], Any]) -> Action:
+def _call(method: Command, convert: Callable[[tuple], Any]) -> Action:
+    """An action that calls one engine command (``EngineCommands.<name>``) with the converted value."""
+    name = command_name(method)
+
     def act(ctx: Context, args: tuple) -> None:
-        getattr(ctx.engine, method)(convert(args))
+        getattr(ctx.engine, name)(convert(args))
     return act
 
 
@@ -304,22 +310,22 @@ _TEMPERATURE = f"0-{TEMPERATURE_MAX:g}"
 
 ROUTES: tuple[Route, ...] = (
     Route("/play", "[f press]", "", "start the transport (internal clock; MIDI/Link running: join at the next bar line; "
-          "MIDI not running: /error says what to do)", "/transport", _press("play")),
+          "MIDI not running: /error says what to do)", "/transport", _press(EngineCommands.play)),
     Route("/stop", "[f press]", "", "stop the transport, all notes off (MIDI/Link sync: silence GrooveBridge until "
-          "play or the DAW's Start/Continue; the DAW's transport is left alone)", "/transport", _press("stop")),
+          "play or the DAW's Start/Continue; the DAW's transport is left alone)", "/transport", _press(EngineCommands.stop)),
     Route("/toggle", "[f press]", "", "play if stopped, else stop", "/transport", _toggle),
     Route("/tempo", "f bpm", "20-400", "set the tempo (internal clock; proposed to the session under Link)", "/tempo, /tempo/norm",
-          _call("set_tempo", lambda a: _in_range(_number(a, 0, "tempo"), 20.0, 400.0, "tempo"))),
+          _call(EngineCommands.set_tempo, lambda a: _in_range(_number(a, 0, "tempo"), 20.0, 400.0, "tempo"))),
     Route("/tempo/norm", "f", f"0-1 = {_BPM} BPM", "set the tempo from a fader", "/tempo, /tempo/norm",
-          _call("set_tempo", lambda a: TEMPO_NORM_BPM[0] + _norm(a, "tempo") * (TEMPO_NORM_BPM[1] - TEMPO_NORM_BPM[0]))),
+          _call(EngineCommands.set_tempo, lambda a: TEMPO_NORM_BPM[0] + _norm(a, "tempo") * (TEMPO_NORM_BPM[1] - TEMPO_NORM_BPM[0]))),
     Route("/sync", "s name | i index", "internal midi link / 0 1 2", "choose the clock source", "/sync, /sync/index", _sync),
     Route("/sync/internal", "[f press]", "", "clock source: internal", "/sync", _sync_button("internal")),
     Route("/sync/midi", "[f press]", "", "clock source: MIDI clock in", "/sync", _sync_button("midi")),
     Route("/sync/link", "[f press]", "", "clock source: Ableton Link", "/sync", _sync_button("link")),
     Route("/latency", "f ms", "-500..500", "output latency offset (positive = notes sent earlier)", "/latency",
-          _call("set_latency_ms", lambda a: _in_range(_number(a, 0, "latency ms"), *LATENCY_RANGE_MS, "latency ms"))),
+          _call(EngineCommands.set_latency_ms, lambda a: _in_range(_number(a, 0, "latency ms"), *LATENCY_RANGE_MS, "latency ms"))),
     Route("/clock/out", "i|f on", "0/1", "send MIDI clock when the internal clock is master", "/clock/out",
-          _call("set_clock_out", lambda a: _switch(a, "clock out"))),
+          _call(EngineCommands.set_clock_out, lambda a: _switch(a, "clock out"))),
     Route("/sample", "[i n] [f temperature] | f press", f"n {VARIATIONS_MIN}-{VARIATIONS_MAX}, temperature {_TEMPERATURE}",
           "sample n new variations (default: the variations count) and play the first", "/variations/count, /variation, /pattern", _sample),
     Route("/variation", "i index | f norm", "0..count-1 / 0-1", "play variation i (from the next bar)", "/variation, /pattern", _variation),
@@ -327,9 +333,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/variation/prev", "[f press]", "", "previous variation (wraps)", "/variation, /pattern", _variation_step(-1)),
     Route("/variations/count", "i n | f norm", "1-16 / 0-1", "how many variations /sample makes", "/variations/count", _variations_count),
     Route("/temperature", "f", f"{_TEMPERATURE} (0 = {MIN_TEMPERATURE:g})", "sampling temperature", "/temperature, /temperature/norm",
-          _call("set_temperature", lambda a: _temperature(_number(a, 0, "temperature")))),
+          _call(EngineCommands.set_temperature, lambda a: _temperature(_number(a, 0, "temperature")))),
     Route("/temperature/norm", "f", f"0-1 = 0-{TEMPERATURE_FADER_MAX:g}", "sampling temperature from a fader", "/temperature, /temperature/norm",
-          _call("set_temperature", lambda a: _temperature(_norm(a, "temperature") * TEMPERATURE_RANGE[1]))),
+          _call(EngineCommands.set_temperature, lambda a: _temperature(_norm(a, "temperature") * TEMPERATURE_RANGE[1]))),
     Route("/capture/a", "[f press] [s last|next] [i count-in bars]", "count-in 0-4",
           "capture the last 4 bars played (or record the next 4) into slot A", "/slot/a, /capture", _capture("A")),
     Route("/capture/b", "[f press] [s last|next] [i count-in bars]", "count-in 0-4", "same, into slot B", "/slot/b, /capture", _capture("B")),
@@ -340,10 +346,10 @@ ROUTES: tuple[Route, ...] = (
           "capture input: drums (notes through the input drum map) or rhythm (every note-on a tap, any pitch, for /drumify)",
           "/capture/input_mode; /error when refused", _input_mode),
     Route("/interpolate", "f position", "0-1", "live A->B morph position (re-decoded, swapped at the next bar)", "/interpolate, /pattern",
-          _call("set_interpolation", lambda a: _norm(a, "position"))),
+          _call(EngineCommands.set_interpolation, lambda a: _norm(a, "position"))),
     Route("/humanize", "[f amount]", "0-1 (0 = release, ignored)", "humanize the current pattern by amount (default 1)", "/pattern",
           _humanize),
-    Route("/reconstruct", "[f press]", "", "re-decode the current pattern through the model", "/pattern", _press("reconstruct")),
+    Route("/reconstruct", "[f press]", "", "re-decode the current pattern through the model", "/pattern", _press(EngineCommands.reconstruct)),
     Route("/drumify", "s source | [f press]", "a b pattern (no argument: pattern)",
           "turn the rhythm in slot A or B or the playing pattern (every hit a tap) into full drums with the Drumify model; plays from the next bar",
           "/pattern; /error when refused", _drumify),
@@ -352,19 +358,19 @@ ROUTES: tuple[Route, ...] = (
     *(Route(f"/mute/{name}", "[i|f on]", "0/1; no argument toggles", f"mute {name}", f"/mute/{name}", _mute_of(k))
       for k, name in enumerate(CLASS_NAMES)),
     Route("/mute", "s|i instrument, i|f on", "name or 0-8, 0/1", "mute or unmute one instrument", "/mute/<instrument>", _mute),
-    Route("/slot/swap", "[f press]", "", "swap slots A and B", "/slot/a, /slot/b", _press("swap_slots")),
-    Route("/slot/play", "s slot", "a|b", "play the groove in slot A or B", "/pattern", _call("play_slot", lambda a: _slot(_text(a, 0, "slot")))),
+    Route("/slot/swap", "[f press]", "", "swap slots A and B", "/slot/a, /slot/b", _press(EngineCommands.swap_slots)),
+    Route("/slot/play", "s slot", "a|b", "play the groove in slot A or B", "/pattern", _call(EngineCommands.play_slot, lambda a: _slot(_text(a, 0, "slot")))),
     Route("/slot/play/a", "[f press]", "", "play slot A", "/pattern", lambda ctx, a: ctx.engine.play_slot("A") if pressed(a) else None),
     Route("/slot/play/b", "[f press]", "", "play slot B", "/pattern", lambda ctx, a: ctx.engine.play_slot("B") if pressed(a) else None),
     Route("/save", "s name", ".mid name inside the export folder", "save the current pattern as a MIDI file in the export folder (osc_save_dir)", "/error on failure", _save),
     Route("/save/variations", "s folder", "folder name inside the export folder", "save every variation as .mid files there", "/error on failure",
           _save_variations),
     Route("/model", "s name or path", "default, humanize, an imported name, a path in the user model/data folder", "load another model (hot swap)", "/model, /model/state",
-          _call("set_model", lambda a: _osc_path(osc_model, _text(a, 0, "a model name or path")))),
+          _call(EngineCommands.set_model, lambda a: _osc_path(osc_model, _text(a, 0, "a model name or path")))),
     Route("/port/input", "s name", "port name or substring, \"\" = virtual", "choose the MIDI input port", "/ports",
-          _call("set_input_port", lambda a: a[0] if a and isinstance(a[0], str) else _text(a, 0, "a port name"))),
+          _call(EngineCommands.set_input_port, lambda a: a[0] if a and isinstance(a[0], str) else _text(a, 0, "a port name"))),
     Route("/port/output", "s name", "port name or substring, \"\" = virtual", "choose the MIDI output port", "/ports",
-          _call("set_output_port", lambda a: a[0] if a and isinstance(a[0], str) else _text(a, 0, "a port name"))),
+          _call(EngineCommands.set_output_port, lambda a: a[0] if a and isinstance(a[0], str) else _text(a, 0, "a port name"))),
     Route("/drummap/input", "s name", "gm, roland, reduced or a .toml path", "input drum map", "/drummap/input",
           lambda ctx, a: ctx.engine.set_drum_maps(input=_text(a, 0, "a drum map"))),
     Route("/drummap/output", "s name", "gm, roland, reduced or a .toml path", "output drum map", "/drummap/output",

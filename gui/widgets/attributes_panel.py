@@ -25,6 +25,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui import theme
 from gui.engine_adapter import EngineAdapter
 from models.net.attributes import ATTRIBUTE_HELP, ATTRIBUTE_LIMIT, ATTRIBUTE_NAMES
@@ -212,16 +213,16 @@ class AttributesPanel(QWidget):
     # ---- commands ----------------------------------------------------------------------
     def _send_pad(self, x: float, y: float) -> None:
         self._show_pad_values()
-        self.adapter.command("set_attributes", {PAD_X: x, PAD_Y: y})
+        self.adapter.command(EngineCommands.set_attributes, {PAD_X: x, PAD_Y: y})
 
     def _send_slider(self, name: str, value: int) -> None:
         self.value_labels[name].setText(f"{value / STEPS:+.2f}")
-        self.adapter.command("set_attribute", name, value / STEPS)
+        self.adapter.command(EngineCommands.set_attribute, name, value / STEPS)
 
     def reset(self) -> None:
         """Every attribute back to 0 (view and engine)."""
         self._show({})
-        self.adapter.command("reset_attributes")
+        self.adapter.command(EngineCommands.reset_attributes)
 
     # ---- state -------------------------------------------------------------------------
     def _show_pad_values(self) -> None:

@@ -14,6 +14,7 @@ from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from bridge.commands import FOLLOW_BARS
+from bridge.engine.api import Command, EngineCommands
 from gui.engine_adapter import EngineAdapter
 
 SOURCES = (("Drums", "drums"), ("Rhythm", "rhythm"))
@@ -31,7 +32,7 @@ class FollowBox(QGroupBox):
         self.toggle = QPushButton("Follow")
         self.toggle.setCheckable(True)
         self.toggle.setToolTip("Follow mode on/off: the pattern follows what you play (silence keeps it)")
-        self.toggle.toggled.connect(lambda on: self._send("set_follow", "follow", bool(on)))
+        self.toggle.toggled.connect(lambda on: self._send(EngineCommands.set_follow, "follow", bool(on)))
         lay.addWidget(self.toggle)
         self.source = QComboBox()
         for text, name in SOURCES:
@@ -39,7 +40,7 @@ class FollowBox(QGroupBox):
         self.source.setToolTip("Drums: move towards the drums you play; Rhythm: drumify the rhythm you play "
                                "(any notes; set the capture input to Rhythm)")
         self.source.currentIndexChanged.connect(
-            lambda i: self._send("set_follow_source", "follow_source", self.source.itemData(i)))
+            lambda i: self._send(EngineCommands.set_follow_source, "follow_source", self.source.itemData(i)))
         lay.addWidget(self.source)
         lay.addWidget(QLabel("every"))
         self.every = QComboBox()
@@ -47,7 +48,7 @@ class FollowBox(QGroupBox):
             self.every.addItem(f"{n} bar" + ("s" if n > 1 else ""), n)
         self.every.setToolTip("Generate a new pattern every 1, 2 or 4 bars")
         self.every.currentIndexChanged.connect(
-            lambda i: self._send("set_follow_every", "follow_every", self.every.itemData(i)))
+            lambda i: self._send(EngineCommands.set_follow_every, "follow_every", self.every.itemData(i)))
         lay.addWidget(self.every)
         lay.addWidget(QLabel("amount"))
         self.amount = QSlider(Qt.Orientation.Horizontal)
@@ -67,14 +68,14 @@ class FollowBox(QGroupBox):
         lay.addWidget(self.late)
         adapter.stateChanged.connect(self.update_state)
 
-    def _send(self, command: str, field: str, value: Any) -> None:
+    def _send(self, command: Command, field: str, value: Any) -> None:
         snap = self.adapter.snapshot()
         if value is not None and (snap is None or getattr(snap, field, None) != value):
             self.adapter.command(command, value)
 
     def _amount_moved(self, value: int) -> None:
         self.amount_label.setText(f"{value}%")
-        self._send("set_follow_amount", "follow_amount", value / 100.0)
+        self._send(EngineCommands.set_follow_amount, "follow_amount", value / 100.0)
 
     def update_state(self, snap: Any) -> None:
         """Show the engine's follow settings (not sent back)."""

@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 
@@ -41,7 +42,7 @@ class MorphSlider(QSlider):
         self.valueChanged.connect(self._send)
 
     def _send(self, value: int) -> None:
-        self.adapter.command("set_interpolation", value / MORPH_RESOLUTION)
+        self.adapter.command(EngineCommands.set_interpolation, value / MORPH_RESOLUTION)
 
     def set_position(self, position: float) -> None:
         """Move the slider (and the engine's morph) to ``position`` in 0..1."""
@@ -93,7 +94,7 @@ class GeneratePanel(QWidget):
         self.temperature, self.temperature_label = _labelled_slider(
             5, 200, 100, "Sampling temperature: low = safe and repetitive, high = wild", lambda v: f"{v / 100:.2f}"
         )
-        self.temperature.valueChanged.connect(lambda v: self.adapter.command("set_temperature", v / 100))
+        self.temperature.valueChanged.connect(lambda v: self.adapter.command(EngineCommands.set_temperature, v / 100))
         row.addWidget(self.temperature, 2)
         row.addWidget(self.temperature_label)
         row.addWidget(QLabel("Variations"))
@@ -101,7 +102,7 @@ class GeneratePanel(QWidget):
         self.num_variations.setRange(1, MAX_VARIATIONS)
         self.num_variations.setValue(4)
         self.num_variations.setToolTip("How many grooves one Sample makes (1-16)")
-        self.num_variations.valueChanged.connect(lambda v: self.adapter.command("set_num_variations", int(v)))
+        self.num_variations.valueChanged.connect(lambda v: self.adapter.command(EngineCommands.set_num_variations, int(v)))
         row.addWidget(self.num_variations)
         lay.addLayout(row)
 
@@ -123,7 +124,7 @@ class GeneratePanel(QWidget):
         row2 = QHBoxLayout()
         self.humanize_button = QPushButton("Humanize")
         self.humanize_button.setToolTip("Give the playing pattern the model's timing and dynamics (keeps its hits)")
-        self.humanize_button.clicked.connect(lambda: self.adapter.command("humanize", self.humanize_amount.value() / 100))
+        self.humanize_button.clicked.connect(lambda: self.adapter.command(EngineCommands.humanize, self.humanize_amount.value() / 100))
         row2.addWidget(self.humanize_button)
         row2.addWidget(QLabel("Amount"))
         self.humanize_amount, amount_label = _labelled_slider(
@@ -133,7 +134,7 @@ class GeneratePanel(QWidget):
         row2.addWidget(amount_label)
         self.reconstruct_button = QPushButton("Reconstruct")
         self.reconstruct_button.setToolTip("Encode and decode the playing pattern: the model's take on it")
-        self.reconstruct_button.clicked.connect(lambda: self.adapter.command("reconstruct"))
+        self.reconstruct_button.clicked.connect(lambda: self.adapter.command(EngineCommands.reconstruct))
         row2.addWidget(self.reconstruct_button)
         row2.addSpacing(12)
         self.export_button = QPushButton("Save pattern…")
@@ -148,11 +149,11 @@ class GeneratePanel(QWidget):
 
     # ---- commands ----------------------------------------------------------------------
     def sample(self) -> None:
-        self.adapter.command("sample", self.num_variations.value(), self.temperature.value() / 100)
+        self.adapter.command(EngineCommands.sample, self.num_variations.value(), self.temperature.value() / 100)
 
     def select(self, i: int) -> None:
         if self.thumbs[i].groove() is not None:
-            self.adapter.command("select_variation", i)
+            self.adapter.command(EngineCommands.select_variation, i)
 
     def _menu(self, i: int, pos: QPoint) -> None:
         groove = self.thumbs[i].groove()
@@ -160,7 +161,7 @@ class GeneratePanel(QWidget):
             return
         menu = QMenu(self)
         for slot in ("A", "B"):
-            menu.addAction(f"Send to slot {slot}", lambda s=slot: self.adapter.command("load_slot", s, groove))
+            menu.addAction(f"Send to slot {slot}", lambda s=slot: self.adapter.command(EngineCommands.load_slot, s, groove))
         menu.exec(self.thumbs[i].mapToGlobal(pos))
 
     # ---- state -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui.engine_adapter import EngineAdapter
 
 VIRTUAL = ("", "virtual port")
@@ -87,7 +88,7 @@ class IoPanel(QWidget):
         form.addRow("Output drum map", self.output_map)
         self.clock_out = QCheckBox("Send MIDI clock")
         self.clock_out.setToolTip("Send MIDI clock and start/stop on the output (when the internal clock leads)")
-        self.clock_out.toggled.connect(lambda on: self.adapter.command("set_clock_out", bool(on)))
+        self.clock_out.toggled.connect(lambda on: self.adapter.command(EngineCommands.set_clock_out, bool(on)))
         form.addRow(self.clock_out)
         self.ports_label = QLabel("")
         self.ports_label.setObjectName("dim")
@@ -129,8 +130,8 @@ class IoPanel(QWidget):
         oform.addRow(self.osc_status)
         lay.addWidget(osc, 2)
 
-        self.input_combo.activated.connect(lambda _i: self.adapter.command("set_input_port", self.input_combo.currentData()))
-        self.output_combo.activated.connect(lambda _i: self.adapter.command("set_output_port", self.output_combo.currentData()))
+        self.input_combo.activated.connect(lambda _i: self.adapter.command(EngineCommands.set_input_port, self.input_combo.currentData()))
+        self.output_combo.activated.connect(lambda _i: self.adapter.command(EngineCommands.set_output_port, self.output_combo.currentData()))
         self.input_map.activated.connect(lambda _i: self._map_chosen(self.input_map, "input"))
         self.output_map.activated.connect(lambda _i: self._map_chosen(self.output_map, "output"))
         for w in (self.osc_host, self.osc_out_host):
@@ -210,7 +211,7 @@ class IoPanel(QWidget):
                 return
             value = path
             _set_combo(combo, path)
-        self.adapter.command("set_drum_maps", **{which: value})
+        self.adapter.command(EngineCommands.set_drum_maps, **{which: value})
 
     # ---- OSC ---------------------------------------------------------------------------
     def osc_settings(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui.engine_adapter import EngineAdapter
 from gui.runs import data_dir, readable
 from gui.widgets.model_words import describe_plainly
@@ -214,7 +215,7 @@ class ModelsPanel(QWidget):
             item.setToolTip("" if on else f"{name} is not available here (available: {', '.join(avail)})")
 
     def _device_chosen(self, index: int) -> None:
-        self.adapter.command("set_device", self.device_combo.itemText(index))
+        self.adapter.command(EngineCommands.set_device, self.device_combo.itemText(index))
 
     def showEvent(self, event: Any) -> None:
         if not self._filled:
@@ -294,7 +295,7 @@ class ModelsPanel(QWidget):
         items = self.tree.selectedItems()
         key = items[0].data(0, Qt.ItemDataRole.UserRole) if items else None
         if key:
-            self.adapter.command("set_model", key)
+            self.adapter.command(EngineCommands.set_model, key)
 
     def update_state(self, snap: Any) -> None:
         if snap.model_name != self.active:

@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
 )
 
 from bridge import commands
+from bridge.engine.api import EngineCommands
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 from gui.widgets.generate_panel import MorphSlider
@@ -74,7 +75,7 @@ class SlotCard(QFrame):
         self.thumb.set_placeholder("drop a .mid here")
         self.thumb.setToolTip(f"Slot {slot}: click to play it, drag it out as a .mid file")
         self.thumb.setMinimumHeight(40)
-        self.thumb.clicked.connect(lambda: self.adapter.command("play_slot", self.slot))
+        self.thumb.clicked.connect(lambda: self.adapter.command(EngineCommands.play_slot, self.slot))
         lay.addWidget(self.thumb, 1, 0, 1, 4)
         buttons = (
             ("Capture", f"Capture the last 4 bars played on the MIDI input into {slot} (key {slot})", self.capture, 2, 0),
@@ -83,7 +84,7 @@ class SlotCard(QFrame):
             ("Load…", f"Load a .mid file into slot {slot} (first 4 bars)", self.load_dialog, 3, 0),
             ("Sample", f"Sample a new groove from the model into slot {slot} (the variations and the"
              " playing pattern stay)", self.sample_into, 3, 1),
-            ("Play", f"Play slot {slot}", lambda: self.adapter.command("play_slot", self.slot), 3, 2),
+            ("Play", f"Play slot {slot}", lambda: self.adapter.command(EngineCommands.play_slot, self.slot), 3, 2),
             ("Drumify", f"Drumify slot {slot}: every note of its groove is a tap (any instrument); the Drumify"
              " model turns that rhythm into a full drum groove that keeps it, played from the next bar."
              " Capture with input Rhythm to tap or play a rhythm on any keys", self.drumify, 3, 3),
@@ -115,7 +116,7 @@ class SlotCard(QFrame):
 
     # ---- actions -----------------------------------------------------------------------
     def drumify(self) -> None:
-        self.adapter.command("drumify", self.slot.lower())
+        self.adapter.command(EngineCommands.drumify, self.slot.lower())
 
     def _start(self, action: str, text: str) -> None:
         """An action is under way: show it, remember what to go back to if it fails."""
@@ -143,11 +144,11 @@ class SlotCard(QFrame):
         self._end(failed="" if self._pending == "record" else "no answer")
 
     def capture(self) -> None:
-        if self.adapter.command("capture", self.slot, mode="last"):
+        if self.adapter.command(EngineCommands.capture, self.slot, mode="last"):
             self._start("capture", "capturing…")
 
     def capture_next(self, count_in_bars: int = 0) -> None:
-        if self.adapter.command("capture", self.slot, mode="next", count_in_bars=count_in_bars):
+        if self.adapter.command(EngineCommands.capture, self.slot, mode="next", count_in_bars=count_in_bars):
             self._start("record", "armed…")
             self._pending_timer.stop()  # a recording takes its bars: the engine reports its end
 
@@ -192,7 +193,7 @@ class SlotCard(QFrame):
         except (MidiFileError, OSError) as e:
             self.adapter.error.emit(f"{p.name}: {getattr(e, 'strerror', None) or e}")
             return
-        if self.adapter.command("load_slot", self.slot, groove):
+        if self.adapter.command(EngineCommands.load_slot, self.slot, groove):
             self._end()
             self.names[id(groove)] = (groove, p.name, str(p))
             self.source.setText(p.name)
@@ -203,7 +204,7 @@ class SlotCard(QFrame):
 
     def sample_into(self) -> None:
         """Sample one groove into this slot; the variation strip and the pattern stay."""
-        if self.adapter.command("sample_slot", self.slot):
+        if self.adapter.command(EngineCommands.sample_slot, self.slot):
             self._start("sample", "sampling…")
 
     def on_variations(self, snap: Any) -> None:
@@ -312,7 +313,7 @@ class SlotsPanel(QWidget):
         name = self.input_mode.itemData(index)
         snap = self.adapter.snapshot()
         if name and (snap is None or getattr(snap, "input_mode", None) != name):
-            self.adapter.command("set_input_mode", name)
+            self.adapter.command(EngineCommands.set_input_mode, name)
 
     def update_state(self, snap: Any) -> None:
         i = self.input_mode.findData(getattr(snap, "input_mode", "drums"))
@@ -340,7 +341,7 @@ class SlotsPanel(QWidget):
         playing morph is redone at the mirrored position (1 - p: the same point between the
         same two grooves); a playing slot keeps playing under its new letter."""
         snap = self.adapter.snapshot()
-        if not self.adapter.command("swap_slots") or snap is None:
+        if not self.adapter.command(EngineCommands.swap_slots) or snap is None:
             return
         src = str(snap.pattern_source)
         if src.startswith("morph") and all(snap.slots.get(k) is not None for k in commands.SLOTS):
@@ -348,9 +349,9 @@ class SlotsPanel(QWidget):
             self.morph.blockSignals(True)
             self.morph.set_position(p)
             self.morph.blockSignals(False)
-            self.adapter.command("set_interpolation", p)  # runs after the swap (one control thread)
+            self.adapter.command(EngineCommands.set_interpolation, p)  # runs after the swap (one control thread)
         elif src in ("slot A", "slot B"):
-            self.adapter.command("play_slot", "B" if src == "slot A" else "A")
+            self.adapter.command(EngineCommands.play_slot, "B" if src == "slot A" else "A")
 
     # ---- kept between launches ----------------------------------------------------------------
     def save_slots(self, folder: Path, bpm: float) -> dict[str, str]:
@@ -387,4 +388,4 @@ class SlotsPanel(QWidget):
                 self.adapter.error.emit(f"slot {key} from the last session not restored: {e}")
                 continue
             card.names[id(groove)] = (groove, str(label), "Restored from the last session")
-            self.adapter.command("load_slot", key, groove)
+            self.adapter.command(EngineCommands.load_slot, key, groove)

@@ -35,6 +35,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from bridge.engine.api import EngineCommands
 from gui import theme
 from gui.engine_adapter import EngineAdapter
 from gui.runs import data_dir, fmt_duration, readable
@@ -375,7 +376,7 @@ class TrainPanel(QWidget):
 
     def use_selected(self) -> None:
         path = self.selected_checkpoint()
-        if path and self.adapter.command("set_model", path):
+        if path and self.adapter.command(EngineCommands.set_model, path):
             self.modelChosen.emit(path)
 
     # ---- state -------------------------------------------------------------------------

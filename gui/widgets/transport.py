@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 )
 
 from bridge import commands
+from bridge.engine.api import EngineCommands
 from gui import theme
 from gui.engine_adapter import EngineAdapter
 from gui.widgets.sound import SoundBox
@@ -128,7 +129,7 @@ class TransportBar(QWidget):
         self.tempo.setValue(120.0)
         self.tempo.setKeyboardTracking(False)
         self.tempo.setToolTip("Tempo in beats per minute (followed from the master when synced)")
-        self.tempo.valueChanged.connect(lambda v: self.adapter.command("set_tempo", float(v)))
+        self.tempo.valueChanged.connect(lambda v: self.adapter.command(EngineCommands.set_tempo, float(v)))
         lay.addWidget(self.tempo)
 
         lay.addWidget(QLabel("Sync"))
@@ -137,7 +138,7 @@ class TransportBar(QWidget):
             self.sync.addItem(label, key)
         self.sync.setToolTip("Clock source: internal clock, incoming MIDI clock or an Ableton Link session")
         self.sync.currentIndexChanged.connect(
-            lambda i: self.adapter.command("set_sync_source", self.sync.itemData(i))
+            lambda i: self.adapter.command(EngineCommands.set_sync_source, self.sync.itemData(i))
         )
         lay.addWidget(self.sync)
         self.lock_led = Led()
@@ -162,7 +163,7 @@ class TransportBar(QWidget):
         self.latency.setSuffix(" ms")
         self.latency.setKeyboardTracking(False)
         self.latency.setToolTip("Output latency offset: positive sends notes earlier to cover a slow synth/DAW")
-        self.latency.valueChanged.connect(lambda v: self.adapter.command("set_latency_ms", float(v)))
+        self.latency.valueChanged.connect(lambda v: self.adapter.command(EngineCommands.set_latency_ms, float(v)))
         lay.addWidget(self.latency)
 
         self.sound = SoundBox(adapter)
@@ -178,7 +179,7 @@ class TransportBar(QWidget):
         lay.addWidget(self.model_label)
 
     def _on_play_clicked(self, checked: bool) -> None:
-        self.adapter.command("play" if checked else "stop")
+        self.adapter.command(EngineCommands.play if checked else EngineCommands.stop)
         self._show_playing(checked)
 
     def toggle_play(self) -> None:

@@ -105,3 +105,41 @@ def test_every_event_the_engine_emits_is_named_once():
     # OSC echoes every state event; note and sync_slip go out as messages of their own
     assert set(EVENT_GROUPS) <= set(commands.EVENTS)
     assert set(commands.EVENTS) - set(EVENT_GROUPS) == {"note", "sync_slip"}
+
+
+def test_the_typed_command_list_matches_the_engine():
+    """bridge.engine.api.EngineCommands (what OSC routes and the GUI name) = Engine's signatures."""
+    import inspect
+
+    from bridge.engine.api import EngineCommands, command_name
+    from bridge.engine.command import is_command
+
+    listed = {n for n, v in vars(EngineCommands).items() if callable(v) and not n.startswith("_")}
+    public = {n for n in dir(Engine) if not n.startswith("_") and callable(getattr(Engine, n))}
+    assert listed <= public, listed - public
+    assert public - listed == {"start", "close"}  # lifecycle: the owner's, not a controller's
+    for name in listed:
+        want = inspect.signature(getattr(EngineCommands, name))
+        got = inspect.signature(inspect.unwrap(getattr(Engine, name)))
+        assert list(want.parameters) == list(got.parameters), name
+        assert [p.default for p in want.parameters.values()] == [p.default for p in got.parameters.values()], name
+    # every set_* / play / stop ... a controller calls runs on the control thread
+    assert all(is_command(getattr(Engine, n)) for n in listed if n.startswith("set_") and n != "set_pattern")
+    assert command_name(EngineCommands.set_tempo) == "set_tempo"
+    with pytest.raises(ValueError):
+        command_name(print)  # type: ignore[arg-type]
+
+
+def test_osc_routes_name_engine_commands_not_strings():
+    """Every engine call an OSC route makes is a command of EngineCommands (a typo cannot hide)."""
+    from osc_fakes import ENGINE_METHODS
+
+    from bridge.engine.api import EngineCommands
+    from bridge.osc.table import ROUTES
+
+    commands_listed = {n for n, v in vars(EngineCommands).items() if callable(v)}
+    assert ENGINE_METHODS - {"start", "close"} <= commands_listed
+    for route in ROUTES:
+        for cell in getattr(route.action, "__closure__", None) or ():
+            value = cell.cell_contents
+            assert not (isinstance(value, str) and value.startswith("set_") and value not in commands_listed), route

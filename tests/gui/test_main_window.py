@@ -7,6 +7,7 @@ import pytest
 from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 
+from bridge.engine.api import EngineCommands
 from models.midi.files import read_midi
 
 
@@ -105,11 +106,11 @@ def test_export_writes_valid_midi(window, tmp_path, qtbot):
 
 
 def test_engine_errors_are_shown_not_raised(window, qtbot):
-    window.adapter.command("set_tempo", 5.0)  # outside 20-400: the engine reports an error
+    window.adapter.command(EngineCommands.set_tempo, 5.0)  # outside 20-400: the engine reports an error
     qtbot.waitUntil(lambda: len(window.errors) > 0, timeout=5000)
     assert "5" in window.errors[-1]
     assert window.error_label.text().startswith("⚠")
-    window.adapter.command("play_slot", "A")  # empty slot
+    window.adapter.command(EngineCommands.play_slot, "A")  # empty slot
     qtbot.waitUntil(lambda: any("empty" in e for e in window.errors), timeout=5000)
 
 

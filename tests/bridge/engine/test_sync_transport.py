@@ -153,7 +153,9 @@ def test_sync_health_contract_and_events():
         wait_for(lambda: events.of("sync_slip"), 2.0, "a sync_slip event")
         assert events.of("sync_slip") == [{"ticks": -1, "corrected": True}]
         states = [h["state"] for h in events.of("sync_health")]
-        assert states[0] == "lost" and "locked" in states
+        # (the snapshot said "lost" above; whether a "lost" event precedes "settling" depends on
+        # when the control thread first looked: not asserted)
+        assert "locked" in states and set(states) <= {"lost", "settling", "locked"}, states
         for h in events.of("sync_health"):
             assert h["source"] == "midi" and isinstance(h["phase_error_ms"], float) and isinstance(h["detail"], str)
         engine.set_sync_source("internal")

@@ -28,7 +28,7 @@ from bridge.commands import check_latency_ms
 from bridge.engine.attributes import EngineAttributeMixin
 from bridge.engine.capture import CaptureBuffer, Recording
 from bridge.engine.command import command
-from bridge.engine.device import EngineDeviceMixin
+from bridge.engine.device import DevicePlacer
 from bridge.engine.follow import EngineFollowMixin
 from bridge.engine.generation import GenerationWorker
 from bridge.engine.model_commands import EngineModelMixin
@@ -40,6 +40,7 @@ from bridge.play.thread import SchedulerThread
 from bridge.settings import Settings
 from models.drum_maps import DrumMapError, get_drum_map
 from models.groove import Groove
+from models.inference_device import check_device_choice
 
 log = logging.getLogger(__name__)
 Callback = Callable[[str, Any], None]
@@ -75,7 +76,7 @@ class _NullMidi:
         pass
 
 
-class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineDeviceMixin, EngineFollowMixin,
+class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineFollowMixin,
              EngineTransportMixin):
     def __init__(
         self,
@@ -90,6 +91,9 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
         self.settings = settings or Settings()
         s = self.settings
         self._loader = model_loader or default_model_loader
+        # where models load (bridge.engine.device; runs on the generation worker)
+        self.devices = DevicePlacer(self._loader, report_error=lambda text: self._post(self._error, text),
+                                    drop_helpers=lambda: self.worker.drop_helpers() if self.worker else None)
         self._midi = midi
         self._clock: Clock = clock or self._make_clock(s.sync)
         self._auto_sample = auto_sample
@@ -143,7 +147,7 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
         self.scheduler = SchedulerThread(self.player, spin_sec=self._spin_sec, realtime_priority=s.realtime_priority)
         self.scheduler.start()
         self._attach_clock(self._clock)  # bridge.engine.transport
-        self.worker = GenerationWorker(self._load_helper, self._on_model_state)  # helpers: bridge.engine.device
+        self.worker = GenerationWorker(self.devices.load_helper, self._on_model_state)
         self._midi.set_callback(self._on_midi_in)
         self.capture_buffer.refine = getattr(self._midi, "refine_time", None)
         self._update(ports=dict(self._midi.ports))
@@ -264,6 +268,18 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineD
             return
         if clock.is_playing:
             self.capture_buffer.add(message, t_sec, clock.beat_at(t_sec))
+
+    @command
+    def set_device(self, preference: str) -> None:
+        """Reload the active model on ``preference`` (auto | cpu | cuda | mps)."""
+        pref = check_device_choice(preference)
+        self._update(device_preference=pref)
+        self._emit("settings", {"device": pref})
+        self._load_model(self._snap.model_name or self.settings.model)
+
+    def _load_model(self, name: str) -> None:
+        pref = self._snap.device_preference
+        self.worker.load(name, loader=lambda n: self.devices.load_main(n, pref))  # type: ignore[union-attr]
 
     @command
     def set_latency_ms(self, ms: float) -> None:

@@ -32,7 +32,7 @@ Z_CACHE_SIZE = 8
 class EngineModelMixin(_Base):
     # ---- model state (worker thread -> control thread) --------------------------------------------
     def _on_model_state(self, state: str, name: str, error: str) -> None:
-        device, timings = self._device_state(state)  # bridge.engine.device
+        device, timings = self.devices.state(state)  # bridge.engine.device
         self._post(self._model_state, state, name, error, device, timings)
 
     def _model_state(self, state: str, name: str, error: str, device: str = "",

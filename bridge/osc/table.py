@@ -18,21 +18,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from bridge.commands import (
-    CAPTURE_MODES,
-    COUNT_IN_BARS_MAX,
-    INPUT_MODES,
-    LATENCY_MS_MAX,
-    LATENCY_MS_MIN,
-    MIN_TEMPERATURE,
-    SLOTS,
-    SYNC_SOURCES,
-    TEMPERATURE_FADER_MAX,
-    TEMPERATURE_MAX,
-    VARIATIONS_MAX,
-    VARIATIONS_MIN,
-    check_slot,
-)
+from bridge import commands as cmd
 from bridge.engine.api import Command, EngineCommands, command_name
 from bridge.osc.args import (
     PREFIX,
@@ -52,11 +38,11 @@ from bridge.osc.files import OscPathError, export_dir, export_file, export_folde
 from bridge.osc.follow import FOLLOW_ROUTES
 from models.drum_maps import CLASS_NAMES
 
-SYNC_NAMES = SYNC_SOURCES  # the /sync index order: 0 internal, 1 midi, 2 link
+SYNC_NAMES = cmd.SYNC_SOURCES  # the /sync index order: 0 internal, 1 midi, 2 link
 TEMPO_NORM_BPM = (40.0, 240.0)
-TEMPERATURE_RANGE = (0.0, TEMPERATURE_FADER_MAX)  # what a 0-1 fader spans (/temperature/norm)
-MAX_VARIATIONS = VARIATIONS_MAX
-LATENCY_RANGE_MS = (LATENCY_MS_MIN, LATENCY_MS_MAX)
+TEMPERATURE_RANGE = (0.0, cmd.TEMPERATURE_FADER_MAX)  # what a 0-1 fader spans (/temperature/norm)
+MAX_VARIATIONS = cmd.VARIATIONS_MAX
+LATENCY_RANGE_MS = (cmd.LATENCY_MS_MIN, cmd.LATENCY_MS_MAX)
 QUERIES = ("state", "all", "pattern", "transport", "tempo", "sync", "position", "variations",
            "settings", "attributes", "mutes", "slots", "model", "error")
 
@@ -98,14 +84,14 @@ def _drum_class(v: Any) -> int:
 
 def _slot(v: Any) -> str:
     try:
-        return check_slot(v)
+        return cmd.check_slot(v)
     except ValueError:
         raise OscArgError(f"slot {v!r} must be a or b") from None
 
 
 def _temperature(value: float) -> float:
-    """0 (a fader's bottom) is taken as MIN_TEMPERATURE; above it, the engine's (0, 5]."""
-    return max(MIN_TEMPERATURE, _in_range(value, 0.0, TEMPERATURE_MAX, "temperature"))
+    """0 (a fader's bottom) is taken as cmd.MIN_TEMPERATURE; above it, the engine's (0, 5]."""
+    return max(cmd.MIN_TEMPERATURE, _in_range(value, 0.0, cmd.TEMPERATURE_MAX, "temperature"))
 
 
 # ---- actions ---------------------------------------------------------------------------------
@@ -195,9 +181,9 @@ def _capture(slot: str | None, mode: str | None = None) -> Action:
         m = mode or "last"
         if rest and isinstance(rest[0], str):
             m = rest.pop(0).strip().lower()
-            if m not in CAPTURE_MODES:
+            if m not in cmd.CAPTURE_MODES:
                 raise OscArgError(f"capture mode {m!r} must be last or next")
-        count_in = (int(_in_range(_number(tuple(rest), 0, "count-in bars"), 0, COUNT_IN_BARS_MAX, "count-in bars"))
+        count_in = (int(_in_range(_number(tuple(rest), 0, "count-in bars"), 0, cmd.COUNT_IN_BARS_MAX, "count-in bars"))
                     if rest else 0)
         ctx.engine.capture(slot=s, mode=m, count_in_bars=count_in)
     return act
@@ -218,7 +204,7 @@ def _input_mode(ctx: Context, args: tuple) -> None:
         raise OscArgError("needs a capture input mode: drums or rhythm")
     v = args[0]
     if not isinstance(v, str) and isinstance(v, (int, float)) and v in (0, 1):
-        v = INPUT_MODES[int(v)]  # a TouchOSC radio button: 0.0 / 1.0
+        v = cmd.INPUT_MODES[int(v)]  # a TouchOSC radio button: 0.0 / 1.0
     ctx.engine.set_input_mode(str(v).strip().lower())
 
 
@@ -247,7 +233,7 @@ def _query(what: str) -> Action:
 def _query_slot(ctx: Context, args: tuple) -> None:
     """``/query/slot a|b [i reply port]``: the slot's groove, encoded as ``/pattern``, unplayed."""
     slot = _text(args, 0, "a slot (a or b)").lower()
-    if slot.upper() not in SLOTS:
+    if slot.upper() not in cmd.SLOTS:
         raise OscArgError(f"unknown slot {slot!r}: use a or b")
     _query("slot_" + slot)(ctx, tuple(args[1:]))
 
@@ -306,7 +292,7 @@ QUERY_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 _BPM = f"{TEMPO_NORM_BPM[0]:g}-{TEMPO_NORM_BPM[1]:g}"
-_TEMPERATURE = f"0-{TEMPERATURE_MAX:g}"
+_TEMPERATURE = f"0-{cmd.TEMPERATURE_MAX:g}"
 
 ROUTES: tuple[Route, ...] = (
     Route("/play", "[f press]", "", "start the transport (internal clock; MIDI/Link running: join at the next bar line; "
@@ -326,15 +312,15 @@ ROUTES: tuple[Route, ...] = (
           _call(EngineCommands.set_latency_ms, lambda a: _in_range(_number(a, 0, "latency ms"), *LATENCY_RANGE_MS, "latency ms"))),
     Route("/clock/out", "i|f on", "0/1", "send MIDI clock when the internal clock is master", "/clock/out",
           _call(EngineCommands.set_clock_out, lambda a: _switch(a, "clock out"))),
-    Route("/sample", "[i n] [f temperature] | f press", f"n {VARIATIONS_MIN}-{VARIATIONS_MAX}, temperature {_TEMPERATURE}",
+    Route("/sample", "[i n] [f temperature] | f press", f"n {cmd.VARIATIONS_MIN}-{cmd.VARIATIONS_MAX}, temperature {_TEMPERATURE}",
           "sample n new variations (default: the variations count) and play the first", "/variations/count, /variation, /pattern", _sample),
     Route("/variation", "i index | f norm", "0..count-1 / 0-1", "play variation i (from the next bar)", "/variation, /pattern", _variation),
     Route("/variation/next", "[f press]", "", "next variation (wraps)", "/variation, /pattern", _variation_step(1)),
     Route("/variation/prev", "[f press]", "", "previous variation (wraps)", "/variation, /pattern", _variation_step(-1)),
     Route("/variations/count", "i n | f norm", "1-16 / 0-1", "how many variations /sample makes", "/variations/count", _variations_count),
-    Route("/temperature", "f", f"{_TEMPERATURE} (0 = {MIN_TEMPERATURE:g})", "sampling temperature", "/temperature, /temperature/norm",
+    Route("/temperature", "f", f"{_TEMPERATURE} (0 = {cmd.MIN_TEMPERATURE:g})", "sampling temperature", "/temperature, /temperature/norm",
           _call(EngineCommands.set_temperature, lambda a: _temperature(_number(a, 0, "temperature")))),
-    Route("/temperature/norm", "f", f"0-1 = 0-{TEMPERATURE_FADER_MAX:g}", "sampling temperature from a fader", "/temperature, /temperature/norm",
+    Route("/temperature/norm", "f", f"0-1 = 0-{cmd.TEMPERATURE_FADER_MAX:g}", "sampling temperature from a fader", "/temperature, /temperature/norm",
           _call(EngineCommands.set_temperature, lambda a: _temperature(_norm(a, "temperature") * TEMPERATURE_RANGE[1]))),
     Route("/capture/a", "[f press] [s last|next] [i count-in bars]", "count-in 0-4",
           "capture the last 4 bars played (or record the next 4) into slot A", "/slot/a, /capture", _capture("A")),

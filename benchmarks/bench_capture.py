@@ -25,7 +25,7 @@ import time
 import numpy as np
 from jack_bench import ROOT, Sender, jack_server, load_bench_model, stats_ms
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import IN_PORT_NAME
 from bridge.settings import Settings

@@ -47,8 +47,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bridge.clock_streams import quantised_arrivals  # noqa: E402
-from bridge.midi_clock import CLOCK, PPQN, START, MidiClockFollower  # noqa: E402
+from bridge.clock.midi_in import CLOCK, PPQN, START, MidiClockFollower  # noqa: E402
+from tests.rigs.clock_streams import quantised_arrivals  # noqa: E402
 
 NAMES = ("follower tick", "naive tick", "follower beat", "naive beat")
 
@@ -173,13 +173,13 @@ def quantised(bpm: float, bpm2: float, seconds: float, period_frames: int, hint:
 
 
 def jack_loopback(bpm: float, bpm2: float, seconds: float, trace: str = "", input_mode: str = "poll") -> dict:
-    """``input_mode``: "poll" (the engine's reader, ``bridge.midi_input.PolledInput``: times
+    """``input_mode``: "poll" (the engine's reader, ``bridge.midi.input.PolledInput``: times
     from JACK's delta times) or "callback" (the previous rtmidi callback, time read in it)."""
     import rtmidi
 
-    from bridge.clock import InternalClock
-    from bridge.midi_clock import MidiClockSender
-    from bridge.midi_input import PolledInput, new_midi_in
+    from bridge.clock.base import InternalClock
+    from bridge.clock.midi_in import MidiClockSender
+    from bridge.midi.input import PolledInput, new_midi_in
 
     follower = MidiClockFollower()
     clock = InternalClock(bpm)

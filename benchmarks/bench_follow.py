@@ -28,7 +28,7 @@ import numpy as np
 from bench_playback_timing import TimedMidi
 from jack_bench import Receiver, Sender, jack_server, load_bench_model, match_arrivals, stats_ms
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, resolve_api
 from bridge.play.player import PlayedNote

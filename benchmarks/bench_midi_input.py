@@ -28,7 +28,7 @@ import time
 
 from jack_bench import jack_server, load_bench_model
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import IN_PORT_NAME
 from bridge.settings import Settings

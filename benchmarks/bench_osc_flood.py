@@ -34,7 +34,7 @@ from jack_bench import jack_server, load_bench_model, stats_ms
 from note_streams import NoteLog, NoteReceiver, match_notes, proc_status, stuck_notes
 from pythonosc.osc_message_builder import build_msg
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import MidiIO, resolve_api
 from bridge.osc import OscServer

@@ -28,7 +28,7 @@ import time
 import numpy as np
 from jack_bench import Receiver, jack_server, load_bench_model, match_arrivals, stats_ms
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import OUT_PORT_NAME, MidiIO, resolve_api
 from bridge.play.player import PlayedNote

@@ -12,7 +12,7 @@
 * ``render``: ``groovebridge render``'s core on a GMD take, N loops: x real time.
 * ``playback``: benchmarks/bench_playback_timing.py as it is, run twice in this process:
   without the preview and with one attached to its engine as serve and the app attach it
-  (``bridge.preview_proc``: the audio in a child process; JACK audio ports on its server).
+  (``bridge.audio.preview_proc``: the audio in a child process; JACK audio ports on its server).
 
     .venv/bin/python benchmarks/bench_preview.py [latency|render|playback|all] [--bars 32] [--period 256]
         [--playback-period 32]
@@ -34,12 +34,12 @@ from jack_bench import ROOT, jack_server, stats_ms
 sys.path.insert(0, str(ROOT / "tests" / "bridge"))
 from audio_onsets import attack_table, envelope, isolated, onset_near  # noqa: E402
 
-from bridge.clock import InternalClock  # noqa: E402
+from bridge.audio.preview import Preview  # noqa: E402
+from bridge.audio.preview_proc import PreviewProcess  # noqa: E402
+from bridge.audio.render import render_groove  # noqa: E402
+from bridge.clock.base import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
-from bridge.preview import Preview  # noqa: E402
-from bridge.preview_proc import PreviewProcess  # noqa: E402
-from bridge.render import render_groove  # noqa: E402
-from bridge.scheduler import PlayedNote  # noqa: E402
+from bridge.play.player import PlayedNote  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from models.midi.files import read_midi  # noqa: E402
 from models.synth import SAMPLE_RATE, DrumSynth, find_soundfont, load_kit  # noqa: E402
@@ -54,7 +54,7 @@ class _NoModel:
 
 
 def _engine(settings: Settings) -> Engine:
-    from bridge.midi_ports import MidiIO, resolve_api
+    from bridge.midi.ports import MidiIO, resolve_api
 
     midi = MidiIO(resolve_api("jack"), input_port="none", output_port="")
     return Engine(settings, model_loader=lambda name: _NoModel(), midi=midi, clock=InternalClock(settings.bpm),

@@ -46,7 +46,7 @@ from note_streams import (
     unbalanced_notes,
 )
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import MidiIO, resolve_api
 from bridge.osc import OscServer

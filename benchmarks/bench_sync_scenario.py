@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from jack_bench import jack_server  # noqa: E402
 
-from bridge.midi_clock import PPQN  # noqa: E402
-from bridge.midi_ports import jack_port_names  # noqa: E402
+from bridge.clock.midi_in import PPQN  # noqa: E402
+from bridge.midi.ports import jack_port_names  # noqa: E402
 from bridge.osc import decode_pattern  # noqa: E402
-from bridge.osc_wire import encode_message  # noqa: E402
+from bridge.osc.wire import encode_message  # noqa: E402
 from models.drum_maps import ROLAND  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bridge.midi_clock import CLOCK, PPQN, MidiClockFollower  # noqa: E402
+from bridge.clock.midi_in import CLOCK, PPQN, MidiClockFollower  # noqa: E402
 
 WINDOW = 4 * PPQN  # ticks per fault window
 FAULT_AT = PPQN  # the fault comes one beat into its window

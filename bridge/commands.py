@@ -25,7 +25,7 @@ FOLLOW_BARS = (1, 2, 4)  # follow's "every" and input window lengths, in bars
 CAPTURE_MODES = ("last", "next")  # the last 4 bars played | record the next 4 bars
 DRUMIFY_SOURCES = ("A", "B", "PATTERN")  # drumify the rhythm of a slot or of the playing pattern
 MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
-PREVIEW_AUDIO = ("auto", "jack", "portaudio")  # preview sound output (bridge.audio_out)
+PREVIEW_AUDIO = ("auto", "jack", "portaudio")  # preview sound output (bridge.audio.output)
 
 # The engine's events (``Engine.subscribe(callback)`` gets ``callback(event, payload)``).
 EVENTS = (
@@ -42,7 +42,7 @@ EVENTS = (
     "note",
     "capture",
     "ports",
-    "sync_health",  # {"state", "phase_error_ms", "source", "detail"} (bridge.sync_health)
+    "sync_health",  # {"state", "phase_error_ms", "source", "detail"} (bridge.clock.health)
     "sync_slip",  # {"ticks": int, "corrected": bool}: the MIDI clock count slipped
 )
 
@@ -153,3 +153,18 @@ def check_follow_amount(value: object) -> float:
 
 def check_follow_temperature(value: object) -> float:
     return check_temperature(value, "follow temperature")
+
+
+MIN_BPM = 20.0  # the tempo range of every clock, setting and OSC address
+MAX_BPM = 400.0
+
+
+def check_bpm(bpm: float) -> float:
+    """The tempo as a float, or ValueError with a one-line reason."""
+    try:
+        value = float(bpm)
+    except (TypeError, ValueError):
+        raise ValueError(f"tempo must be a number, got {bpm!r}") from None
+    if not MIN_BPM <= value <= MAX_BPM:
+        raise ValueError(f"tempo {value:g} BPM is outside {MIN_BPM:g}-{MAX_BPM:g}")
+    return value

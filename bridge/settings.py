@@ -21,7 +21,7 @@ TOML layout (every key optional; sections group keys, the field name is
     [click]    enabled, note (0-127), channel (1-16), velocity, accent_velocity (1-127): the
                count-in click of "record the next bars" (default on: note 37 side stick on
                channel 10, 127 on beat 1, 90 on the other beats), sent to the output port
-    [preview]  enabled (play the notes through a GM drum kit: bridge.preview), soundfont (a .sf2/.sf3
+    [preview]  enabled (play the notes through a GM drum kit: bridge.audio.preview), soundfont (a .sf2/.sf3
                file; "" = the one installed on this system), volume (0-1), audio ("auto" = JACK
                when a server runs, else PortAudio | "jack" | "portaudio")
 
@@ -47,7 +47,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from bridge.clock import check_bpm
 from bridge.commands import (  # noqa: F401  (the vocabulary was defined here; users may still read it here)
     FOLLOW_BARS,
     FOLLOW_SOURCES,
@@ -60,6 +59,7 @@ from bridge.commands import (  # noqa: F401  (the vocabulary was defined here; u
     TEMPERATURE_MAX,
     VARIATIONS_MAX,
     VARIATIONS_MIN,
+    check_bpm,
     check_follow_amount,
     check_follow_bars,
     check_follow_source,
@@ -119,7 +119,7 @@ class Settings:
     follow_bars: int = 4  # bars of input: 1 | 2 | 4 (shorter input is repeated to 4 bars)
     follow_amount: float = 0.5  # 0 = keep the pattern, 1 = all the way to the played groove
     follow_temperature: float = 1.0
-    # [preview] (preview sound through a GM SoundFont drum kit: bridge.preview)
+    # [preview] (preview sound through a GM SoundFont drum kit: bridge.audio.preview)
     preview_enabled: bool = False
     preview_soundfont: str = ""  # "" = the GM SoundFont installed on this system
     preview_volume: float = 0.8  # 0-1

@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "import-magenta": ("models.cli.magenta_import", "import Magenta TF / magenta.js weights"),
     "fetch-pretrained": ("models.cli.fetch", "download and import a published Magenta checkpoint"),
     "controller-layout": ("bridge.controllers.cli", "write the TouchOSC / Open Stage Control layout"),
-    "render": ("bridge.render", "render a drum MIDI file through a GM SoundFont kit to a WAV file"),
+    "render": ("bridge.audio.render", "render a drum MIDI file through a GM SoundFont kit to a WAV file"),
 }
 
 

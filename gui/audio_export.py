@@ -1,7 +1,7 @@
 """File > Export audio…: the playing pattern, N loops at the current tempo, through the drum kit
 of the Sound controls (mutes applied: what you hear is what you get) into a WAV file.
 
-The render is ``bridge.render`` (the player's compiled notes, loop-exact, deterministic,
+The render is ``bridge.audio.render`` (the player's compiled notes, loop-exact, deterministic,
 hundreds of times faster than real time), so a 4-bar loop takes milliseconds on the GUI thread.
 No kit, an empty pattern or a file that cannot be written: one line in the status bar.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
-from bridge.render import render_groove, write_wav
+from bridge.audio.render import render_groove, write_wav
 from models.groove import Groove
 from models.synth import Kit, SoundFontError
 

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         engine.start()
         if settings.preview_enabled:
-            from bridge.preview import start_preview
+            from bridge.audio.preview import start_preview
 
             preview, line = start_preview(engine, settings)
             print(line if preview is not None else f"groovebridge serve: {line}",

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bridge.clock import Clock
+from bridge.clock.base import Clock
 from bridge.commands import check_latency_ms
 from bridge.engine.attributes import EngineAttributeMixin
 from bridge.engine.capture import CaptureBuffer, Recording
@@ -99,7 +99,7 @@ class Engine(EngineModelMixin, EnginePatternMixin, EngineAttributeMixin, EngineF
         self._auto_sample = auto_sample
         self._spin_sec = spin_sec
         self._subscribers: list[Callback] = []
-        # Note taps (bridge.preview): called on the scheduler thread with each note sent and the
+        # Note taps (bridge.audio.preview): called on the scheduler thread with each note sent and the
         # monotonic time it was due on the wire (its beat's time less the latency offset). Keep short.
         self.note_sinks: list[Callable[[PlayedNote, float], None]] = []
         self._commands: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.sync_health import FREE as FREE_HEALTH
+from bridge.clock.health import FREE as FREE_HEALTH
 from models.drum_maps import NUM_CLASSES
 from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
 from models.net.attributes import ATTRIBUTE_NAMES
@@ -65,7 +65,7 @@ class EngineSnapshot:
     follow_temperature: float = 1.0
     follow_updates: int = 0  # follow patterns handed to the player
     follow_late: int = 0  # follow generations not done before their bar: skipped, never played late
-    # Sync health (bridge.sync_health): state free|locked|settling|lost, phase error estimate
+    # Sync health (bridge.clock.health): state free|locked|settling|lost, phase error estimate
     # (ms), source internal|midi|link, detail (one line for the user); filled in when read.
     sync_health: dict[str, Any] = field(default_factory=lambda: dict(FREE_HEALTH))
 

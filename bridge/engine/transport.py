@@ -9,8 +9,8 @@ Transport semantics (README "Sync"):
   GrooveBridge (all notes off, silent) while the clock runs on, until the user presses play
   or the DAW sends Start/Continue (the session starts). Play with the clock running joins it
   at the next bar line; with MIDI clock not running it answers with what to do
-  (``bridge.sync_health.transport_hint``); under Link it starts the shared transport (Link
-  waits briefly for peers first: ``bridge.link_clock``).
+  (``bridge.clock.health.transport_hint``); under Link it starts the shared transport (Link
+  waits briefly for peers first: ``bridge.clock.link``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from bridge.clock import Clock, InternalClock, _AnchoredClock, check_bpm
-from bridge.commands import SYNC_SOURCES
+from bridge.clock.base import Clock, InternalClock, _AnchoredClock
+from bridge.clock.health import clock_health, next_bar_beat, transport_hint
+from bridge.commands import SYNC_SOURCES, check_bpm
 from bridge.engine.command import command
-from bridge.sync_health import clock_health, next_bar_beat, transport_hint
 from models.groove import EARLY_BEATS
 
 if TYPE_CHECKING:
@@ -118,11 +118,11 @@ class EngineTransportMixin(_Base):
         if source == "internal":
             return InternalClock(bpm)
         if source == "midi":
-            from bridge.midi_clock import MidiClockFollower
+            from bridge.clock.midi_in import MidiClockFollower
 
             return MidiClockFollower(default_bpm=bpm)
         if source == "link":
-            from bridge.link_clock import LinkClock
+            from bridge.clock.link import LinkClock
 
             return LinkClock(bpm, quantum=s.link_quantum)
         raise ValueError(f"unknown sync source {source!r}; use one of {', '.join(SYNC_SOURCES)}")

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.clock import Clock
-from bridge.midi_clock_out import ClockOut
+from bridge.clock.base import Clock
+from bridge.clock.midi_out import ClockOut
 from models.drum_maps import GM, NUM_CLASSES
 from models.groove import BEATS_PER_BAR, EARLY_BEATS, STEPS_PER_BAR, STEPS_PER_QUARTER, Groove
 
@@ -111,7 +111,7 @@ class Player:
         self._heap: list[tuple[float, int, int, int, int, int]] = []  # beat, kind, seq, cls, pitch, vel
         self._seq = 0
         self._active: dict[int, int] = {}  # pitch -> seq of the note-on now sounding
-        self._clock_msgs = ClockOut()  # MIDI clock out: its bytes and tick beats (bridge.midi_clock_out)
+        self._clock_msgs = ClockOut()  # MIDI clock out: its bytes and tick beats (bridge.clock.midi_out)
         self._cues: list[tuple[float, int, list[int]]] = []  # (beat, 0 = note-off first, message)
         self._min_beat = -math.inf  # events before the transport start are dropped
         self.held = False  # silenced by the user while an external clock runs (MIDI / Link sync)
@@ -287,7 +287,7 @@ class Player:
         self._heap.clear()
         self._relocate(beat if join is None or join - EARLY_BEATS <= beat else join - EARLY_BEATS)
         self.running = True
-        if self.clock_out:  # Start, or SPP + Continue on the next 16th (bridge.midi_clock_out)
+        if self.clock_out:  # Start, or SPP + Continue on the next 16th (bridge.clock.midi_out)
             self._send_all(self._clock_msgs.start(beat, now_sec - self._send_time(0.0)))
 
     def stop(self) -> None:

@@ -84,7 +84,7 @@ class PreprocessBox(QGroupBox):
         self.skip_table.setToolTip("Files that gave no training windows, counted per reason")
         form.addRow(self.skip_table)
         self.dataset_edit = QLineEdit()
-        self.dataset_edit.setPlaceholderText("dataset .gbds (filled in by Preprocess)")
+        self.dataset_edit.setPlaceholderText("dataset .gbds, or a Magenta NoteSequence .tfrecord (filled in by Preprocess)")
         form.addRow("Dataset", path_row(self.dataset_edit, "The dataset file training reads", self._pick_dataset))
         self.preprocess_job.jsonLine.connect(self._on_preprocess_json)
         self.preprocess_job.finished.connect(self._on_preprocess_finished)
@@ -95,7 +95,7 @@ class PreprocessBox(QGroupBox):
             self.folder_edit.setText(d)
 
     def _pick_dataset(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(data_dir() / "datasets"), "Datasets (*.gbds *.npz)")
+        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(data_dir() / "datasets"), "Datasets (*.gbds *.npz *.tfrecord)")
         if f:
             self.dataset_edit.setText(f)
 

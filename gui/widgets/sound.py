@@ -1,6 +1,6 @@
 """The transport bar's sound controls: hear the pattern through a GM SoundFont drum kit.
 
-"Sound" toggles the preview (``bridge.preview``: the engine's own notes, on its timing path);
+"Sound" toggles the preview (``bridge.audio.preview``: the engine's own notes, on its timing path);
 it is on by default when the MIDI output is not an external port (a lone musician with no
 DAW or synth hears the pattern at once) and remembers the user's choice. The volume fader and
 "Kit…" (any .sf2/.sf3 file) sit beside it. With no SoundFont on the system, or no audio output,
@@ -21,7 +21,7 @@ from typing import Any
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSlider, QToolButton, QWidget
 
-from bridge.preview import Preview, resolve_soundfont
+from bridge.audio.preview import Preview, resolve_soundfont
 from gui.engine_adapter import EngineAdapter
 from models.synth import WHERE_TO_GET, Kit, SoundFontError, load_kit
 
@@ -29,10 +29,10 @@ VIRTUAL_OUTPUTS = ("", "groovebridge out", "none", "fake-none")
 
 
 def make_preview(kit: Kit, volume: float, backend: str) -> Any:
-    """The preview the app plays through: its audio in a process of its own (bridge.preview_proc:
+    """The preview the app plays through: its audio in a process of its own (bridge.audio.preview_proc:
     a Python audio callback in this process would wait on the GIL that python-rtmidi holds while
     it talks to JACK, and JACK waits for it: the app hung)."""
-    from bridge.preview_proc import PreviewProcess
+    from bridge.audio.preview_proc import PreviewProcess
 
     return PreviewProcess(kit=kit, volume=volume, backend=backend, enabled=False)
 
@@ -54,8 +54,8 @@ class SoundBox(QWidget):
                  open_output: Callable[..., Any] | None = None) -> None:
         super().__init__(parent)
         self.adapter = adapter
-        self.preview: Any = None  # bridge.preview_proc.PreviewProcess (or a Preview given an output)
-        self._open_output = open_output  # None: bridge.audio_out.open_audio_out, looked up when used
+        self.preview: Any = None  # bridge.audio.preview_proc.PreviewProcess (or a Preview given an output)
+        self._open_output = open_output  # None: bridge.audio.output.open_audio_out, looked up when used
         self._engine: Any = None
         self._soundfont = ""  # the user's kit ("" = the system's)
         self._user_choice: bool | None = None  # the toggle as the user last set it

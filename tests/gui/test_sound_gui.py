@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PyQt6.QtWidgets import QFileDialog, QInputDialog
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine, _NullMidi
 from bridge.settings import Settings
 from gui import theme
@@ -197,7 +197,7 @@ class HealthClock(InternalClock):
 
 
 def test_sync_health_through_the_engine(qtbot, model_loader):
-    from bridge.engine_state import EngineSnapshot
+    from bridge.engine.snapshot import EngineSnapshot
 
     if "sync_health" not in EngineSnapshot.__dataclass_fields__:
         pytest.skip("this engine has no sync_health yet (issue 22)")
@@ -254,7 +254,7 @@ class FakeOut:
 
 
 def test_the_users_sound_choice_and_volume_are_remembered(qtbot, null_midi_engine, soundfont, monkeypatch):
-    from bridge.preview import Preview
+    from bridge.audio.preview import Preview
 
     monkeypatch.setattr("gui.widgets.sound.make_preview", lambda kit, volume, backend: Preview(
         kit=kit, volume=volume, backend=backend, enabled=False, open_output=FakeOut))

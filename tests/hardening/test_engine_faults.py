@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bridge"))
 from engine_fakes import Events, FakeModel, groove_of, wait_for  # noqa: E402
 from jack_helpers import JackServer, private_jack_server  # noqa: E402
 
-from bridge.clock import InternalClock  # noqa: E402
+from bridge.clock.base import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
 from bridge.midi.ports import OUT_PORT_NAME, find_port  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
@@ -121,7 +121,7 @@ sys.path[:0] = sys.argv[1:3]
 from engine_fakes import Events, FakeModel, groove_of, wait_for
 from jack_helpers import _start
 import rtmidi
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import OUT_PORT_NAME, find_port
 from bridge.settings import Settings
@@ -243,7 +243,7 @@ sys.path[:0] = sys.argv[1:3]
 from engine_fakes import Events, FakeModel, groove_of, wait_for
 from jack_helpers import _start
 import rtmidi
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import OUT_PORT_NAME, find_port
 from bridge.settings import Settings

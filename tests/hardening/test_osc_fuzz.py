@@ -33,7 +33,7 @@ from pythonosc.osc_message_builder import build_msg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bridge"))
 from engine_fakes import FakeModel, groove_of, wait_for  # noqa: E402
 
-from bridge.clock import InternalClock  # noqa: E402
+from bridge.clock.base import InternalClock  # noqa: E402
 from bridge.engine import Engine  # noqa: E402
 from bridge.osc import OscServer  # noqa: E402
 from bridge.osc.files import OscPathError, export_dir, export_file, export_folder, osc_model  # noqa: E402

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from engine_fakes import FakeModel, wait_for
 
-from bridge.clock import FakeClock, InternalClock
+from bridge.clock.base import FakeClock, InternalClock
 from bridge.engine import Engine
 from bridge.engine.capture import CaptureBuffer, Click, count_in_clicks, next_recording
 from bridge.play.player import Player

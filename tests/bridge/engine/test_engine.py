@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from engine_fakes import HAT, KICK, SNARE, Events, FakeModel, groove_of, wait_for
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.play.player import PlayedNote
 from bridge.settings import Settings

@@ -11,7 +11,7 @@ import pytest
 import torch
 from engine_fakes import Events, FakeModel, wait_for
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine, default_model_loader
 from bridge.settings import Settings
 from models import inference_device

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from engine_fakes import KICK, Events, FakeModel, groove_of, wait_for
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.engine.capture import RHYTHM_CLASS, CaptureBuffer
 from bridge.play.player import PlayedNote

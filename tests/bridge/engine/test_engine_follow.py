@@ -15,7 +15,7 @@ import pytest
 from engine_fakes import KICK, FakeModel, groove_of, wait_for
 from test_engine_drumify import matches, played_beats
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.engine.follow import repeat_to
 from bridge.play.player import PlayedNote

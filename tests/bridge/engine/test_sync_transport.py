@@ -11,11 +11,11 @@ import time
 import pytest
 from engine_fakes import KICK, Events, FakeModel, groove_of, wait_for
 
-from bridge.clock_streams import clock_stream
+from bridge.clock.midi_in import CLOCK, CONTINUE, PPQN, START
 from bridge.engine import Engine
-from bridge.midi_clock import CLOCK, CONTINUE, PPQN, START
 from bridge.play.player import PlayedNote
 from bridge.settings import Settings
+from tests.rigs.clock_streams import clock_stream
 from tests.rigs.midi_fakes import FakeMidiIO
 
 BPM = 240.0  # a bar is 1 s

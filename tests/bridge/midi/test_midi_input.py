@@ -11,7 +11,7 @@ import pytest
 from engine_fakes import FakeModel, wait_for
 from jack_helpers import JackServer, private_jack_server
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.input import ArrivalClock, PolledInput
 from bridge.midi.ports import IN_PORT_NAME

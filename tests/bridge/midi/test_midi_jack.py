@@ -16,7 +16,7 @@ import pytest
 from engine_fakes import Events, FakeModel, groove_of, wait_for
 from jack_helpers import JackServer, private_jack_server
 
-from bridge.clock import InternalClock
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.midi.ports import IN_PORT_NAME, OUT_PORT_NAME, MidiIO, find_port, resolve_api
 from bridge.settings import Settings

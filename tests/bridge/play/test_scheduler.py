@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.clock import FakeClock
+from bridge.clock.base import FakeClock
 from bridge.play.player import Player, compile_pattern
 from models.drum_maps import REDUCED
 from models.groove import Groove

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from bridge.audio_out import AudioOutError, JackAudioOut, PortAudioOut, open_audio_out
-from bridge.scheduler import PlayedNote
+from bridge.audio.output import AudioOutError, JackAudioOut, PortAudioOut, open_audio_out
+from bridge.play.player import PlayedNote
 from models.drum_maps import GM
 from models.synth import (
     SAMPLE_RATE,
@@ -224,7 +224,7 @@ def preview_from_settings(settings: Any, **kw: Any) -> Preview:
 def start_preview(engine: Any, settings: Any) -> tuple[Any, str]:
     """``serve --preview``: the preview attached to ``engine``, and one line saying what plays
     where (or, with None, why nothing does)."""
-    from bridge.preview_proc import PreviewProcess  # the audio in a process of its own
+    from bridge.audio.preview_proc import PreviewProcess  # the audio in a process of its own
 
     preview = PreviewProcess(settings.preview_soundfont or None, volume=settings.preview_volume,
                              backend=settings.preview_audio, enabled=settings.preview_enabled)

@@ -1,4 +1,4 @@
-"""Preview sound (bridge.preview): notes from the engine's own scheduler through the GM kit.
+"""Preview sound (bridge.audio.preview): notes from the engine's own scheduler through the GM kit.
 
 Unit tests drive ``Preview._render`` with a fake output (exact frames); the JACK test runs the
 real engine on a private JACK server (dummy backend, period 256) with the preview on JACK audio
@@ -17,10 +17,10 @@ from audio_onsets import attack_table, envelope, isolated, onset_near
 from engine_fakes import HAT, KICK, SNARE, FakeModel, groove_of, wait_for
 from jack_helpers import private_jack_server
 
-from bridge.clock import InternalClock
+from bridge.audio.preview import Preview, start_preview
+from bridge.clock.base import InternalClock
 from bridge.engine import Engine
-from bridge.preview import Preview, start_preview
-from bridge.scheduler import PlayedNote
+from bridge.play.player import PlayedNote
 from bridge.settings import Settings
 from models.synth import SAMPLE_RATE, DrumSynth, find_soundfont, load_kit
 
@@ -138,7 +138,7 @@ PATTERN = groove_of(
 
 @pytest.mark.jack
 def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path):
-    """serve's preview (its audio in a child process: bridge.preview_proc) on the engine's notes."""
+    """serve's preview (its audio in a child process: bridge.audio.preview_proc) on the engine's notes."""
     with private_jack_server(256):
         settings = Settings(midi_api="jack", bpm=120.0, preview_enabled=True, preview_audio="jack",
                             preview_soundfont=soundfont, latency_ms=20.0)

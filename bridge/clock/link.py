@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from bridge.clock import check_bpm
+from bridge.commands import check_bpm
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class _Snap:
 
 
 class LinkClock:
-    """Follows (and leads) an Ableton Link session; implements the ``bridge.clock`` protocol."""
+    """Follows (and leads) an Ableton Link session; implements the ``bridge.clock.base`` protocol."""
 
     name = "link"
 
@@ -186,7 +186,7 @@ class LinkClock:
         return s.beat + (t_sec - s.t_sec) * s.bpm / 60.0
 
     def health(self) -> tuple[str, float, str]:
-        """(state, phase error ms, detail) for ``bridge.sync_health``: Link shares one timeline."""
+        """(state, phase error ms, detail) for ``bridge.clock.health``: Link shares one timeline."""
         if self._link is None:
             return "lost", 0.0, "Ableton Link is not running"
         peers = self._snap.peers

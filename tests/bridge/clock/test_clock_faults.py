@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.clock_streams import ClockStream, clock_stream, ramp
-from bridge.midi_clock import CONTINUE, PPQN, START, STOP, MidiClockFollower, song_position
+from bridge.clock.midi_in import CONTINUE, PPQN, START, STOP, MidiClockFollower, song_position
+from tests.rigs.clock_streams import ClockStream, clock_stream, ramp
 
 BEATS = 48
 

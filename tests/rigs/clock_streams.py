@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bridge.midi_clock_out import CLOCK, PPQN, START
+from bridge.clock.midi_out import CLOCK, PPQN, START
 
 T0 = 100.0
 

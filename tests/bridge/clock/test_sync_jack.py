@@ -21,19 +21,19 @@ from engine_fakes import Events, FakeModel, wait_for
 from test_midi_jack import Receiver, _gmd_groove
 from test_osc_udp import Receiver as OscReceiver
 
+from bridge.clock.midi_in import PPQN
 from bridge.engine import Engine
-from bridge.jack_server import JackUnavailable, private_jack_server
-from bridge.midi_clock import PPQN
-from bridge.midi_ports import OUT_PORT_NAME, jack_port_names
+from bridge.midi.ports import OUT_PORT_NAME, jack_port_names
 from bridge.osc import OscServer, decode_pattern
-from bridge.osc_wire import encode_message
+from bridge.osc.wire import encode_message
 from bridge.settings import Settings
 from models.drum_maps import ROLAND
 from models.groove import Groove
+from tests.rigs.jack_server import JackUnavailable, private_jack_server
 
 rtmidi = pytest.importorskip("rtmidi")
 pytestmark = [pytest.mark.jack, pytest.mark.slow]
-SENDER = Path(__file__).resolve().parents[2] / "benchmarks" / "clock_fault_sender.py"
+SENDER = Path(__file__).resolve().parents[3] / "benchmarks" / "clock_fault_sender.py"
 BPM = 140.0
 BAR_TICKS = 4 * PPQN
 GROOVE_BAR = 2  # the groove is played in bars 3-6 (0-based bars 2..5)

@@ -23,8 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.preview import Preview, PreviewStatus
-from bridge.scheduler import PlayedNote
+from bridge.audio.preview import Preview, PreviewStatus
+from bridge.play.player import PlayedNote
 from models.drum_maps import GM
 from models.synth import WHERE_TO_GET, Kit, SoundFontError
 
@@ -37,7 +37,7 @@ class PreviewProcess:
 
     def __init__(self, soundfont: str | None = None, volume: float = 0.8, backend: str = "auto",
                  enabled: bool = True, kit: Kit | None = None) -> None:
-        from bridge.preview import resolve_soundfont
+        from bridge.audio.preview import resolve_soundfont
 
         self.kit = kit  # the parent's copy (exports render from it); the child loads its own
         self.volume = min(1.0, max(0.0, float(volume)))
@@ -165,7 +165,7 @@ def _status_json(p: Preview) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """The child: ``python -m bridge.preview_proc KIT VOLUME BACKEND ENABLED``."""
+    """The child: ``python -m bridge.audio.preview_proc KIT VOLUME BACKEND ENABLED``."""
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
     path, volume, backend, enabled = argv[0], float(argv[1]), argv[2], argv[3] == "1"

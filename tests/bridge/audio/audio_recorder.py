@@ -5,7 +5,7 @@
 Registers ``in_L``/``in_R``, connects them to ``<SOURCE_CLIENT>:out_L``/``out_R`` as soon as
 those appear, prints "ready" and records SECONDS of audio. Writes ``audio`` (frames x 2
 float32), ``block_frame`` (each block's first JACK frame) and ``block_sec`` (its monotonic time,
-by ``bridge.audio_out.JackTimeMap``: the same mapping the preview uses, computed here in a
+by ``bridge.audio.output.JackTimeMap``: the same mapping the preview uses, computed here in a
 process of its own) and ``connected_sec`` (when the connection was made)."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from pathlib import Path
 import jack
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bridge.audio_out import JackTimeMap  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from bridge.audio.output import JackTimeMap  # noqa: E402
 
 
 def main() -> int:

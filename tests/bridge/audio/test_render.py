@@ -1,4 +1,4 @@
-"""Offline rendering through the GM SoundFont kit (bridge.render, models.synth), with the real
+"""Offline rendering through the GM SoundFont kit (bridge.audio.render, models.synth), with the real
 FluidR3 GM SoundFont and real grooves of the Groove MIDI Dataset."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from audio_onsets import attack_table, envelope, isolated, onset_near
 
-from bridge import render as render_mod
-from bridge.render import groove_notes, render_groove, write_wav
+from bridge.audio import render as render_mod
+from bridge.audio.render import groove_notes, render_groove, write_wav
 from models.groove import Groove
 from models.midi.files import read_midi
 from models.synth import DrumSynth, SoundFontError, find_soundfont, load_kit

@@ -34,7 +34,7 @@ follower) reads 117 BPM for 125. So:
   ticks in a row a whole tick early likewise: the count ran ahead (a duplicate); renumber.
 * **Duplicates**: a tick a whole period early and right after the previous one (under a
   quarter-tick band) cannot be where it is: it is ignored (``add`` returns None).
-* **Slips** (``bridge.clock_slip``): whatever the noise, once the median residual of the last
+* **Slips** (``bridge.clock.slip``): whatever the noise, once the median residual of the last
   ``STEP_TICKS`` ticks is more than half a tick off and the ticks since a step sit flat at a
   whole number of ticks (a tempo change grows instead), the count slipped: the ticks from
   the step on are renumbered (``slip_events`` records it), so the phase never keeps a
@@ -59,7 +59,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.clock_slip import EDGE_TICKS, SlipMixin, curve_fit, integer_offset
+from bridge.clock.slip import EDGE_TICKS, SlipMixin, curve_fit, integer_offset
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001

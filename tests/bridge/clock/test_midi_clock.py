@@ -11,9 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from bridge.clock import FakeClock, InternalClock
-from bridge.clock_streams import quantised_arrivals
-from bridge.midi_clock import (
+from bridge.clock.base import FakeClock, InternalClock
+from bridge.clock.midi_in import (
     CLOCK,
     CONTINUE,
     SONG_POSITION,
@@ -23,9 +22,10 @@ from bridge.midi_clock import (
     MidiClockSender,
     SenderState,
     clock_messages,
-    open_clock_input,
     song_position,
 )
+from tests.rigs.clock_input import open_clock_input
+from tests.rigs.clock_streams import quantised_arrivals
 
 T0 = 100.0
 
@@ -409,10 +409,10 @@ def test_aliasing_of_tick_rate_and_period_is_not_a_tempo():
 # ---- one clock-out: the Player and the sender agree --------------------------------------------
 @pytest.mark.parametrize("start_beat", [0.0, 4.1])
 def test_player_clock_out_equals_the_sender(start_beat):
-    """Both go through bridge.midi_clock_out.ClockOut: same bytes, same times. Started inside
+    """Both go through bridge.clock.midi_out.ClockOut: same bytes, same times. Started inside
     the song, the first tick is the 16th the Song Position Pointer names (4.25 for 4.1)."""
-    from bridge.midi_ports import RecordingOutput
-    from bridge.scheduler import Player
+    from bridge.play.player import Player
+    from tests.rigs.midi_fakes import RecordingOutput
 
     clock = FakeClock(bpm=120.0, t0_sec=T0)
     out = RecordingOutput(clock.now_sec)
@@ -453,8 +453,8 @@ class FakeClockAt:
 
 
 def test_player_clock_out_switched_on_mid_song_sends_spp_and_continue():
-    from bridge.midi_ports import RecordingOutput
-    from bridge.scheduler import Player
+    from bridge.play.player import Player
+    from tests.rigs.midi_fakes import RecordingOutput
 
     clock = FakeClock(bpm=120.0, t0_sec=T0)
     out = RecordingOutput(clock.now_sec)

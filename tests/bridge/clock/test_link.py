@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.link_clock import LinkClock
+from bridge.clock.link import LinkClock
 
 PEER = Path(__file__).with_name("link_peer.py")
 
@@ -61,7 +61,7 @@ def test_link_clock_maps_beats_and_transport(clock):
 
 
 class Peer:
-    """tests/bridge/link_peer.py in a subprocess; `state` is its last printed line."""
+    """tests/bridge/clock/link_peer.py in a subprocess; `state` is its last printed line."""
 
     def __init__(self, bpm: float) -> None:
         self.proc = subprocess.Popen([sys.executable, str(PEER), str(bpm)], stdin=subprocess.PIPE,
@@ -116,9 +116,9 @@ def test_engine_on_link_follows_a_peer_and_echoes_over_osc():
     from test_osc_udp import Receiver
 
     from bridge.engine import Engine
-    from bridge.midi_ports import FakeMidiIO
     from bridge.osc import OscServer
     from bridge.settings import Settings
+    from tests.rigs.midi_fakes import FakeMidiIO
 
     rx = Receiver()
     engine = Engine(Settings(sync="link", bpm=120.0), model_loader=lambda _n: FakeModel(),

@@ -1,5 +1,5 @@
 """Ableton Link etiquette (issue 22), against a second-process Link peer with start/stop sync
-(tests/bridge/link_peer.py, as a DAW has it): launching GrooveBridge never starts the
+(tests/bridge/clock/link_peer.py, as a DAW has it): launching GrooveBridge never starts the
 session, quitting never stops it, our stop only silences us, our play joins a playing
 session at a bar line, and a session's tempo change reaches the engine without a poll."""
 
@@ -16,13 +16,13 @@ import pytest
 from engine_fakes import KICK, Events, FakeModel, groove_of, wait_for
 from test_link import Peer
 
+from bridge.clock.link import LinkClock
 from bridge.engine import Engine
-from bridge.link_clock import LinkClock
-from bridge.midi_ports import FakeMidiIO
-from bridge.scheduler import PlayedNote
+from bridge.play.player import PlayedNote
 from bridge.settings import Settings
+from tests.rigs.midi_fakes import FakeMidiIO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 BEAT_KICKS = groove_of([(s, KICK, 100, 0.0) for s in range(0, 64, 4)])
 
 

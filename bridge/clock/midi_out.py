@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bridge.clock import Clock
+from bridge.clock.base import Clock
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,11 @@
 """MIDI clock follower: 24 PPQN in -> tempo and beat position (the clock protocol).
 
-``MidiClockFollower`` implements the clock protocol of ``bridge.clock``. Its core is pure: feed
+``MidiClockFollower`` implements the clock protocol of ``bridge.clock.base``. Its core is pure: feed
 it ``(timestamp_sec, message_bytes)`` with ``feed``; an rtmidi input (``open_clock_input``) or
-the engine's own MIDI input calls ``feed`` from its reader thread (``bridge.midi_input``:
+the engine's own MIDI input calls ``feed`` from its reader thread (``bridge.midi.input``:
 polled, times from the MIDI system's delta times).
 
-Estimation (``bridge.clock_fit.TickLine``): every 0xF8 tick gets a running index ``n``; a
+Estimation (``bridge.clock.fit.TickLine``): every 0xF8 tick gets a running index ``n``; a
 least-squares line ``t = a + p * n`` is fitted over the last ``window_ticks`` ticks (p =
 seconds per tick, bpm = 60 / (24 p)). Arrival noise is treated as bounded (JACK and USB
 drivers deliver MIDI once per period: ticks land on period boundaries), so coarse periods
@@ -24,22 +24,20 @@ the stopped position or at the last Song Position Pointer (0xF2, in 16ths = 6 ti
 tempo estimate while stopped (DAWs keep sending clock).
 
 Clock out (``MidiClockSender``, ``clock_messages``, ``song_position``) lives in
-``bridge.midi_clock_out``; the names are re-exported here.
+``bridge.clock.midi_out``; the names are re-exported here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bridge.clock import check_bpm
-from bridge.clock_fit import DETECT_TICKS, TickLine
-from bridge.midi_clock_out import (  # noqa: F401  (re-exported: the clock-out half of MIDI clock)
+from bridge.clock.fit import DETECT_TICKS, TickLine
+from bridge.clock.midi_out import (  # noqa: F401  (re-exported: the clock-out half of MIDI clock)
     CLOCK,
     CLOCK_STATUSES,
     CONTINUE,
@@ -54,6 +52,7 @@ from bridge.midi_clock_out import (  # noqa: F401  (re-exported: the clock-out h
     clock_messages,
     song_position,
 )
+from bridge.commands import check_bpm
 
 MAX_DROPOUT_SEC = 2.0  # a longer silence restarts the fit (the master stopped its clock)
 
@@ -301,36 +300,3 @@ class MidiClockFollower:
         if port is not None:
             port.close_port()
             port.delete()
-
-
-# ---- rtmidi binding --------------------------------------------------------------------------
-def open_clock_input(follower: MidiClockFollower, port: str | None = None, api: str | None = None,
-                     virtual_name: str = "GrooveBridge Clock In",
-                     client_name: str = "GrooveBridge Clock"):
-    """Open an rtmidi input that feeds ``follower``; returns the ``rtmidi.MidiIn``.
-
-    Read by a ``bridge.midi_input.PolledInput`` thread (not an rtmidi callback), event times
-    from the MIDI system's delta times on ``follower.now_sec``'s scale. ``port`` picks an existing port by exact name or substring; None opens a virtual port.
-    The API comes from ``api`` or env ``GROOVEBRIDGE_MIDI_API`` (e.g. "jack", "alsa").
-    The engine's own input (``bridge.midi_ports.MidiIO``) can feed ``follower.feed`` instead.
-    """
-    import rtmidi
-
-    from bridge.midi_input import PolledInput, new_midi_in
-    from bridge.midi_ports import resolve_api
-
-    midi_in = new_midi_in(rtmidi, resolve_api(api or os.environ.get("GROOVEBRIDGE_MIDI_API", "auto")), client_name)
-    if port is None:
-        midi_in.open_virtual_port(virtual_name)
-    else:
-        names = midi_in.get_ports()
-        matches = [i for i, n in enumerate(names) if n == port] or [
-            i for i, n in enumerate(names) if port.lower() in n.lower()]
-        if not matches:
-            midi_in.delete()
-            raise ValueError(f"no MIDI input port matches {port!r} (have: {', '.join(names) or 'none'})")
-        midi_in.open_port(matches[0])
-    follower.input_port = midi_in
-    follower.input_reader = PolledInput(midi_in, lambda message, t_sec: follower.feed(t_sec, message),
-                                        name="midi-clock-input", now=follower.now_sec)
-    return midi_in

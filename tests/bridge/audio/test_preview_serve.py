@@ -15,7 +15,7 @@ from jack_helpers import private_jack_server
 from bridge.settings import SettingsError, load_settings
 from models.synth import find_soundfont
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 RECORDER = Path(__file__).resolve().parent / "audio_recorder.py"
 
 

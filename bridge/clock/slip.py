@@ -1,6 +1,6 @@
 """Whole-tick slips of a MIDI clock count, told apart from tempo changes and noise (pure).
 
-The follower numbers ticks by counting (``bridge.clock_fit.TickLine``); its line fit maps
+The follower numbers ticks by counting (``bridge.clock.fit.TickLine``); its line fit maps
 tick numbers to arrival times. If the count goes wrong by ``j`` ticks (a duplicate it could
 not tell at once, a burst of lost ticks inside noisy period-bunched delivery), every later
 tick arrives ``j`` tick periods off the line, for good: a *step* in the residuals of exactly
@@ -91,7 +91,7 @@ def find_step(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float,
 
 
 class SlipMixin:
-    """``TickLine``'s fault handling: duplicates, lost ticks, slips (see bridge.clock_fit)."""
+    """``TickLine``'s fault handling: duplicates, lost ticks, slips (see bridge.clock.fit)."""
 
     band_sec: float
     tolerance_sec: float
@@ -125,7 +125,7 @@ class SlipMixin:
             a.ok = abs(a.r) <= self.tolerance_sec + 3.0 * self._next_se_sec
 
     def _step(self) -> bool:
-        """The count slipped by whole ticks (``bridge.clock_slip``): renumber from the step."""
+        """The count slipped by whole ticks (``bridge.clock.slip``): renumber from the step."""
         arrivals = self._arrivals
         spt = self.line.sec_per_tick
         m = STEP_TICKS if self.band_sec < spt / 4 else 2 * STEP_TICKS  # more ticks through more noise

@@ -1,6 +1,6 @@
 """Offline audio: a groove's loops through the GM drum kit into a WAV file, faster than real time.
 
-The note list comes from the player's own compiled pattern (``bridge.scheduler.compile_pattern``:
+The note list comes from the player's own compiled pattern (``bridge.play.player.compile_pattern``:
 the same beats, micro-timing and velocities the live MIDI output and preview play), each class
 on its General MIDI pitch (the preview's kit is GM whatever the output drum map says); muted
 classes are left out. Time is exact arithmetic at one tempo: the file is deterministic (the
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge.scheduler import compile_pattern
+from bridge.play.player import compile_pattern
 from models.atomic_io import atomic_write
 from models.drum_maps import GM, NUM_CLASSES
 from models.groove import BEATS_PER_BAR, Groove

@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-MIN_BPM = 20.0
-MAX_BPM = 400.0
+from bridge.commands import check_bpm
 
 
 @runtime_checkable
@@ -51,17 +50,6 @@ class Clock(Protocol):
     def close(self) -> None: ...
 
     def set_tempo(self, bpm: float) -> None: ...
-
-
-def check_bpm(bpm: float) -> float:
-    """The tempo as a float, or ValueError with a one-line reason."""
-    try:
-        value = float(bpm)
-    except (TypeError, ValueError):
-        raise ValueError(f"tempo must be a number, got {bpm!r}") from None
-    if not MIN_BPM <= value <= MAX_BPM:
-        raise ValueError(f"tempo {value:g} BPM is outside {MIN_BPM:g}-{MAX_BPM:g}")
-    return value
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,8 @@
-"""Train panel: preprocess a MIDI folder, train in a child process, watch it, use the result.
-
-Preprocessing is ``gui.widgets.preprocess_box`` (a child process with JSON progress); training
-runs ``python -m groovebridge train`` and is watched through its run directory (progress.json,
-metrics.csv, checkpoints/). Stop sends SIGTERM (the trainer checkpoints first); Resume trains
-the same run directory further. A run that ends with a checkpoint (finished or stopped) gets its
-sampling prior fitted on its dataset (``gui.widgets.prior_box``); "Fit prior" does it for the
-selected checkpoint. "Use this model" hot-swaps the engine's model (and its prior, if fitted).
-"""
+"""Train panel: preprocess a MIDI folder (``gui.widgets.preprocess_box``, a child process), train in
+a child process (``python -m groovebridge train``) watched through its run directory; Stop sends
+SIGTERM (the trainer checkpoints first), Resume trains the same run further. A run that ends with a
+checkpoint gets its sampling prior fitted (``gui.widgets.prior_box``; "Fit prior" for the selected
+checkpoint); "Use this model" hot-swaps the engine's model (and its prior, if fitted)."""
 
 from __future__ import annotations
 

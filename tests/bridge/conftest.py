@@ -21,3 +21,18 @@ from osc_fakes import FakeEngine, osc_test_engine  # noqa: E402
 def engine() -> FakeEngine:
     """A recording fake Engine for the OSC tests (see osc_fakes.py)."""
     return osc_test_engine()
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly initialised groovae_tiny checkpoint (serve runs that need a real, fast model)."""
+    torch = pytest.importorskip("torch")
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
+    from models.train.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    config = get_config("groovae_tiny")
+    path = tmp_path_factory.mktemp("model") / "tiny"
+    save_checkpoint(path, GrooVAE(config), config, step=0)
+    return path

@@ -59,20 +59,6 @@ def jack() -> Iterator[JackServer]:
         yield name
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from models.net.config import get_config
-    from models.net.vae import GrooVAE
-    from models.train.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    config = get_config("groovae_tiny")
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    save_checkpoint(path, GrooVAE(config), config, step=0)
-    return path
-
-
 @pytest.mark.jack
 @pytest.mark.slow
 def test_serve_plays_to_jack_and_stops_cleanly_on_sigterm(jack: JackServer, tiny_checkpoint: Path) -> None:

@@ -39,20 +39,6 @@ def watch_peer(peer: Peer, seconds: float) -> list[int]:
     return seen
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch = pytest.importorskip("torch")
-    from models.net.config import get_config
-    from models.net.vae import GrooVAE
-    from models.train.checkpoint import save_checkpoint
-
-    torch.manual_seed(0)
-    config = get_config("groovae_tiny")
-    path = tmp_path_factory.mktemp("model") / "tiny"
-    save_checkpoint(path, GrooVAE(config), config, step=0)
-    return path
-
-
 @pytest.mark.slow
 def test_serve_launch_leaves_the_session_stopped_and_quit_leaves_it_playing(tiny_checkpoint: Path) -> None:
     peer = Peer(118.0)

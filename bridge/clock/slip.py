@@ -20,7 +20,7 @@ beat, and the renumbering makes the phase exact again at once.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -94,17 +94,22 @@ class SlipMixin:
     """``TickLine``'s fault handling: duplicates, lost ticks, slips (see bridge.clock.fit)."""
 
     band_sec: float
-    tolerance_sec: float
     line: Any
     n: int
     _arrivals: Any
     _seg_start: float
     _change: Any
     _next_se_sec: float
-    delivery_period_sec: float
     lost_ticks: int
     duplicates: int
     slip_events: list[tuple[int, bool]]
+
+    if TYPE_CHECKING:  # read-only properties of TickLine
+        @property
+        def tolerance_sec(self) -> float: ...
+
+        @property
+        def delivery_period_sec(self) -> float: ...
 
     def _is_duplicate(self, t_sec: float) -> bool:
         """A whole tick early and right after the previous tick, with low noise: a repeat."""

@@ -1,4 +1,9 @@
-"""Live input -> rolling buffer of drum hits -> a quantised 4-bar Groove.
+"""Capture, whole: live input -> rolling buffer of drum hits -> a quantised 4-bar Groove in a slot.
+
+``Capture`` (a collaborator of the engine; its commands run on the control thread) takes
+"the last 4 bars" at once or arms "record the next 4 bars" (with an optional audible count-in),
+finishes or cancels an armed recording from the clock watch, and owns the capture state: the
+snapshot's ``capture`` field is read from it, never kept anywhere else.
 
 The MIDI input thread calls ``CaptureBuffer.add`` with each message, its arrival time and
 the beat the active clock gave for that time (so a groove played against MIDI clock or Link
@@ -24,7 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bridge.commands import check_input_mode
+from bridge.commands import check_capture_mode, check_input_mode, check_slot
+from bridge.engine.context import EngineContext
+from bridge.engine.patterns import Patterns
+from bridge.engine.transport import Transport
 from models.drum_maps import DrumMap
 from models.groove import (
     BEATS_PER_BAR,
@@ -169,3 +177,85 @@ class CaptureBuffer:
         """The last ``num_bars`` complete bars before ``now_beat``."""
         end_bar = math.floor(now_beat / BEATS_PER_BAR + 1e-9)
         return self.window((end_bar - num_bars) * BEATS_PER_BAR, num_bars, bpm)
+
+
+class Capture:
+    """Capture commands and the state of an armed recording (control thread)."""
+
+    def __init__(self, ctx: EngineContext, buffer: CaptureBuffer, patterns: Patterns, transport: Transport) -> None:
+        self._ctx = ctx
+        self.buffer = buffer
+        self._patterns = patterns
+        self._transport = transport
+        self._armed: tuple[Recording, str] | None = None  # (the recording, "count-in" | "recording")
+        self._was_playing = False
+
+    @property
+    def state(self) -> str:
+        """"idle", "count-in" (armed, before its first bar) or "recording"."""
+        armed = self._armed  # one read: consistent from any thread
+        return "idle" if armed is None else armed[1]
+
+    @property
+    def recording(self) -> Recording | None:
+        armed = self._armed
+        return None if armed is None else armed[0]
+
+    def capture(self, slot: str = "A", mode: str = "last", count_in_bars: int = 0) -> None:
+        ctx = self._ctx
+        key = check_slot(slot)
+        mode = check_capture_mode(mode)
+        clock = ctx.clock
+        if not clock.is_playing:
+            raise ValueError(f"capture needs the transport running: {self._transport.hint()}")
+        beat = ctx.beat_now()
+        if mode == "last":
+            groove = self.buffer.last_bars(beat, bpm=clock.bpm)
+            if groove.num_hits == 0:
+                raise ValueError("nothing was played in the last 4 complete bars")
+            self._patterns.set_slot(key, groove)
+        elif mode == "next":
+            bars = int(count_in_bars)
+            rec = next_recording(key, beat, bars)
+            if ctx.settings.click_enabled and bars > 0:  # audible count-in
+                clicks = count_in_clicks(rec, bars, Click.from_settings(ctx.settings))
+                ctx.sched(lambda player: player.set_cues(clicks))
+            self._armed = (rec, "count-in")
+            ctx.emit("capture", {"state": "armed", "slot": key, "start_bar": int(rec.start_beat // 4) + 1})
+
+    def set_input_mode(self, mode: str) -> None:
+        """Capture input: "drums" (notes through the input drum map) or "rhythm" (every note-on
+        on the input channels is a tap, whatever its pitch: for drumify). Applies to notes
+        played from now on."""
+        name = check_input_mode(mode)
+        self.buffer.mode = name
+        self._ctx.update(input_mode=name)
+        self._ctx.emit("settings", {"input_mode": name})
+
+    def watch(self) -> None:
+        """After the transport's watch: a start clears the buffer (what was played before is
+        not part of this take); an armed recording starts, finishes into its slot, or is
+        cancelled when the clock stops."""
+        ctx = self._ctx
+        playing = self._transport.playing
+        if playing and not self._was_playing:
+            self.buffer.clear()
+        self._was_playing = playing
+        armed = self._armed
+        if armed is None:
+            return
+        rec, phase = armed
+        clock = ctx.clock
+        if not clock.is_playing:
+            self._armed = None
+            ctx.emit("capture", {"state": "cancelled", "slot": rec.slot})
+            return
+        beat = ctx.beat_now()
+        if beat >= rec.done_beat:
+            self._armed = None
+            groove = self.buffer.window(rec.start_beat, bpm=clock.bpm)
+            ctx.emit("capture", {"state": "done", "slot": rec.slot, "hits": groove.num_hits})
+            self._patterns.set_slot(rec.slot, groove)
+        elif beat >= rec.start_beat - EARLY_BEATS and phase != "recording":
+            self._armed = (rec, "recording")
+            ctx.emit("capture", {"state": "recording", "slot": rec.slot})

@@ -4,13 +4,14 @@ Calling such a method from any thread (the GUI, the OSC server, the MIDI reader,
 queues the call: ``Engine._post`` puts it on the control thread's queue, which runs commands
 one at a time in arrival order and owns the engine state. So the body of a command is the
 code that runs there, and it reads as one method: its signature is the public one (mypy and a
-reader follow ``engine.set_tempo(120)`` to it), and a ``ValueError`` it raises becomes the
-engine's ``error`` event with that one line (``Engine._control_loop``), never an exception in
-the caller's thread.
+reader follow ``engine.set_tempo(120)`` to it, and from there to the collaborator that does
+it, e.g. ``Transport.set_tempo``), and a ``ValueError`` it raises becomes the engine's
+``error`` event with that one line (``Engine._control_loop``), never an exception in the
+caller's thread.
 
-One command that calls another's body at once, already on the control thread, writes
-``now(self.sample, None, None)``; calling ``self.sample(...)`` there would queue it after the
-current command instead.
+Only the facade (``bridge.engine.core.Engine``) has ``@command`` methods. The collaborators'
+methods are plain: they run on the control thread already, so one calls another at once
+(``ModelCommands._model_state`` samples by calling ``self.sample()``).
 """
 
 from __future__ import annotations
@@ -38,12 +39,6 @@ def command(body: Callable[Concatenate[S, P], None]) -> Callable[Concatenate[S, 
 
     post.is_command = True  # type: ignore[attr-defined]  # tests and tools can tell a command
     return post
-
-
-def now(method: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-    """Run a bound ``@command`` method's body at once (only on the control thread)."""
-    bound_self = method.__self__  # type: ignore[attr-defined]
-    method.__func__.__wrapped__(bound_self, *args, **kwargs)  # type: ignore[attr-defined]
 
 
 def is_command(method: object) -> bool:

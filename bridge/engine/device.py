@@ -19,6 +19,13 @@ from typing import Any
 from models.inference_device import choose_device
 
 
+def default_model_loader(name: str, device: str = "cpu") -> Any:
+    """Load a shipped model by name ("" or "default": the default one) or a checkpoint path."""
+    from models.generate import load_model
+
+    return load_model(None if name in ("", "default") else name, device=device)
+
+
 def accepts_device(loader: Any) -> bool:
     """Whether ``loader(name, device=...)`` is allowed (test stand-ins take a name only)."""
     try:

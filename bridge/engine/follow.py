@@ -1,8 +1,8 @@
 """Follow mode: every bar line (or every 2 / 4 bars) the next pattern is generated from the
 last 1, 2 or 4 bars played, and plays from the next bar line.
 
-A mixin of ``bridge.engine.Engine``. The control thread watches the clock
-(``_watch_follow``, called from its loop): when a bar line ``L`` (a multiple of "every"
+``Follow`` is a collaborator of the engine. The control thread watches the clock
+(``Follow.watch``, called from its loop): when a bar line ``L`` (a multiple of "every"
 bars) has passed, it quantises the input window ending at ``L`` (``CaptureBuffer.window``),
 repeats a 1- or 2-bar window to the model's 4 bars, and hands one job to the generation
 worker (never the scheduler thread):
@@ -18,13 +18,15 @@ swap. If it is not handed to the player before that bar is queued (the player qu
 ``EARLY_BEATS`` plus its guard time and the latency before it), it is skipped, never played
 late, and counted in ``follow_late``; a trigger that finds the previous job unfinished counts
 that one late and replaces it (the worker keeps one waiting "follow" job at most). A silent
-window or amount 0 keeps the pattern.
+window or amount 0 keeps the pattern. The latent of each follow result is cached by the
+generation worker (``GenerationWorker.latents``), so the next bar encodes the played window only.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,14 +36,12 @@ from bridge.commands import (
     check_follow_source,
     check_follow_temperature,
 )
-from bridge.engine.command import command
+from bridge.engine.capture import CaptureBuffer
+from bridge.engine.context import EngineContext
+from bridge.engine.generation import GenerationWorker
+from bridge.engine.patterns import Patterns
 from models.groove import BEATS_PER_BAR, EARLY_BEATS, Groove
 from models.latent import slerp
-
-if TYPE_CHECKING:  # pragma: no cover
-    from bridge.engine.core import Engine as _Base
-else:
-    _Base = object
 
 FOLLOW_SEED = 4321  # one seed for every follow decode: the pattern moves, it does not reshuffle
 HANDOFF_SEC = 0.03  # control thread -> scheduler thread hand-over allowance before a bar is queued
@@ -74,145 +74,143 @@ def on_off(value: object) -> bool:
     raise ValueError(f"follow {value!r} must be 0/1 (off/on)")
 
 
-class EngineFollowMixin(_Base):
-    def _init_follow(self) -> None:
-        s = self.settings
-        self._follow_seen_bar: int | None = None
-        self._follow_token = 0
-        self._follow_inflight: int | None = None  # the token of the job not finished yet
-        self._update(follow=s.follow_enabled, follow_source=s.follow_source, follow_every=s.follow_every,
-                     follow_bars=s.follow_bars, follow_amount=s.follow_amount,
-                     follow_temperature=s.follow_temperature)
+class Follow:
+    def __init__(self, ctx: EngineContext, patterns: Patterns, buffer: CaptureBuffer) -> None:
+        self._ctx = ctx
+        self._patterns = patterns
+        self._buffer = buffer
+        s = ctx.settings
+        self._seen_bar: int | None = None
+        self._token = 0
+        self._inflight: int | None = None  # the token of the job not finished yet
+        ctx.update(follow=s.follow_enabled, follow_source=s.follow_source, follow_every=s.follow_every,
+                   follow_bars=s.follow_bars, follow_amount=s.follow_amount, follow_temperature=s.follow_temperature)
 
-    # ---- commands (typed; validated on the control thread: a bad value is one error line) ----------
-    @command
+    # ---- commands (validated on the control thread: a bad value is one error line) ----------------
     def set_follow(self, on: bool) -> None:
         """Follow mode on or off (off: a generation under way is dropped)."""
         value = on_off(on)
-        self._follow_seen_bar = None
-        self._follow_inflight = None  # a result still on its way is ignored
-        self._update(follow=value)
-        self._emit("settings", {"follow": value})
+        self._seen_bar = None
+        self._inflight = None  # a result still on its way is ignored
+        self._ctx.update(follow=value)
+        self._ctx.emit("settings", {"follow": value})
 
-    @command
     def set_follow_source(self, source: str) -> None:
         """"drums" (encode the played drums) or "rhythm" (drumify the played taps)."""
-        self._follow_setting("follow_source", check_follow_source, source)
+        self._setting("follow_source", check_follow_source, source)
 
-    @command
     def set_follow_every(self, bars: int) -> None:
         """Generate every 1, 2 or 4 bars."""
-        self._follow_setting("follow_every", check_follow_bars, bars)
+        self._setting("follow_every", check_follow_bars, bars)
 
-    @command
     def set_follow_bars(self, bars: int) -> None:
         """Take the last 1, 2 or 4 bars played as input (repeated to 4 bars)."""
-        self._follow_setting("follow_bars", lambda v: check_follow_bars(v, "follow bars"), bars)
+        self._setting("follow_bars", lambda v: check_follow_bars(v, "follow bars"), bars)
 
-    @command
     def set_follow_amount(self, amount: float) -> None:
         """0-1: how far the next pattern moves from the playing one towards the played groove."""
-        self._follow_setting("follow_amount", check_follow_amount, amount)
+        self._setting("follow_amount", check_follow_amount, amount)
 
-    @command
     def set_follow_temperature(self, temperature: float) -> None:
         """(0, 5]: the temperature of the follow decodes."""
-        self._follow_setting("follow_temperature", check_follow_temperature, temperature)
+        self._setting("follow_temperature", check_follow_temperature, temperature)
 
-    def _follow_setting(self, field: str, check: Any, value: object) -> None:
+    def _setting(self, field: str, check: Callable[[Any], Any], value: object) -> None:
         checked = check(value)
-        self._update(**{field: checked})
-        self._emit("settings", {field: checked})
+        self._ctx.update(**{field: checked})
+        self._ctx.emit("settings", {field: checked})
 
     # ---- the bar-line watch (control thread) --------------------------------------------------------
-    def _watch_follow(self) -> None:
-        snap, clock = self._snap, self._clock
-        if not snap.follow or not clock.is_playing or self.worker is None:
-            self._follow_seen_bar = None
+    def watch(self) -> None:
+        ctx = self._ctx
+        snap, clock = ctx.snap, ctx.clock
+        if not snap.follow or not clock.is_playing or ctx.worker is None:
+            self._seen_bar = None
             return
-        beat = clock.beat_at(clock.now_sec())
-        bar = math.floor((beat - EARLY_BEATS) / BEATS_PER_BAR)  # late hits of the window's last step are in
-        seen = self._follow_seen_bar
-        self._follow_seen_bar = bar
+        bar = math.floor((ctx.beat_now() - EARLY_BEATS) / BEATS_PER_BAR)  # late hits of the window's last step are in
+        seen = self._seen_bar
+        self._seen_bar = bar
         if seen is None or bar <= seen:
             return
         if bar % snap.follow_every == 0:
-            self._follow_trigger(bar * BEATS_PER_BAR)
+            self._trigger(bar * BEATS_PER_BAR)
 
     def _deadline_beat(self, target_beat: float) -> float:
         """The last beat at which a pattern handed to the player still plays from ``target_beat``."""
-        player = self.player
+        player = self._ctx.player
         lead_sec = HANDOFF_SEC + float(getattr(player, "guard_sec", 0.0)) + max(0.0, float(getattr(player, "latency_sec", 0.0)))
-        return target_beat - EARLY_BEATS - lead_sec * self._clock.bpm / 60.0
+        return target_beat - EARLY_BEATS - lead_sec * self._ctx.clock.bpm / 60.0
 
-    def _follow_past(self, deadline_beat: float) -> bool:
-        clock = self._clock
-        return clock.beat_at(clock.now_sec()) >= deadline_beat
+    def _past(self, deadline_beat: float) -> bool:
+        return self._ctx.beat_now() >= deadline_beat
 
-    def _follow_trigger(self, line_beat: float) -> None:
-        snap, clock = self._snap, self._clock
-        if self._follow_inflight is not None:  # the previous one is not done: it can only be late now
-            self._follow_inflight = None
-            self._count_follow_late()
+    def _trigger(self, line_beat: float) -> None:
+        ctx = self._ctx
+        snap, clock, worker = ctx.snap, ctx.clock, ctx.running_worker()
+        if self._inflight is not None:  # the previous one is not done: it can only be late now
+            self._inflight = None
+            self._count_late()
         n = snap.follow_bars
-        window = self.capture_buffer.window(line_beat - n * BEATS_PER_BAR, n, bpm=clock.bpm)
+        window = self._buffer.window(line_beat - n * BEATS_PER_BAR, n, bpm=clock.bpm)
         if window.num_hits == 0 or snap.follow_amount <= 0.0:
             return  # silence (or amount 0) keeps the pattern
-        played = repeat_to(window, self._num_steps())
-        self._follow_token += 1
-        token = self._follow_token
-        self._follow_inflight = token
+        played = repeat_to(window, ctx.num_steps())
+        self._token += 1
+        token = self._token
+        self._inflight = token
         deadline = self._deadline_beat(line_beat + BEATS_PER_BAR)
         args = (token, deadline, played, snap.pattern, snap.follow_source, snap.follow_amount,
                 snap.follow_temperature, clock.bpm)
         source = f"follow {snap.follow_source}"
 
         def done(result: Any, error: BaseException | None) -> None:  # worker thread
-            self._post(self._followed, token, deadline, result, error, source)
+            ctx.post(self._followed, token, deadline, result, error, source)
 
-        self.worker.submit(lambda model: self._follow_job(model, *args), done, key="follow")  # type: ignore[union-attr]
+        worker.submit(lambda model: self._job(worker, model, *args), done, key="follow")
 
     # ---- the job (generation worker) ------------------------------------------------------------------
-    def _follow_job(self, model: Any, token: int, deadline: float, played: Groove, current: Groove,
-                    source: str, amount: float, temperature: float, bpm: float) -> Groove | None:
+    def _job(self, worker: GenerationWorker, model: Any, token: int, deadline: float, played: Groove,
+             current: Groove, source: str, amount: float, temperature: float, bpm: float) -> Groove | None:
         """The next pattern, at ``bpm``. One encode and one decode a bar for "drums": the playing
-        pattern's latent is known when it came from follow (cached with the pattern), otherwise
-        it is encoded in the same batch as the played window."""
-        if token != self._follow_inflight or self._follow_past(deadline):
+        pattern's latent is known when it came from follow (cached with the pattern by the
+        worker), otherwise it is encoded in the same batch as the played window."""
+        if token != self._inflight or self._past(deadline):
             return None  # replaced, switched off or already too late: skip the model calls
-        num_steps = self._num_steps()
+        num_steps = self._ctx.num_steps()
+        latents = worker.latents
         if source == "rhythm":
-            drums = self.worker.drumifier(model).drumify(played, temperature=0.0)  # type: ignore[union-attr]
+            drums = worker.drumifier(model).drumify(played, temperature=0.0)
             if amount >= 1.0 or current.num_hits == 0:
-                return drums.fit_steps(num_steps).with_changes(bpm=bpm)
+                out: Groove = drums.fit_steps(num_steps).with_changes(bpm=bpm)
+                return out
             played = drums.fit_steps(num_steps)
-        z_current = None if current.num_hits == 0 else self._z_known(current)
+        z_current = None if current.num_hits == 0 else latents.get(current)
         if current.num_hits == 0 or z_current is not None:
             target = np.asarray(model.encode([played]))[0]
         else:  # one batched encode for both; only the pattern's latent is kept
             target, z_pattern = np.asarray(model.encode([played, current.fit_steps(num_steps)]))
-            z_current = self._remember_z(current, z_pattern)
+            z_current = latents.put(current, z_pattern)
         z = target if z_current is None else slerp(z_current, target, amount)
         result = model.decode(np.asarray(z)[None, :], temperature=temperature, seed=FOLLOW_SEED)[0]
-        out: Groove = result.with_changes(bpm=bpm)
-        self._remember_z(out, np.asarray(z))
+        out = result.with_changes(bpm=bpm)
+        latents.put(out, np.asarray(z))
         return out
 
     # ---- the result (control thread) ------------------------------------------------------------------
     def _followed(self, token: int, deadline: float, result: Groove | None, error: BaseException | None,
                   source: str) -> None:
-        if token != self._follow_inflight:
+        if token != self._inflight:
             return  # already counted late, or follow was switched off
-        self._follow_inflight = None
+        self._inflight = None
         if error is not None:
-            self._error(f"follow: {type(error).__name__}: " + (str(error).strip().splitlines() or [""])[0])
+            self._ctx.error(f"follow: {type(error).__name__}: " + (str(error).strip().splitlines() or [""])[0])
             return
-        if result is None or self._follow_past(deadline):
-            self._count_follow_late()  # never played late, never queued for a later bar
+        if result is None or self._past(deadline):
+            self._count_late()  # never played late, never queued for a later bar
             return
-        self._set_pattern(result, source, follow_updates=self._snap.follow_updates + 1)
+        self._patterns.set_pattern(result, source, follow_updates=self._ctx.snap.follow_updates + 1)
 
-    def _count_follow_late(self) -> None:
-        late = self._snap.follow_late + 1
-        self._update(follow_late=late)
-        self._emit("settings", {"follow_late": late})
+    def _count_late(self) -> None:
+        late = self._ctx.snap.follow_late + 1
+        self._ctx.update(follow_late=late)
+        self._ctx.emit("settings", {"follow_late": late})

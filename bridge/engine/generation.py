@@ -3,6 +3,9 @@
 Model calls (torch) never run on the scheduler or GUI thread. Jobs run in order; a job
 submitted with a ``key`` that is still waiting replaces the waiting one (the morph slider
 moving ten times while a decode runs costs one more decode, for the latest position).
+The worker also owns the latent cache (``LatentCache``, ``GenerationWorker.latents``): the
+active model's encoder means of recent grooves, touched only on the worker's thread and
+cleared there when another model becomes active.
 The worker sets torch to one intra-op thread so inference leaves a core for playback, warms
 a freshly loaded model up (TorchScript optimises on first calls, holding the GIL) and freezes
 the objects alive after loading out of the garbage collector's full passes.
@@ -18,6 +21,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+from models.groove import Groove
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,55 @@ class _Job:
 
 class ModelNotReady(RuntimeError):
     pass
+
+
+Z_CACHE_SIZE = 8
+
+
+class LatentCache:
+    """The active model's latent (z) of recent grooves, by groove object: a pattern decoded from
+    a known z (follow, morph) is never encoded again to move on from it.
+
+    Only the generation worker's thread may touch it (inside jobs; the worker clears it when a
+    new model is active): any other thread gets a RuntimeError, so a misplaced call is found
+    at once rather than racing.
+    """
+
+    def __init__(self, owner: threading.Thread, size: int = Z_CACHE_SIZE) -> None:
+        self._owner = owner
+        self._size = size
+        self._z: dict[int, tuple[Groove, np.ndarray]] = {}
+
+    def _check_thread(self) -> None:
+        if threading.current_thread() is not self._owner:
+            raise RuntimeError("the latent cache belongs to the generation worker's thread")
+
+    def __len__(self) -> int:
+        return len(self._z)
+
+    def get(self, groove: Groove) -> np.ndarray | None:
+        self._check_thread()
+        hit = self._z.get(id(groove))
+        return hit[1] if hit is not None and hit[0] is groove else None
+
+    def put(self, groove: Groove, z: np.ndarray) -> np.ndarray:
+        """Remember ``z`` as the active model's latent of ``groove`` (the oldest goes first)."""
+        self._check_thread()
+        if id(groove) not in self._z and len(self._z) >= self._size:
+            self._z.pop(next(iter(self._z)))
+        self._z[id(groove)] = (groove, z)
+        return z
+
+    def encode(self, model: Any, groove: Groove, num_steps: int) -> np.ndarray:
+        """The encoder mean of ``groove`` (fitted to ``num_steps``), from the cache when known."""
+        z = self.get(groove)
+        if z is None:
+            z = self.put(groove, np.asarray(model.encode([groove.fit_steps(num_steps)]))[0])
+        return z
+
+    def clear(self) -> None:
+        self._check_thread()
+        self._z.clear()
 
 
 class GenerationWorker:
@@ -59,6 +115,7 @@ class GenerationWorker:
         self.busy = False
         self._running_key: str | None = None  # the key of the job running now
         self._thread = threading.Thread(target=self._run, name="groovebridge-generation", daemon=True)
+        self.latents = LatentCache(self._thread)  # the active model's latents (this thread only)
         self._thread.start()
 
     def submit(self, fn: Callable[[Any], Any], done: Done, key: str | None = None) -> None:
@@ -115,6 +172,7 @@ class GenerationWorker:
             self._limit_torch_threads()
             _warm_up(model)
             self.model, self.model_name = model, name
+            self.latents.clear()  # the latents were the previous model's
             # Objects alive now (the model, torch's modules) are never garbage: keep them out of
             # the collector's full passes, which hold the GIL and so stall the scheduler thread.
             # (freeze is cheap; a gc.collect() here would itself stall playback for ~40 ms.)

@@ -17,6 +17,7 @@ from models.groove import BEATS_PER_BAR, STEPS_PER_QUARTER, Groove
 from models.net.attributes import ATTRIBUTE_NAMES
 
 MODEL_STATES = ("loading", "ready", "error")
+ZERO_ATTRIBUTES: dict[str, float] = dict.fromkeys(ATTRIBUTE_NAMES, 0.0)  # no shift (copy before changing)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class EngineSnapshot:
     device_timings: dict[str, float] = field(default_factory=dict)  # auto's ms per device (sample + encode)
     last_error: str = ""
     ports: dict[str, Any] = field(default_factory=dict)
-    capture: str = "idle"  # "idle" | "count-in" | "recording"
+    capture: str = "idle"  # "idle" | "count-in" | "recording": read from bridge.engine.capture.Capture
     input_drum_map: str = "gm"
     output_drum_map: str = "gm"
     input_mode: str = "drums"  # capture input: "drums" (input drum map) | "rhythm" (every note a tap)

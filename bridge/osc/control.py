@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bridge.engine.api import Command, command_name
 from bridge.osc.echo import Message, group_messages
 from bridge.osc.table import Context, OscArgError, find_route
 
@@ -58,16 +59,18 @@ class OscControl:
         self.rejected += 1
         self.warn.warn("unknown", f"unknown address {address!r} ignored")
 
-    def call(self, method: str, args: tuple, kwargs: dict) -> None:
-        """Make one engine call recorded by ``handle(..., engine=Recorder())``; never raises."""
+    def call(self, method: Command, args: tuple, kwargs: dict) -> None:
+        """Make one engine call recorded by ``handle(..., engine=Recorder())`` (``method``: the
+        ``EngineCommands.<name>`` it named) on the engine; never raises."""
+        name = method.__name__
         try:
-            getattr(self.engine, method)(*args, **kwargs)
+            getattr(self.engine, command_name(method))(*args, **kwargs)
         except (ValueError, TypeError) as e:
             self.rejected += 1
-            self.warn.warn(method, f"{method}: {e}; ignored")
+            self.warn.warn(name, f"{name}: {e}; ignored")
         except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
             self.rejected += 1
-            self.warn.warn(method, f"{method}: failed ({type(e).__name__}: {e})")
+            self.warn.warn(name, f"{name}: failed ({type(e).__name__}: {e})")
 
     def handle(self, address: str, args: Sequence[Any], sender: Address | None = None, engine: Any = None
                ) -> list[tuple[Address | None, Message]]:

@@ -12,7 +12,8 @@ So the receive thread (``Intake.run``) keeps its Python work small and out of th
   dropped unparsed. Bundles are parsed (python-osc) and their messages go the same way.
 * **Coalescing.** A message whose effect is to set one value (tempo, temperature, morph
   position, latency, variation count, clock out, one instrument's mute, one attribute, the
-  capture input mode, the follow settings: ``COALESCED``) is
+  capture input mode, the follow settings: ``COALESCED``, keyed by the ``EngineCommands``
+  command itself, as the routes name it) is
   validated at once (bad arguments are rejected as before) but applied once per batch, with
   its latest value. Any other command first applies the pending values, so the order of
   values and commands is kept; a lone message (a real controller) is applied at once.
@@ -38,6 +39,7 @@ from typing import Any
 
 from pythonosc import osc_bundle, osc_message
 
+from bridge.engine.api import Command, EngineCommands
 from bridge.osc.table import find_route
 from bridge.osc.wire import message_address
 
@@ -47,20 +49,24 @@ QUIET_BEFORE_SEC = 0.003  # the scheduler wakes 1.5 ms before an event and spins
 QUIET_AFTER_SEC = 0.0005
 QUIET_MAX_SEC = 0.005  # never hold off longer than this at once
 REPLY_INTERVAL_SEC = 0.02
-# Engine methods that set one value: the latest call wins. Value = how many leading
+# Engine commands that set one value: the latest call wins. Value = how many leading
 # arguments name the value (set_mute(k, on): one per instrument).
-COALESCED = {"set_tempo": 0, "set_temperature": 0, "set_interpolation": 0, "set_latency_ms": 0,
-             "set_num_variations": 0, "set_clock_out": 0, "set_mute": 1, "set_attribute": 1,
-             "set_input_mode": 0, "set_follow": 0, "set_follow_source": 0, "set_follow_every": 0,
-             "set_follow_bars": 0, "set_follow_amount": 0, "set_follow_temperature": 0}
+C = EngineCommands
+COALESCED: dict[Command, int] = {
+    C.set_tempo: 0, C.set_temperature: 0, C.set_interpolation: 0, C.set_latency_ms: 0,
+    C.set_num_variations: 0, C.set_clock_out: 0, C.set_mute: 1, C.set_attribute: 1,
+    C.set_input_mode: 0, C.set_follow: 0, C.set_follow_source: 0, C.set_follow_every: 0,
+    C.set_follow_bars: 0, C.set_follow_amount: 0, C.set_follow_temperature: 0,
+}
 
-Call = tuple[str, tuple, dict]
+Call = tuple[Command, tuple, dict]  # (EngineCommands.<name>, args, kwargs)
 Sender = tuple[str, int]
 
 
 class Recorder:
-    """Stands in for the engine while an action runs: its method calls are recorded instead of
-    made; anything else (``engine.settings``) is read from the engine itself."""
+    """Stands in for the engine while an action runs: its command calls are recorded (as the
+    ``EngineCommands.<name>`` they are, with their arguments) instead of made; anything else
+    (``engine.settings``) is read from the engine itself."""
 
     def __init__(self, engine: Any) -> None:
         self._engine = engine
@@ -70,9 +76,12 @@ class Recorder:
         value = getattr(self._engine, name)  # AttributeError as the engine would raise it
         if name.startswith("_") or not callable(value):
             return value
+        method: Command | None = getattr(EngineCommands, name, None)
+        if method is None:
+            raise AttributeError(f"{name!r} is not an engine command (bridge.engine.api.EngineCommands)")
 
         def record(*args: Any, **kwargs: Any) -> None:
-            self.calls.append((name, args, kwargs))
+            self.calls.append((method, args, kwargs))
 
         return record
 
@@ -234,8 +243,8 @@ class Intake:
             self._apply(calls)
 
     def _apply(self, calls: list[Call]) -> None:
-        for name, args, kwargs in calls:
-            self.control.call(name, args, kwargs)
+        for method, args, kwargs in calls:
+            self.control.call(method, args, kwargs)
 
 
 def _flatten(bundle: Any) -> Any:

@@ -159,12 +159,12 @@ def test_a_new_sample_takes_the_attributes_and_is_the_next_source(real) -> None:
     wait_for(lambda: engine.snapshot().attributes["density"] == 2.0, what="density set")
     engine.sample(3)
     busy = wait_pattern(engine, "sample")
-    sources = engine._variation_sources
-    assert len(sources) == 3 and engine._attr_source is sources[0]
+    sources = engine.models.variation_sources
+    assert len(sources) == 3 and engine.patterns.source is sources[0]
     assert busy.num_hits > sources[0].num_hits  # drawn with density +2, its source without
     engine.select_variation(2)
     wait_pattern(engine, "variation 3")
-    assert engine._attr_source is sources[2]
+    assert engine.patterns.source is sources[2]
     engine.reset_attributes()
     wait_pattern(engine, "variation 3 · reconstructed")
 
@@ -211,7 +211,7 @@ def test_sample_passes_the_attributes_with_one_seed_for_the_source() -> None:
         (a, ka), (b, kb) = model.asked
         assert (a, b) == ("sample", "sample") and ka["seed"] == kb["seed"] is not None
         assert ka["attributes"] == {"density": 1.5} and kb["attributes"] is None
-        assert engine._attr_source.num_hits == 4  # the un-shifted decode is the source
+        assert engine.patterns.source.num_hits == 4  # the un-shifted decode is the source
         engine.set_attribute("density", 1.5)  # the sample has these values already: no re-decode
         engine.set_pattern(rock_beat(), "edit")  # a pattern from elsewhere plays as it is...
         wait_pattern(engine, "edit")

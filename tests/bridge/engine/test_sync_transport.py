@@ -183,3 +183,63 @@ def test_capture_hint_names_the_sync_source(source):
             assert "MIDI clock" in message and "press play" not in message
     finally:
         engine.close()
+
+
+def test_tempo_set_under_midi_sync_is_one_error_line_in_the_engine_and_over_osc():
+    """Issue 22 leftover: a tempo set under MIDI clock sync was ignored without a word. The DAW
+    sets the tempo: the engine says so (error event, OSC /error), and the tempo stays the clock's."""
+    from test_osc_attributes import wait_error
+    from test_osc_udp import Receiver
+
+    from bridge.engine.transport import MIDI_TEMPO
+    from bridge.osc import OscServer
+    from bridge.osc.table import PREFIX
+
+    engine, midi, events = midi_engine()
+    rx = Receiver()
+    server = OscServer(engine, "127.0.0.1", 0, "127.0.0.1", rx.port)
+    server.start()
+    daw = ClockSender(midi)
+    try:
+        wait_for(lambda: engine.snapshot().sync_health["state"] == "locked", 5.0, "locked to the clock")
+        rx.send(server.address[1], PREFIX + "/tempo", 90.0)  # a controller's tempo fader
+        wait_for(lambda: events.of("error"), 2.0, "an error event")
+        assert wait_error(rx, "tempo follows the MIDI clock") == MIDI_TEMPO
+        engine.set_tempo(100.0)  # the app's tempo box
+        wait_for(lambda: len(events.of("error")) >= 2, 2.0, "a second error")
+        assert events.of("error") == [MIDI_TEMPO, MIDI_TEMPO] and "change it in the DAW" in MIDI_TEMPO
+        engine.set_tempo(1000.0)  # out of range: the range is the message, as under any sync
+        wait_for(lambda: len(events.of("error")) >= 3, 2.0, "a third error")
+        assert "1000" in str(events.of("error")[-1])
+        assert engine.snapshot().bpm == pytest.approx(BPM, abs=1.0)
+        assert engine.snapshot().last_error == str(events.of("error")[-1])
+    finally:
+        daw.close()
+        server.close()
+        rx.close()
+        engine.close()
+
+
+@pytest.mark.slow
+def test_tempo_set_under_link_is_proposed_to_the_session():
+    """Under Link a tempo set is legitimate from any peer: the engine proposes it to the session,
+    a second-process peer follows, and the engine's tempo event says so (no error)."""
+    from test_link import Peer
+    from test_link import wait_for as wait_until
+
+    engine = Engine(Settings(sync="link", bpm=120.0), model_loader=lambda _n: FakeModel(), midi=FakeMidiIO(),
+                    auto_sample=False)
+    events = Events()
+    engine.subscribe(events)
+    engine.start()
+    peer = Peer(120.0)
+    try:
+        assert wait_until(lambda: engine.snapshot().peers >= 1 and peer.state[0] >= 1, 10.0), "no Link peer seen"
+        engine.set_tempo(123.0)
+        assert wait_until(lambda: abs(peer.state[1] - 123.0) < 0.01, 5.0), f"the peer stayed at {peer.state}"
+        assert wait_until(lambda: any(abs(float(b) - 123.0) < 0.01 for b in events.of("tempo")))  # type: ignore[arg-type]
+        assert engine.snapshot().bpm == pytest.approx(123.0, abs=0.01)
+        assert not events.of("error")
+    finally:
+        peer.close()
+        engine.close()

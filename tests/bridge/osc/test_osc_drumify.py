@@ -11,6 +11,7 @@ from test_engine_drumify import TAPS
 from test_osc_attributes import serve_osc, wait_error
 from test_osc_udp import Receiver
 
+from bridge.engine.api import EngineCommands
 from bridge.engine.snapshot import EngineSnapshot
 from bridge.osc import group_messages
 from bridge.osc.intake import COALESCED
@@ -31,7 +32,7 @@ def test_drumify_and_input_mode_addresses_call_the_engine(engine):
     assert run(engine, "/capture/input_mode", 0) == [("set_input_mode", ("drums",), {})]
     assert run(engine, "/capture/input_mode", "piano") == [("set_input_mode", ("piano",), {})]
     assert run(engine, "/capture/input_mode") == []  # no argument: logged and ignored
-    assert COALESCED["set_input_mode"] == 0
+    assert COALESCED[EngineCommands.set_input_mode] == 0
 
 
 def test_input_mode_is_echoed_with_the_settings():

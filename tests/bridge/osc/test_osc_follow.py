@@ -9,6 +9,7 @@ from engine_fakes import FakeModel, wait_for
 from osc_fakes import P, run
 from test_osc_attributes import serve_osc, wait_error
 
+from bridge.engine.api import EngineCommands
 from bridge.engine.snapshot import EngineSnapshot
 from bridge.osc import group_messages
 from bridge.osc.intake import COALESCED
@@ -28,7 +29,8 @@ def test_follow_addresses_call_the_engine(engine):
     assert run(engine, "/follow/amount/norm", 1.7) == [("set_follow_amount", (1.0,), {})]  # clamped
     assert run(engine, "/follow/temperature", 0.8) == [("set_follow_temperature", (0.8,), {})]
     assert run(engine, "/follow/every") == []  # no argument: logged and ignored
-    assert all(COALESCED[m] == 0 for m in ("set_follow", "set_follow_amount", "set_follow_every"))
+    C = EngineCommands
+    assert all(COALESCED[m] == 0 for m in (C.set_follow, C.set_follow_amount, C.set_follow_every))
     assert find_route(P + "/follow/amount/norm") is not None
 
 

@@ -181,3 +181,19 @@ def test_a_udp_burst_is_coalesced_and_the_server_stays_exact():
     finally:
         tx.close()
         server.close()
+
+
+def test_coalescing_is_keyed_by_engine_commands_not_names():
+    """COALESCED and the recorded calls hold the EngineCommands references the routes name, so a
+    reader (and mypy) follows them; something that is not a command cannot be recorded."""
+    from bridge.engine.api import EngineCommands, command_name
+
+    assert osc_intake.COALESCED, "nothing coalesced"
+    for method, leading in osc_intake.COALESCED.items():
+        assert getattr(EngineCommands, command_name(method)) is method and leading in (0, 1)
+    rec = osc_intake.Recorder(osc_test_engine())
+    rec.set_tempo(99.0)
+    rec.set_mute(3, True)
+    assert rec.calls == [(EngineCommands.set_tempo, (99.0,), {}), (EngineCommands.set_mute, (3, True), {})]
+    with pytest.raises(AttributeError, match="not an engine command"):
+        rec.emit("tempo", 1.0)  # the fake engine has it, but it is no command

@@ -67,8 +67,9 @@ class EngineCommands(Protocol):
 Command = Callable[..., None]  # one of EngineCommands' methods, e.g. EngineCommands.set_tempo
 
 
-def command_name(method: Command) -> str:
-    """The engine method a ``EngineCommands.<name>`` reference stands for."""
+def command_name(method: Callable[..., object]) -> str:
+    """The engine method a ``EngineCommands.<name>`` reference stands for (ValueError for any
+    other callable)."""
     name = method.__name__
     if not callable(getattr(EngineCommands, name, None)):
         raise ValueError(f"{name!r} is not an engine command")

@@ -300,7 +300,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/stop", "[f press]", "", "stop the transport, all notes off (MIDI/Link sync: silence GrooveBridge until "
           "play or the DAW's Start/Continue; the DAW's transport is left alone)", "/transport", _press(EngineCommands.stop)),
     Route("/toggle", "[f press]", "", "play if stopped, else stop", "/transport", _toggle),
-    Route("/tempo", "f bpm", "20-400", "set the tempo (internal clock; proposed to the session under Link)", "/tempo, /tempo/norm",
+    Route("/tempo", "f bpm", "20-400", "set the tempo (internal clock; proposed to the session under Link; under MIDI clock the DAW sets it: /error says so)", "/tempo, /tempo/norm",
           _call(EngineCommands.set_tempo, lambda a: _in_range(_number(a, 0, "tempo"), 20.0, 400.0, "tempo"))),
     Route("/tempo/norm", "f", f"0-1 = {_BPM} BPM", "set the tempo from a fader", "/tempo, /tempo/norm",
           _call(EngineCommands.set_tempo, lambda a: TEMPO_NORM_BPM[0] + _norm(a, "tempo") * (TEMPO_NORM_BPM[1] - TEMPO_NORM_BPM[0]))),

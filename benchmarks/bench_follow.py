@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -38,28 +39,115 @@ from models.drum_maps import ROLAND
 GMD_FILE = Path(__file__).resolve().parents[2] / "shared/data/groove-midi/groove/drummer1/session1/102_funk_95_beat_4-4.mid"
 
 
-class TimedModel:
-    """The model, with the wall time of each encode / decode / drumify call recorded."""
+def _timed(fn: Any, record: list[tuple[float, float, float]], lock: threading.Lock) -> Any:
+    """fn, recording (start, wall seconds, this thread's CPU seconds) of each call."""
 
-    def __init__(self, model: Any) -> None:
+    def timed(*a: Any, **kw: Any) -> Any:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            return fn(*a, **kw)
+        finally:
+            with lock:
+                record.append((t0, time.perf_counter() - t0, time.thread_time() - c0))
+
+    return timed
+
+
+class TimedModel:
+    """The model, with wall and thread CPU time of each encode / decode / drumify call recorded,
+    and of the native kernels' calls inside them (``kernel_calls``: the C code, run without the
+    GIL): wall - CPU is time the generation thread was runnable but not running (another thread
+    or process on its core, or waiting for the GIL); model - kernel is the Python / torch around."""
+
+    def __init__(self, model: Any, rt_priority: int = 0) -> None:
         self._model = model
-        self.calls: list[tuple[float, float]] = []  # (start, seconds)
+        self.rt_priority = rt_priority
+        self.calls: list[tuple[float, float, float]] = []  # (start, seconds, CPU seconds)
+        self.kernel_calls: list[tuple[float, float, float]] = []
         self._lock = threading.Lock()
+        fast = getattr(model, "fast", None)
+        for native, method in ((getattr(fast, "native_encoder", None), "final_states"),
+                               (getattr(fast, "native", None), "decode")):
+            if native is not None:  # instance attributes shadow the methods
+                setattr(native, method, _timed(getattr(native, method), self.kernel_calls, self._lock))
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._model, name)
         if name not in ("encode", "decode", "drumify"):
             return attr
+        timed = _timed(attr, self.calls, self._lock)
+        if not self.rt_priority:
+            return timed
 
-        def timed(*a: Any, **kw: Any) -> Any:
-            t0 = time.perf_counter()
+        def raised(*a: Any, **kw: Any) -> Any:  # SCHED_FIFO for this call (the calling thread only)
             try:
-                return attr(*a, **kw)
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.rt_priority))
+            except OSError:
+                pass
+            try:
+                return timed(*a, **kw)
             finally:
-                with self._lock:
-                    self.calls.append((t0, time.perf_counter() - t0))
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
 
-        return timed
+        return raised
+
+
+def _tick_sec(fields: list[str]) -> float:
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far: this process by thread (Python thread names; libjack's threads by
+    their OS name), the given processes, and the whole machine ("machine busy")."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        name = names.get(int(task.name), f"os:{comm}")
+        out[name] = out.get(name, 0.0) + _tick_sec(stat[stat.rindex(")") + 2 :].split())
+    for label, pid in pids.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            out[label] = _tick_sec(stat[stat.rindex(")") + 2 :].split())
+        except OSError:
+            pass
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    out["machine busy"] = (sum(cpu) - cpu[3] - cpu[4]) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def jackd_pid() -> int:
+    name = os.environ.get("JACK_DEFAULT_SERVER", "")
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmd and cmd[0].endswith(b"jackd") and name.encode() in cmd:
+                return int(proc.name)
+    return -1
+
+
+def follow_job_alone(model: Any, groove: Any, repeats: int) -> dict[str, float]:
+    """The follow job's model calls (encode 4 bars, slerp, decode) on this thread, nothing else
+    running in this process: median wall ms and CPU ms, for the ratio to the figure in the engine."""
+    from models.latent import slerp
+
+    played, current = groove.window(0, 4), groove.window(4, 4) if groove.num_bars >= 8 else groove.window(0, 4)
+    z_current = model.encode([current])[0]
+    walls, cpus = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        target = model.encode([played])[0]
+        model.decode(slerp(z_current, target, 0.5)[None, :], temperature=1.0, seed=4321)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.thread_time() - c0)
+    return {"wall_ms": float(np.median(walls) * 1e3), "cpu_ms": float(np.median(cpus) * 1e3)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bpm", type=float, default=174.0)
     ap.add_argument("--period", type=int, default=32)
     ap.add_argument("--jack", choices=("auto", "rt", "no-rt"), default="auto")
+    ap.add_argument("--gen-rt-priority", type=int, default=0,
+                    help="run the model calls of the generation thread SCHED_FIFO at this priority (an "
+                         "experiment for the engine: below the scheduler's 10 and JACK's 70; 0 = off)")
     args = ap.parse_args(argv)
     import torch
 
@@ -75,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     from models.midi.files import read_midi
 
     base, model_desc = load_bench_model()
-    model = TimedModel(base)
     groove = read_midi(GMD_FILE).groove
     groove = groove.window(0, 4 * (groove.num_bars // 4))
+    alone = follow_job_alone(base, groove, 30)
+    model = TimedModel(base, args.gen_rt_priority)
     loop_beats = groove.num_steps / 4
     with jack_server(args.period, args.jack) as jack_rt:
         midi = TimedMidi(resolve_api("jack"), input_port="", output_port="")
@@ -94,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.set_pattern(groove.window(0, 4), "start")
         rx = Receiver(OUT_PORT_NAME)
         sender = Sender(IN_PORT_NAME)
+        pids = {"sender process": sender.proc.pid, "receiver process": rx._rx.proc.pid, "jackd": jackd_pid()}
         engine.play()
         time.sleep(0.5)
         start_beat = (int(clock.beat_at(clock.now_sec()) // 4) + 1) * 4.0
@@ -106,8 +199,12 @@ def main(argv: list[str] | None = None) -> int:
                 if b < start_beat + beats:
                     plan.append((clock.time_at_beat(b), [0x99, ROLAND.output_pitch(n.drum_class), n.velocity]))
         plan.sort(key=lambda x: x[0])
+        cpu0, wall0, children0 = cpu_snapshot(pids), time.perf_counter(), os.times()
         sender.play(plan)
         time.sleep(2 * 240.0 / args.bpm)  # two more bars: the last answers
+        cpu1, wall, children1 = cpu_snapshot(pids), time.perf_counter() - wall0, os.times()
+        cpu1["sender process"] = cpu0.get("sender process", 0.0) + (  # it has exited: its time is ours now
+            children1.children_user + children1.children_system - children0.children_user - children0.children_system)
         origin_sec = clock.time_at_beat(0.0)
         snap = engine.snapshot()
         engine.stop()
@@ -128,18 +225,35 @@ def main(argv: list[str] | None = None) -> int:
     bars = int(beats // 4)
     per_call = np.array([c[1] for c in model.calls])
     gen_ms = float(per_call.sum() * 1000 / max(snap.follow_updates, 1))
+    per_bar = max(snap.follow_updates, 1)
+    # CPU while playing, as a share of one core (the machine has os.cpu_count() of them)
+    cpu_share = {k: (cpu1[k] - cpu0.get(k, 0.0)) / wall for k in cpu1 if cpu1[k] - cpu0.get(k, 0.0) > 0}
+    ours = sum(v for k, v in cpu_share.items() if k != "machine busy")
+    cpu_share["rest of the machine"] = cpu_share.get("machine busy", 0.0) - ours
+    split = {  # ms per bar: the model calls' wall / CPU time, and of the native kernels inside them
+        "model_wall": gen_ms, "model_cpu": float(sum(c[2] for c in model.calls) * 1000 / per_bar),
+        "kernel_wall": float(sum(c[1] for c in model.kernel_calls) * 1000 / per_bar),
+        "kernel_cpu": float(sum(c[2] for c in model.kernel_calls) * 1000 / per_bar),
+    }
     result = {
         "bench": "follow", "bpm": args.bpm, "seconds": args.seconds, "period_frames": args.period,
         "jack_realtime": jack_rt, "model": model_desc, "bars_played": bars, "follow_updates": snap.follow_updates,
         "follow_late": snap.follow_late, "notes_played": len(played), "notes_heard": len(pairs),
         "notes_lost": len(played) - len(pairs), "jitter_ms": jitter, "generation_ms_per_bar": gen_ms,
-        "model_call_ms": stats_ms(per_call), "stuck_notes": stuck,
+        "model_call_ms": stats_ms(per_call), "stuck_notes": stuck, "per_bar_ms": split,
+        "follow_job_alone_ms": alone, "cpu_share": cpu_share, "gen_rt_priority": args.gen_rt_priority, "native_weights": getattr(getattr(base.fast, "native", None), "weights", None),
     }
     print(f"follow at {args.bpm:g} BPM for {args.seconds:g} s, JACK period {args.period} frames "
           f"(jackd {'-R' if jack_rt else '--no-realtime'}), input {GMD_FILE.name}, model {model_desc}")
     print(f"bars {bars}, follow updates {snap.follow_updates}, late (skipped) {snap.follow_late}, "
           f"generation {gen_ms:.1f} ms per bar; notes {len(pairs)}/{len(played)} heard, stuck {stuck}; "
           f"jitter p50 {jitter['p50']:.3f} p99 {jitter['p99']:.3f} max {jitter['max']:.3f} ms")
+    print(f"per bar: model calls {split['model_wall']:.1f} ms wall / {split['model_cpu']:.1f} ms CPU of the generation "
+          f"thread; native kernels inside {split['kernel_wall']:.1f} wall / {split['kernel_cpu']:.1f} CPU; the same job "
+          f"alone in this process before the run: {alone['wall_ms']:.1f} ms wall / {alone['cpu_ms']:.1f} ms CPU "
+          f"(native weights: {result['native_weights']}; model calls SCHED_FIFO {args.gen_rt_priority or 'off'})")
+    print(f"CPU while playing, in cores (of {os.cpu_count()}): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(cpu_share.items(), key=lambda kv: -kv[1])))
     print(f"targets: jitter p99 <= 0.5 ms {'met' if jitter['p99'] <= 0.5 else 'NOT met'}; generation <= 10 ms per bar "
           f"{'met' if gen_ms <= 10 else 'NOT met'}; every bar in time {'met' if snap.follow_late == 0 else 'NOT met'}; "
           f"no stuck notes {'met' if stuck == 0 else 'NOT met'}")

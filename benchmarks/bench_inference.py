@@ -3,10 +3,10 @@
 Figures (median of --repeats, all variants of a figure timed round-robin so they share the same
 load; groovae_4bar shapes, random weights unless --checkpoint):
 * sample 1      one 4-bar groove, 64 autoregressive steps (targets: <= 4 ms on the 2-core CPU);
-                native C kernel when available; also shown: the kernel with fp16 and with fp32
+                native C kernel when available; also shown: the kernel with int8, fp16 and fp32
                 weight storage, and the TorchScript path alone
 * sample 16     16 variations in one batch (<= 30 ms)
-* encode 1      encoder mean of one groove (<= 8 ms); native kernel (fp16 / fp32) and oneDNN
+* encode 1      encoder mean of one groove (<= 8 ms); native kernel (int8 / fp16 / fp32) and oneDNN
 * api sample 1  ``GrooveModel.sample(1)`` incl. RNG and Groove conversion
 Each with the baseline (nn.LSTMCell loop, measured in the same run) and the speed-up ratio,
 for 1 and 2 CPU threads, plus CUDA / MPS when present. Prints a table and one JSON line.
@@ -79,11 +79,11 @@ def reference_encode(model: GrooVAE, x: torch.Tensor) -> torch.Tensor:
 
 def measure(model: GrooVAE, device: torch.device, repeats: int) -> dict[str, float]:
     model = model.to(device).eval()
-    fast = FastGrooVAE(model)  # what the API uses: native fp16 kernels where available and faster
+    fast = FastGrooVAE(model)  # what the API uses: native int8 kernels where available and faster
     script_only = FastGrooVAE(model, use_native=False)
     natives = {}
     if device.type == "cpu" and load_kernel() is not None:
-        natives = {w: FastGrooVAE(model, use_native=True, native_weights=w) for w in ("fp16", "fp32")}
+        natives = {w: FastGrooVAE(model, use_native=True, native_weights=w) for w in ("int8", "fp16", "fp32")}
     cfg = model.config
     sync = torch.cuda.synchronize if device.type == "cuda" else (torch.mps.synchronize if device.type == "mps" else (lambda: None))
     res: dict[str, float] = {"native_for_single": float(fast.native_for_single),
@@ -119,6 +119,7 @@ def measure(model: GrooVAE, device: torch.device, repeats: int) -> dict[str, flo
         res[f"{key}_speedup"] = res[f"{key}_lstmcell_ms"] / res[f"{key}_fast_ms"]
         if f"{key}_native_fp32_ms" in res:
             res[f"{key}_fp16_vs_fp32"] = res[f"{key}_native_fp32_ms"] / res[f"{key}_native_fp16_ms"]
+            res[f"{key}_int8_vs_fp16"] = res[f"{key}_native_int8_ms"] / res[f"{key}_native_fp16_ms"]
     return res
 
 
@@ -158,20 +159,22 @@ def main(argv: list[str] | None = None) -> int:
         for key, tgt in targets.items():
             print(f"{dev:<10} {key:<10} {r[key + '_fast_ms']:>9.2f} {r[key + '_lstmcell_ms']:>12.2f} "
                   f"{r[key + '_speedup']:>8.1f}x  {tgt}, >= 5x")
-    print(f"\n{'device':<10} {'figure':<10} {'native fp16':>12} {'native fp32':>12} {'fp16 gain':>10} {'torch path':>11}")
+    print(f"\n{'device':<10} {'figure':<10} {'native int8':>12} {'native fp16':>12} {'native fp32':>12} "
+          f"{'int8/fp16':>10} {'fp16 gain':>10} {'torch path':>11}")
     for dev, r in results.items():
         for key in targets:
             if f"{key}_native_fp16_ms" not in r:
                 continue
             other = r.get(f"{key}_torchscript_ms", r.get(f"{key}_onednn_ms", float("nan")))
-            print(f"{dev:<10} {key:<10} {r[key + '_native_fp16_ms']:>12.2f} {r[key + '_native_fp32_ms']:>12.2f} "
+            print(f"{dev:<10} {key:<10} {r[key + '_native_int8_ms']:>12.2f} {r[key + '_native_fp16_ms']:>12.2f} "
+                  f"{r[key + '_native_fp32_ms']:>12.2f} {r[key + '_int8_vs_fp16']:>10.2f} "
                   f"{r[key + '_fp16_vs_fp32']:>9.2f}x {other:>11.2f}")
         if "api_sample_1_ms" in r:
             print(f"{dev:<10} {'api samp 1':<10} {r['api_sample_1_ms']:>12.2f}   (GrooveModel.sample(1) incl. RNG + Groove)")
         if r.get("native_for_single"):
             print(f"{dev:<10} fast sample_1: native decoder with {int(r['native_decode_threads'])} thread(s) "
                   "(GROOVEBRIDGE_NATIVE_THREADS); native columns and sample_16: torch's thread count")
-    print("(fast = what FastGrooVAE uses: the native fp16 kernels when a C compiler is available (decode up to "
+    print("(fast = what FastGrooVAE uses: the native int8 kernels when a C compiler is available (decode up to "
           "16 grooves, encode up to 2), else TorchScript / oneDNN = the torch path)")
     load = os.getloadavg()
     print(f"native kernel: {'on' if load_kernel() is not None else 'unavailable'}; "

@@ -3,17 +3,21 @@
 ``FastGrooVAE(model)`` copies a trained model's weights into an inference layout:
 * encoder: forward and backward LSTMs merged into one bidirectional ``nn.LSTM`` (one oneDNN
   call runs both directions; its input projections are one matrix product over all steps);
-  for one or two sequences on CPU, the native kernel (one thread per direction, fp16 weights);
+  for one or two sequences on CPU, the native kernel (one thread per direction, int8 weights
+  where the CPU has AVX2, see models.net.fast_kernel);
 * decoder: z's share of layer 1's input projection (and the controls' share for every step)
   is computed once per batch; per step layer 1 multiplies only [y_{t-1}, h1] and every layer
   uses one concatenated [input | recurrent] weight (gates reordered to [i, f, o, g]); the
   whole step loop runs in TorchScript (no Python per step), or, for up to NATIVE_MAX_BATCH
   sequences on CPU (two at a time share each weight load), in the native C kernel of
   ``models.net.fast_kernel`` when a C compiler is available (one thread for small batches, see
-  ``decode_threads``). The native kernels store the recurrent matrix-vector weights in fp16
-  by default (fp32 products and sums): their results equal the LSTMCell loop run with those
-  fp16-rounded weights (tests/models/net/test_fast_kernel.py); the torch paths then use the same
-  rounded matrices, so a z gives the same groove at any batch size (up to fp32 sum order).
+  ``decode_threads``). The native kernels store the recurrent matrix-vector weights in int8
+  (AVX2 / AVX-512 builds; integer products of int8 activations) or fp16 / fp32
+  (``native_weights``, GROOVEBRIDGE_NATIVE_WEIGHTS): fp16 results equal the LSTMCell loop run
+  with fp16-rounded weights (tests/models/net/test_fast_kernel.py), int8 results a torch
+  emulation of its arithmetic (test_fast_kernel_int8.py); the torch paths (batches beyond the
+  native kernels) use the same rounded matrices, so a z gives the same groove at any batch size
+  (fp16: up to fp32 sum order; int8: up to the kernel's activation rounding, ~1 % of a gate sum).
 * sampling: sigmoid(l / T) > u  <=>  l > T * logit(u), so thresholds for all steps are drawn
   up front and temperature 0 is the threshold 0 (sigmoid(l) > 0.5).
 
@@ -30,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.net.fast_kernel import NativeDecoder, NativeEncoder, load_kernel
+from models.net.fast_kernel import NativeDecoder, NativeEncoder, load_kernel, stored
 from models.net.vae import GrooVAE, lstm_params
 
 SMALL_BATCH = 2  # up to this batch size the transposed (matrix-vector) weight layout is faster
@@ -137,8 +141,8 @@ class FastGrooVAE:
     def __init__(self, model: GrooVAE, use_native: bool | None = None, native_weights: str | None = None) -> None:
         """``use_native``: None or True = use the native kernels for single sequences (and small
         batches) when a C compiler is available; False = never (TorchScript / oneDNN).
-        ``native_weights``: "fp16" / "fp32" weight storage in the native kernels (None: fp16
-        where the CPU widens fp16 in hardware, see models.net.fast_kernel.default_weights)."""
+        ``native_weights``: "fp16" / "fp32" / "int8" weight storage in the native kernels (None:
+        see models.net.fast_kernel.default_weights)."""
         cfg = model.config
         self.config = cfg
         dev = next(model.parameters()).device
@@ -195,13 +199,15 @@ class FastGrooVAE:
                               for p in (lstm_params(enc.fw), lstm_params(enc.bw))],
                         native_weights,
                     )
-                    if self.native.weights == "fp16":
-                        # the torch paths (batches) use the same fp16-rounded matrices, so a z
-                        # decodes to the same groove alone or in a batch (up to fp32 rounding)
-                        for w in (*self.w_rows, *[c.t() for c in self.w_cols]):  # cols: views of rows
-                            w.copy_(w.half().float())
-                        for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
-                            getattr(self.enc_lstm, name).copy_(getattr(self.enc_lstm, name).half().float())
+                    if self.native.weights != "fp32":
+                        # the torch paths (batches) use the same rounded matrices, so a z decodes
+                        # to the same groove alone or in a batch (up to fp32 rounding; int8: up to
+                        # the kernel's activation rounding); cols are views of rows
+                        for li, w in [*enumerate(self.w_rows), *enumerate(self.w_cols)]:  # (in + H, 4H)
+                            w.copy_(stored(w, self.native.weights, split=w.shape[0] - self.sizes[li]))
+                        for name in ("weight_hh_l0", "weight_hh_l0_reverse"):  # (4H, H)
+                            w = getattr(self.enc_lstm, name)
+                            w.copy_(stored(w.t(), self.native.weights).t())
         self.native_for_single = self.native is not None
         self.decode_threads = decode_threads()
 

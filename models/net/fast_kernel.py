@@ -7,11 +7,21 @@ dispatch overhead. These kernels run all steps in one call:
   gate sums stay in 8 vector registers while its rows stream in, so each weight is loaded once
   per step and nothing else touches memory (two sequences of a batch at a time share each
   load, 16 accumulators); sigmoid / tanh are vectorised (Cephes expf);
-* weights are stored as IEEE fp16 by default (half the bytes a step: the decoder's 1.6 MB then
-  stays in one core's 2 MB L2) and widened to fp32 on load (``vcvtph2ps``, F16C / AVX-512);
-  products and sums are fp32, so the only change is the weights' rounding to 11 significant
-  bits (gate sums move by ~1e-4; a model stored in fp16, like the shipped one, loses nothing).
-  ``weights="fp32"`` / ``GROOVEBRIDGE_NATIVE_WEIGHTS=fp32`` keeps fp32 storage;
+* weight storage (``weights=`` / ``GROOVEBRIDGE_NATIVE_WEIGHTS``): "int8" (the default in the
+  AVX2 / AVX-512 builds), "fp16" or "fp32" (the portable build's default).
+  fp16: IEEE half widened to fp32 on load (``vcvtph2ps``), fp32 products and sums: the only
+  change is the weights' rounding to 11 significant bits (exact for the shipped model, whose
+  weights are stored in fp16). int8 (``block_dot_i8``): one scale per gate column and chunk of
+  QUANT_ROWS rows (per part: [x | h]), the activations rounded to int8 each step with one scale
+  per vector (max |x| / 127), exact int32 dot products (AVX2 ``vpmaddubsw``/``vpmaddwd``: 4
+  instructions per 32 weights against 3 per 8 for fp16; a quarter of fp32's bytes). On this
+  2-core Zen 3 it encodes in 0.66x, decodes in 0.7x the fp16 time; weights move by ~0.7 %
+  (relative RMS), encoder means by ~1.7 % (relative), decoded hits agree with fp32 in ~99 % of
+  cells, and the shipped model's reconstruction scores on the GMD test split do not change
+  (benchmarks/bench_native_weights.py; tests/models/net/test_fast_kernel_int8.py). Widening
+  int8 to fp32 on load (``vpmovsxbd`` + ``vcvtdq2ps``, fp32 activations) measured slower than
+  fp16 here (6.4 vs 5.8 ms an encode: the widening costs as many instructions as fp16's and
+  the loop is instruction-bound, not bandwidth-bound), so int8 uses integer products;
 * decoder: with N threads each thread owns a fixed set of blocks (its share of every layer's
   weights stays hot in its own L2) and threads meet at a spin barrier once per layer step;
   each thread computes the small output projection itself (no second barrier);
@@ -19,9 +29,11 @@ dispatch overhead. These kernels run all steps in one call:
 The C source (``models.net.fast_kernel_src``) is compiled on first use with the system C compiler
 (``cc``) into the user cache directory and loaded with ctypes: with ``-march=native``
 (AVX-512 or AVX2+F16C+FMA intrinsics), else ``-mavx2 -mfma -mf16c``, else plain flags (portable
-scalar code with a software fp16 widening; fp32 weights are then the default). No compiler, or
+scalar code with a software fp16 widening and integer int8 sums; fp32 weights are then the
+default). No compiler, or
 ``GROOVEBRIDGE_NATIVE=0``: ``load_kernel()`` returns None and the TorchScript / oneDNN paths
-are used. Agreement with the plain nn.LSTMCell loop: tests/models/net/test_fast_kernel.py.
+are used. Agreement with the plain nn.LSTMCell loop: tests/models/net/test_fast_kernel.py
+(fp32 / fp16) and test_fast_kernel_int8.py (int8, against a torch emulation and fp32).
 """
 
 from __future__ import annotations
@@ -81,11 +93,14 @@ def _compile(cc: str, variant: str) -> ctypes.CDLL | None:
     dll = ctypes.CDLL(str(lib))
     p, i = ctypes.c_void_p, ctypes.c_int
     dll.gb_decode.restype = i
-    dll.gb_decode.argtypes = [i, i, i, i, i, ctypes.c_float, ctypes.c_float, p, p, p, p, p, p, p, p, p]
+    dll.gb_decode.argtypes = [i, i, i, i, i, ctypes.c_float, ctypes.c_float, p, p, p, p, p, p, p, p, p, p]
     dll.gb_encode.restype = i
-    dll.gb_encode.argtypes = [i, i, i, i, i, i, p, p, p]
+    dll.gb_encode.argtypes = [i, i, i, i, i, i, p, p, p, p]
     dll.gb_block_units.restype = i
     dll.gb_simd_level.restype = i
+    dll.gb_quant_rows.restype = i
+    if dll.gb_quant_rows() != QUANT_ROWS:  # pragma: no cover - the two constants are edited together
+        raise RuntimeError("models.net.fast_kernel.QUANT_ROWS differs from the C source's QG")
     return dll
 
 
@@ -118,12 +133,57 @@ def load_kernel() -> ctypes.CDLL | None:
         return _loaded
 
 
+WEIGHTS = {"fp32": 0, "fp16": 1, "int8": 2}  # weight storage -> the kernels' wtype argument
+QUANT_ROWS = 64  # int8: rows of a part that share a column's scale (the kernel's QG)
+
+
 def default_weights(dll: ctypes.CDLL) -> str:
-    """fp16 where the build widens fp16 in hardware (F16C / AVX-512), else fp32."""
+    """GROOVEBRIDGE_NATIVE_WEIGHTS when it names a storage; else int8 in the vector builds
+    (AVX2 / AVX-512: encode 0.66x, decode 0.7x, follow job 0.65-0.7x the fp16 time, the shipped
+    model's reconstruction scores unchanged: benchmarks/bench_native_weights.py, README), fp32
+    in the portable build (scalar code: no gain measured from narrower weights there)."""
     env = os.environ.get("GROOVEBRIDGE_NATIVE_WEIGHTS", "")
-    if env in ("fp16", "fp32"):
+    if env in WEIGHTS:
         return env
-    return "fp16" if dll.gb_simd_level() > 0 else "fp32"
+    return "int8" if dll.gb_simd_level() > 0 else "fp32"
+
+
+def int8_columns(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, cols) fp32 -> (q int8 (rows, cols), scale fp32 (cols,)) with m ~ q * scale: one
+    symmetric scale per column (= per gate unit: the rows a gate sum runs over), absmax / 127;
+    an all-zero column gets scale 1 (its q are 0)."""
+    amax = m.abs().amax(0)
+    scale = torch.where(amax > 0, amax / 127.0, torch.ones_like(amax))
+    q = torch.round(m / scale).clamp_(-127, 127).to(torch.int8)
+    return q, scale.contiguous()
+
+
+def int8_chunks(m: torch.Tensor, parts: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``int8_columns`` per chunk: the rows of m in parts (row counts: [x | h] of an LSTM layer),
+    each part cut in chunks of QUANT_ROWS rows -> q (rows, cols), scales (chunks, cols)."""
+    qs, scales, i = [], [], 0
+    for n in parts:
+        for c0 in range(0, n, QUANT_ROWS):
+            q, sc = int8_columns(m[i + c0 : i + min(c0 + QUANT_ROWS, n)])
+            qs.append(q)
+            scales.append(sc)
+        i += n
+    return torch.cat(qs), torch.stack(scales)
+
+
+def stored(m: torch.Tensor, weights: str, split: int | None = None) -> torch.Tensor:
+    """``m`` (rows, cols: a gate sum runs over a column; ``split``: rows of the input part, the
+    rest recurrent) as the kernels see it in ``weights`` storage: the fp32 values the torch
+    paths and the tests use for the same results."""
+    if weights == "fp16":
+        return m.half().float()
+    if weights == "int8":
+        parts = [m.shape[0]] if not split else [split, m.shape[0] - split]
+        q, scales = int8_chunks(m, parts)
+        rows = torch.cat([torch.full((min(QUANT_ROWS, n - c0),), k) for k, (n, c0) in
+                          enumerate((n, c0) for n in parts for c0 in range(0, n, QUANT_ROWS))])
+        return q.float() * scales[rows]
+    return m.clone()
 
 
 def pack_columns(m: torch.Tensor, h: int, hp: int, ub: int) -> torch.Tensor:
@@ -147,11 +207,25 @@ def pad_rows(m: torch.Tensor, parts: list[tuple[int, int]]) -> torch.Tensor:
     return torch.cat(out, 0)
 
 
-def _blocks(w: torch.Tensor, hp: int, ub: int, weights: str) -> np.ndarray:
-    """(rows, 4hp) packed columns -> (hp/ub, rows, 4ub) contiguous, fp16 or fp32 numpy."""
+def _blocks(w: torch.Tensor, hp: int, ub: int, weights: str,
+            parts: list[tuple[int, int]]) -> tuple[np.ndarray, torch.Tensor | None]:
+    """(rows, 4hp) packed columns -> blocks of 4ub columns, contiguous numpy in the storage type:
+    fp32 / fp16 (hp/ub, rows, 4ub); int8 (hp/ub, rows/4, 4ub, 4) (``parts``: (size, padded
+    size) of [x | h], padded to multiples of 4 by _parts) with its scales (hp/ub, chunks, 4ub)."""
     rows = w.shape[0]
+    if weights == "int8":
+        q, scales = int8_chunks(w, [npad for _, npad in parts])
+        b = q.reshape(rows // 4, 4, hp // ub, 4 * ub).permute(2, 0, 3, 1).contiguous().numpy()
+        sc = scales.reshape(-1, hp // ub, 4 * ub).transpose(0, 1).contiguous()
+        return np.ascontiguousarray(b), sc
     b = w.reshape(rows, hp // ub, 4 * ub).transpose(0, 1).contiguous().numpy()
-    return np.ascontiguousarray(b.astype(np.float16 if weights == "fp16" else np.float32))
+    return np.ascontiguousarray(b.astype(np.float16 if weights == "fp16" else np.float32)), None
+
+
+def _parts(parts: list[tuple[int, int]], weights: str) -> list[tuple[int, int]]:
+    """Row parts (size, padded size) of a weight matrix; int8 pads each to a multiple of 4 rows
+    (the kernel's groups of 4; their activations are zero)."""
+    return [(n, -(-npad // 4) * 4) for n, npad in parts] if weights == "int8" else parts
 
 
 def _padded(h: int, ub: int) -> int:
@@ -175,17 +249,22 @@ class NativeDecoder:
         ``w_z`` (Z, 4H0), ``w_c`` (C, 4H0); ``init_w`` (Z, 2 sum H) with columns [c1, h1, c2, h2, ...]."""
         self.dll = dll
         self.weights = weights or default_weights(dll)
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"native weights {self.weights!r}: one of {', '.join(WEIGHTS)}")
         ub = dll.gb_block_units()
         sizes = [r.shape[1] // 4 for r in rows]
         hp = [_padded(h, ub) for h in sizes]
         self.sizes, self.padded = sizes, hp
         self.hid = np.array(hp, np.int32)
         self.w: list[np.ndarray] = []
+        self.scales: list[torch.Tensor | None] = []
         self.b: list[torch.Tensor] = []
         for li, (r, h) in enumerate(zip(rows, sizes, strict=True)):
             in_parts = [(27, 27)] if li == 0 else [(sizes[li - 1], hp[li - 1])]
-            m = pad_rows(pack_columns(r, h, hp[li], ub), [*in_parts, (h, hp[li])])
-            self.w.append(_blocks(m, hp[li], ub, self.weights))
+            parts = _parts([*in_parts, (h, hp[li])], self.weights)
+            blocks, scale = _blocks(pad_rows(pack_columns(r, h, hp[li], ub), parts), hp[li], ub, self.weights, parts)
+            self.w.append(blocks)
+            self.scales.append(scale)
             self.b.append(pack_columns(biases[li], h, hp[li], ub))
         self.b0 = self.b[0]
         self.w_z = pack_columns(w_z, sizes[0], hp[0], ub)
@@ -206,12 +285,13 @@ class NativeDecoder:
         self.w_out = pad_rows(torch.cat([w_out, w_out.new_zeros(w_out.shape[0], 5)], 1), [(sizes[-1], hp[-1])]).contiguous()
         self.b_out = torch.cat([b_out, b_out.new_zeros(5)]).contiguous()
         self._wp = (ctypes.c_void_p * len(rows))(*[_ptr(w) for w in self.w])
+        self._scp = (ctypes.c_void_p * len(rows))(*[_ptr(sc) for sc in self.scales])
         self._bp = (ctypes.c_void_p * len(rows))(*[_ptr(b) for b in self.b])
         # per-call constants, prepared once (ctypes marshalling of numpy pointers costs µs each)
         self.state_size = self.init_w.shape[1]
         self.init_zp_w = torch.cat([self.init_w, self.w_z], 1).contiguous()
         self.init_zp_b = torch.cat([self.init_b, self.b0]).contiguous()
-        self._num_layers, self._f16 = len(rows), int(self.weights == "fp16")
+        self._num_layers, self._wtype = len(rows), WEIGHTS[self.weights]
         self._max_threads = max(hp) // ub  # at least one block per thread
         self._hid_p, self._w_out_p, self._b_out_p = _ptr(self.hid), _ptr(self.w_out), _ptr(self.b_out)
 
@@ -229,9 +309,9 @@ class NativeDecoder:
         th = thresholds.contiguous()
         out = torch.empty(b, t_steps, 27)
         rc = self.dll.gb_decode(
-            self._num_layers, b, t_steps, max(1, min(num_threads, self._max_threads)), self._f16, float(floors[0]), float(floors[1]),
-            self._hid_p,
-            self._wp, self._bp, pre.data_ptr(), None if cp is None else cp.data_ptr(),
+            self._num_layers, b, t_steps, max(1, min(num_threads, self._max_threads)), self._wtype,
+            float(floors[0]), float(floors[1]), self._hid_p,
+            self._wp, self._scp, self._bp, pre.data_ptr(), None if cp is None else cp.data_ptr(),
             self._w_out_p, self._b_out_p, th.data_ptr(), out.data_ptr(),
         )
         if rc != 0:
@@ -248,21 +328,28 @@ class NativeEncoder:
         order (i, f, g, o), bias = bias_ih + bias_hh."""
         self.dll = dll
         self.weights = weights or default_weights(dll)
+        if self.weights not in WEIGHTS:
+            raise ValueError(f"native weights {self.weights!r}: one of {', '.join(WEIGHTS)}")
         ub = dll.gb_block_units()
         h = directions[0][1].shape[1]
         self.size, self.hp = h, _padded(h, ub)
         self.w_ih: list[torch.Tensor] = []
         self.bias: list[torch.Tensor] = []
         self.w_hh: list[np.ndarray] = []
+        self.scales: list[torch.Tensor | None] = []
         for w_ih, w_hh, bias in directions:
             def ifog(m: torch.Tensor) -> torch.Tensor:
                 return torch.cat([m[: 2 * h], m[3 * h :], m[2 * h : 3 * h]], 0)
 
             self.w_ih.append(pack_columns(ifog(w_ih).t(), h, self.hp, ub))
             self.bias.append(pack_columns(ifog(bias), h, self.hp, ub))
-            rec = pad_rows(pack_columns(ifog(w_hh).t(), h, self.hp, ub), [(h, self.hp)])
-            self.w_hh.append(_blocks(rec, self.hp, ub, self.weights))
+            parts = _parts([(h, self.hp)], self.weights)
+            rec = pad_rows(pack_columns(ifog(w_hh).t(), h, self.hp, ub), parts)
+            blocks, scale = _blocks(rec, self.hp, ub, self.weights, parts)
+            self.w_hh.append(blocks)
+            self.scales.append(scale)
         self._wp = (ctypes.c_void_p * len(self.w_hh))(*[_ptr(w) for w in self.w_hh])
+        self._scp = (ctypes.c_void_p * len(self.w_hh))(*[_ptr(sc) for sc in self.scales])
 
     def final_states(self, x: torch.Tensor, num_threads: int) -> torch.Tensor:
         """x (B, T, D) fp32 CPU -> (B, 2H): [h_fw(T-1), h_bw(0)] (backward runs over x reversed)."""
@@ -274,8 +361,8 @@ class NativeEncoder:
                 torch.addmm(self.bias[d], xd[i], self.w_ih[d], out=xp[d][i])
         h_out = torch.empty(b, len(xp), self.hp)
         ptrs = (ctypes.c_void_p * len(xp))(*[_ptr(p) for p in xp])
-        rc = self.dll.gb_encode(len(xp), b, t, self.hp, max(1, num_threads), int(self.weights == "fp16"),
-                                self._wp, ptrs, _ptr(h_out))
+        rc = self.dll.gb_encode(len(xp), b, t, self.hp, max(1, num_threads), WEIGHTS[self.weights],
+                                self._wp, self._scp, ptrs, _ptr(h_out))
         if rc != 0:
             raise RuntimeError(f"native encode failed ({rc})")
         return h_out[:, :, : self.size].reshape(b, -1)

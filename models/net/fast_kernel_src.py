@@ -5,72 +5,14 @@ the weight layout, the threading and the build.
 """
 
 from models.net.fast_kernel_encoder_src import ENCODER_SOURCE
+from models.net.fast_kernel_simd_src import SIMD_SOURCE
 
-C_SOURCE = r"""
+C_SOURCE = SIMD_SOURCE + r"""
 /* GrooveBridge native LSTM kernels: autoregressive GrooVAE decode and single-layer (bi)LSTM
-   encode. Weights are packed in blocks of CB columns = UB units x 4 gates (i, f, o, g), each
-   block stored row after row ([rows][CB]); a block's CB gate sums stay in NV vector registers
-   while its rows stream in (fp32 or IEEE fp16 converted to fp32 on load; fp32 accumulation). */
-#include <math.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__F16C__) && defined(__FMA__))
-#include <immintrin.h>
-#endif
-
-#if defined(__AVX512F__)
-#define VW 16
-#define SIMD_LEVEL 2
-typedef __m512 vf;
-#define VLOAD(p) _mm512_loadu_ps(p)
-#define VLOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
-#define VSET1(x) _mm512_set1_ps(x)
-#define VSTORE(p, v) _mm512_storeu_ps(p, v)
-#define PAUSE() _mm_pause()
-#elif defined(__AVX2__) && defined(__F16C__) && defined(__FMA__)
-#define VW 8
-#define SIMD_LEVEL 1
-typedef __m256 vf;
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VLOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
-#define VSET1(x) _mm256_set1_ps(x)
-#define VSTORE(p, v) _mm256_storeu_ps(p, v)
-#define PAUSE() _mm_pause()
-#else
-#define VW 1
-#define SIMD_LEVEL 0
-typedef float vf;
-static inline float half_to_float(uint16_t h) {
-    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, bits;
-    if (e == 0) {
-        float f = (float)m * 5.9604644775390625e-8f; /* subnormal: m * 2^-24 */
-        return s ? -f : f;
-    }
-    bits = (e == 31) ? (s | 0x7f800000u | (m << 13)) : (s | ((e + 112u) << 23) | (m << 13));
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-#define VLOAD(p) (*(p))
-#define VLOADH(p) half_to_float(*(p))
-#define VFMA(a, b, c) ((a) * (b) + (c))
-#define VSET1(x) (x)
-#define VSTORE(p, v) (*(p) = (v))
-#define PAUSE() ((void)0)
-#endif
-#define NV 8
-#define CB (NV * VW)
-#define UB (CB / 4)
-
-int gb_block_units(void) { return UB; }
-int gb_simd_level(void) { return SIMD_LEVEL; }
-
+   encode. Weights are packed in blocks of CB columns = UB units x 4 gates (i, f, o, g).
+   fp32 / fp16: each block stored row after row ([rows][CB]); a block's CB gate sums stay in NV
+   vector registers while its rows stream in (fp16 widened to fp32 on load; fp32 sums).
+   int8: see block_dot_i8. */
 /* out[0..CB) = init + sum_r x1[r] W[r] (r < n1) + sum_r x2[r] W[n1 + r]; W: (n1 + n2, CB) */
 #define ROW_FMA(LOADW, xs)                                                                    \
     {                                                                                         \
@@ -137,64 +79,93 @@ BLOCK_MV(block_mv_f16, uint16_t, VLOADH)
 BLOCK_MV2(block_mv2_f32, float, VLOAD)
 BLOCK_MV2(block_mv2_f16, uint16_t, VLOADH)
 
-static inline void block_mv(const void *W, int f16, const float *init, const float *x1, int n1,
+static inline void block_mv(const void *W, int wtype, const float *init, const float *x1, int n1,
                             const float *x2, int n2, float *out) {
-    if (f16) block_mv_f16((const uint16_t *)W, init, x1, n1, x2, n2, out);
+    if (wtype == W_F16) block_mv_f16((const uint16_t *)W, init, x1, n1, x2, n2, out);
     else block_mv_f32((const float *)W, init, x1, n1, x2, n2, out);
 }
 
-static inline float sigm(float x) { return 1.0f / (1.0f + expf(-x)); }
+#define PAD4(n) (((n) + 3) & ~3)
 
-#if SIMD_LEVEL == 2
-static inline __m512 vexp(__m512 x) { /* Cephes expf: polynomial on [-ln2/2, ln2/2], scalef */
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-88.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
+/* int8 activations: xq = round(x / s), s = max |x| / 127 (0 for an all-zero x); n..PAD4(n) zeroed */
+static float quantize_x(const float *x, int n, int8_t *xq) {
+    float m = 0.0f;
+    for (int i = 0; i < n; i++) m = fmaxf(m, fabsf(x[i]));
+    memset(xq, 0, (size_t)PAD4(n));
+    if (m == 0.0f) return 0.0f;
+    float inv = 127.0f / m;
+    for (int i = 0; i < n; i++) xq[i] = (int8_t)lrintf(x[i] * inv);
+    return m / 127.0f;
 }
-static inline __m512 vsigm(__m512 x) {
-    __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, vexp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-static inline __m512 vtanh(__m512 x) { /* 2 sigmoid(2x) - 1 (absolute error ~1e-7) */
-    __m512 two = _mm512_set1_ps(2.0f);
-    return _mm512_fmsub_ps(two, vsigm(_mm512_mul_ps(two, x)), _mm512_set1_ps(1.0f));
-}
-#endif
 
-/* gate sums g (CB: i, f, o, g blocks of UB) -> cell and h of UB units */
-static inline void block_gates(const float *g, float *cell, float *h) {
-#if SIMD_LEVEL == 2
-    for (int v = 0; v < UB; v += VW) {
-        __m512 ig = vsigm(_mm512_loadu_ps(g + v)), fg = vsigm(_mm512_loadu_ps(g + UB + v));
-        __m512 og = vsigm(_mm512_loadu_ps(g + 2 * UB + v)), gg = vtanh(_mm512_loadu_ps(g + 3 * UB + v));
-        __m512 c = _mm512_fmadd_ps(fg, _mm512_loadu_ps(cell + v), _mm512_mul_ps(ig, gg));
-        _mm512_storeu_ps(cell + v, c);
-        _mm512_storeu_ps(h + v, _mm512_mul_ps(og, vtanh(c)));
-    }
+/* int8 weights x int8 activations, exact int32 sums: a block is stored in groups of 4 rows,
+   [rows/4][CB][4] (a column's 4 weights adjacent), x1's rows (PAD4(n1)) then x2's (PAD4(n2)).
+   Each part's rows are cut in chunks of QG rows with one scale per column and chunk (sc: per
+   chunk CB floats, x1's chunks first): out = init + sum_chunks s_part * sc_chunk * int32 sum.
+   AVX2: vpmaddubsw on |x| and sign(w, x) (pairs of products <= 2 * 127 * 127: no int16
+   saturation), vpmaddwd by 1 (4 rows), one int32 add: 4 instructions per 32 weights, against
+   3 per 8 for widened fp16. Every build sums the same integers. */
+#define QG 64
+#define NCHUNKS(n) ((PAD4(n) + QG - 1) / QG)
+int gb_quant_rows(void) { return QG; }
+
+static void block_dot_i8(const int8_t *W, const float *sc, const float *init, const int8_t *x1q, int n1,
+                         float s1, const int8_t *x2q, int n2, float s2, float *out) {
+    const int8_t *xs[2] = {x1q, x2q};
+    int ns[2] = {PAD4(n1), PAD4(n2)};
+    float ss[2] = {s1, s2}, f[CB];
+    for (int j = 0; j < CB; j++) f[j] = init[j];
+    for (int part = 0; part < 2; part++) {
+        for (int c0 = 0; c0 < ns[part]; c0 += QG, sc += CB) {
+            const int8_t *xq = xs[part];
+            int c1 = c0 + QG < ns[part] ? c0 + QG : ns[part];
+#if SIMD_LEVEL > 0
+            __m256i acc[CB / 8];
+            const __m256i ones = _mm256_set1_epi16(1);
+            for (int j = 0; j < CB / 8; j++) acc[j] = _mm256_setzero_si256();
+            for (int r = c0; r < c1; r += 4, W += 4 * CB) {
+                int32_t x4;
+                memcpy(&x4, xq + r, 4);
+                if (x4 == 0) continue; /* four silent inputs (sparse hits) */
+                __m256i xv = _mm256_set1_epi32(x4), ax = _mm256_abs_epi8(xv);
+#pragma GCC unroll 16
+                for (int j = 0; j < CB / 8; j++) {
+                    __m256i w = _mm256_loadu_si256((const __m256i *)(W + 32 * j));
+                    __m256i p = _mm256_maddubs_epi16(ax, _mm256_sign_epi8(w, xv));
+                    acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(p, ones));
+                }
+            }
+            __m256 sp = _mm256_set1_ps(ss[part]);
+            for (int j = 0; j < CB / 8; j++) {
+                __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc[j]), sp);
+                _mm256_storeu_ps(f + 8 * j, _mm256_fmadd_ps(v, _mm256_loadu_ps(sc + 8 * j), _mm256_loadu_ps(f + 8 * j)));
+            }
 #else
-    for (int u = 0; u < UB; u++) {
-        float c = sigm(g[UB + u]) * cell[u] + sigm(g[u]) * tanhf(g[3 * UB + u]);
-        cell[u] = c;
-        h[u] = sigm(g[2 * UB + u]) * tanhf(c);
-    }
+            int32_t acc[CB];
+            for (int j = 0; j < CB; j++) acc[j] = 0;
+            for (int r = c0; r < c1; r += 4, W += 4 * CB)
+                for (int j = 0; j < CB; j++)
+                    for (int e = 0; e < 4; e++) acc[j] += (int32_t)xq[r + e] * (int32_t)W[4 * j + e];
+            for (int j = 0; j < CB; j++) f[j] += ((float)acc[j] * ss[part]) * sc[j];
 #endif
+        }
+    }
+    memcpy(out, f, sizeof(float) * CB);
+}
+
+/* block k of a weight array of the given storage, bsz weights a block */
+static inline const void *weight_block(const void *w, int wtype, size_t k, size_t bsz) {
+    if (wtype == W_F16) return (const uint16_t *)w + k * bsz;
+    if (wtype == W_I8) return (const int8_t *)w + k * bsz;
+    return (const float *)w + k * bsz;
 }
 
 typedef struct {
-    int num_layers, batch, steps, nthreads, in0, f16;
+    int num_layers, batch, steps, nthreads, in0, wtype;
     float vfloor, ofloor;      /* written velocity / offset = raw / max(p_hit, floor); 1 = raw */
     const int *hid;            /* (L,) hidden sizes, multiples of UB */
     const void *const *w;      /* per layer: (H/UB blocks, in + H, CB) */
+    const float *const *sc;    /* per layer (4H) packed column scales (int8 weights), or NULL */
     const float *const *b;     /* per layer packed biases (4H); layer 0 unused (in zp) */
     float *pre;                /* (B, P): per row [h, c of each layer | zp (4H0)]; h, c updated */
     float *hb;                 /* (B, sum H): second h buffer of each layer */
@@ -237,7 +208,13 @@ static void *decode_run(void *argp) {
 #define HBUF(bi, l, which) ((which) ? c->hb + (size_t)(bi) * c->hb_size + offh[l] : c->pre + (size_t)(bi) * P + off[l])
     float g[2][CB], init[2][CB], yl[32];
     float *y = (float *)calloc((size_t)B * 32, sizeof(float)); /* every thread keeps its own copy */
-    if (!y) return NULL;
+    /* int8: each thread quantizes every sequence's [x | h] itself (no barrier for it) */
+    int qstride = PAD4(c->in0);
+    for (int l = 0; l < L; l++) qstride = PAD4(c->hid[l]) > qstride ? PAD4(c->hid[l]) : qstride;
+    qstride *= 2;
+    int8_t *xq = c->wtype == W_I8 ? (int8_t *)malloc((size_t)B * qstride) : NULL;
+    float *sq = (float *)malloc(sizeof(float) * 2 * (size_t)B);
+    if (!y || !sq || (c->wtype == W_I8 && !xq)) { free(y); free(xq); free(sq); return NULL; }
     int Hl = c->hid[L - 1];
     for (int t = 0; t < c->steps; t++) {
         int cur = t & 1;  /* h buffer holding the previous step's h */
@@ -245,12 +222,18 @@ static void *decode_run(void *argp) {
             int H = c->hid[l], G = 4 * H, nblk = H / UB;
             int in = (l == 0) ? c->in0 : c->hid[l - 1];
             int k0 = nblk * tid / c->nthreads, k1 = nblk * (tid + 1) / c->nthreads;
-            size_t bsz = (size_t)(in + H) * CB;
+            size_t bsz = (size_t)(c->wtype == W_I8 ? PAD4(in) + PAD4(H) : in + H) * CB;
+            if (c->wtype == W_I8)
+                for (int bi = 0; bi < B; bi++) {
+                    int8_t *q = xq + (size_t)bi * qstride;
+                    sq[2 * bi] = quantize_x((l == 0) ? y + (size_t)bi * 32 : HBUF(bi, l - 1, 1 - cur), in, q);
+                    sq[2 * bi + 1] = quantize_x(HBUF(bi, l, cur), H, q + PAD4(in));
+                }
             for (int kk = k0; kk < k1; kk++) {
                 /* serpentine order over steps: the blocks used last are still in cache */
                 int k = (t & 1) ? k0 + k1 - 1 - kk : kk;
-                const void *Wk = c->f16 ? (const void *)((const uint16_t *)c->w[l] + k * bsz)
-                                        : (const void *)((const float *)c->w[l] + k * bsz);
+                const void *Wk = weight_block(c->w[l], c->wtype, (size_t)k, bsz);
+                const float *sck = c->sc ? c->sc[l] + (size_t)k * (NCHUNKS(in) + NCHUNKS(H)) * CB : NULL;
                 for (int bi = 0; bi < B; bi += 2) {
                     int pair = bi + 1 < B; /* two sequences share each weight load */
                     const float *ini[2], *x[2];
@@ -268,14 +251,20 @@ static void *decode_run(void *argp) {
                             ini[e] = c->b[l] + (size_t)k * CB;
                         }
                     }
-                    if (pair) {
+                    if (c->wtype == W_I8) {
+                        for (int e = 0; e <= pair; e++) {
+                            const int8_t *q = xq + (size_t)(bi + e) * qstride;
+                            block_dot_i8((const int8_t *)Wk, sck, ini[e], q, in, sq[2 * (bi + e)], q + PAD4(in), H,
+                                         sq[2 * (bi + e) + 1], g[e]);
+                        }
+                    } else if (pair) {
                         const float *hp = HBUF(bi, l, cur), *hq = HBUF(bi + 1, l, cur);
-                        if (c->f16)
+                        if (c->wtype == W_F16)
                             block_mv2_f16((const uint16_t *)Wk, ini[0], ini[1], x[0], x[1], in, hp, hq, H, g[0], g[1]);
                         else
                             block_mv2_f32((const float *)Wk, ini[0], ini[1], x[0], x[1], in, hp, hq, H, g[0], g[1]);
                     } else {
-                        block_mv(Wk, c->f16, ini[0], x[0], in, HBUF(bi, l, cur), H, g[0]);
+                        block_mv(Wk, c->wtype, ini[0], x[0], in, HBUF(bi, l, cur), H, g[0]);
                     }
                     for (int e = 0; e <= pair; e++) {
                         float *cell = c->pre + (size_t)(bi + e) * P + off[l] + H;
@@ -312,6 +301,8 @@ static void *decode_run(void *argp) {
         }
     }
     free(y);
+    free(xq);
+    free(sq);
     return NULL;
 }
 
@@ -331,14 +322,16 @@ static int run_threads(int nthreads, void *(*fn)(void *), void *args, size_t arg
 
 /* pre: (B, 2 sum H + 4 H0) rows [h_1, c_1, h_2, c_2, ... | zp]: initial states (updated in
    place) and layer 0's z share + biases; out: (B, T, 27) */
-int gb_decode(int num_layers, int batch, int steps, int nthreads, int f16, float vfloor, float ofloor,
+int gb_decode(int num_layers, int batch, int steps, int nthreads, int wtype, float vfloor, float ofloor,
               const int *hid,
-              const void *const *w, const float *const *b, float *pre, const float *cp,
+              const void *const *w, const float *const *sc, const float *const *b, float *pre, const float *cp,
               const float *w_out, const float *b_out, const float *th, float *out) {
     if (num_layers < 1 || num_layers > 16 || nthreads < 1 || nthreads > 64) return -1;
     Ctx c;
     c.num_layers = num_layers; c.batch = batch; c.steps = steps; c.nthreads = nthreads; c.in0 = 27;
-    c.f16 = f16; c.vfloor = vfloor; c.ofloor = ofloor; c.hid = hid; c.w = w; c.b = b; c.pre = pre; c.cp = cp; c.w_out = w_out;
+    if (wtype < W_F32 || wtype > W_I8 || (wtype == W_I8 && !sc)) return -1;
+    c.wtype = wtype; c.sc = wtype == W_I8 ? sc : NULL;
+    c.vfloor = vfloor; c.ofloor = ofloor; c.hid = hid; c.w = w; c.b = b; c.pre = pre; c.cp = cp; c.w_out = w_out;
     c.b_out = b_out; c.th = th; c.out = out;
     c.hb_size = 0;
     for (int l = 0; l < num_layers; l++) {

@@ -181,7 +181,7 @@ def test_weight_storage_choice(monkeypatch) -> None:
     assert fm.native is not None and fm.native.weights == "fp32" and fm.native.w[0].dtype.itemsize == 4
     monkeypatch.delenv("GROOVEBRIDGE_NATIVE_WEIGHTS")
     fm = FastGrooVAE(m, use_native=True)
-    assert fm.native is not None and fm.native.weights == ("fp16" if dll.gb_simd_level() > 0 else "fp32")
+    assert fm.native is not None and fm.native.weights == ("int8" if dll.gb_simd_level() > 0 else "fp32")
 
 
 def test_single_and_batch_paths_agree_with_fp16_storage() -> None:

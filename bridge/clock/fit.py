@@ -18,9 +18,11 @@ follower) reads 117 BPM for 125. So:
   period whose grid the arrival times sit on (circular concentration >= 0.9). A tick further
   than ``2 * band + 0.5 ms`` (at least the outlier floor), plus three standard errors of the
   prediction, from the line is left out of the fit.
-* **Tempo change**: only a *sustained, growing* deviation: at least ``change_ticks`` ticks in
-  a row beyond the band on one side, whose residuals grow with a slope beyond twice its
-  noise-level standard error. The change point is found by a continuous two-segment
+* **Tempo change** (``bridge.clock.change``, with phase jumps and delivery stalls): only a
+  *sustained, growing* deviation: at least ``change_ticks`` ticks in a row beyond the band on
+  one side, whose residuals grow on a line with a slope beyond twice its noise-level standard
+  error (and, for a run with ticks beyond the tolerance, significant against its own scatter:
+  a busy machine's late burst or jitter just begun is no change). The change point is found by a continuous two-segment
   (hinge) fit, and placed again ``RELOCATE_AFTER`` ticks later; the new segment starts
   there, anchored at the old line's time for that tick (a master's tempo change keeps its
   phase), so a few ticks give a usable tempo at once and the estimate sharpens with every
@@ -59,7 +61,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.clock.slip import EDGE_TICKS, SlipMixin, curve_fit, integer_offset
+from bridge.clock.change import ChangeMixin, _Arrival
+from bridge.clock.slip import EDGE_TICKS, curve_fit
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -68,6 +71,7 @@ RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
 RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
 RAMP_TICKS = 48  # ticks a segment needs before a curve (a tempo ramp) is fitted
+ALIAS_TICKS = 4 * PPQN  # two 'duplicates' this close on a driver period's grid: aliasing
 DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
                                       for rate in (44100, 48000, 88200, 96000)}))
 
@@ -84,14 +88,7 @@ class Line:
         return self.t_ref + self.sec_per_tick * (n - self.n_ref)
 
 
-class _Arrival:
-    __slots__ = ("n", "t", "r", "ok")
-
-    def __init__(self, n: int, t: float, r: float, ok: bool) -> None:
-        self.n, self.t, self.r, self.ok = n, t, r, ok
-
-
-class TickLine(SlipMixin):
+class TickLine(ChangeMixin):
     """Running line fit of tick index -> arrival time; see the module docstring."""
 
     def __init__(
@@ -106,6 +103,9 @@ class TickLine(SlipMixin):
         self.window_ticks = max(8, int(window_ticks))
         self.hint_period_sec = max(0.0, float(delivery_period_sec))
         self.detected_period_sec = 0.0  # delivery period seen in the arrival times (0 = none)
+        self._grid_sec = 0.0  # a driver period a perfectly steady clock sits on (undecided: see _aliased)
+        self._grid_dups: list[float] = []  # times of the duplicates ignored meanwhile
+        self._grid_since = 0  # the tick it was first seen at (no lock for ALIAS_TICKS: undecided)
         self.outlier_floor_sec = outlier_floor_sec
         self.change_ticks = max(3, int(change_ticks))
         self.resync_ticks = max(self.change_ticks + 1, int(resync_ticks))
@@ -154,7 +154,7 @@ class TickLine(SlipMixin):
         """Take the next tick's arrival time; returns its index (after any renumbering), or
         None for a tick that cannot be where it is (a duplicate: ignored)."""
         settled = self.fitted >= BAND_TICKS + RECENT_TICKS or self._anchor is not None
-        if settled and self._is_duplicate(t_sec):
+        if settled and self._is_duplicate(t_sec) and not self._aliased(t_sec):
             self.duplicates += 1
             return None
         self.n += 1
@@ -195,130 +195,52 @@ class TickLine(SlipMixin):
     def _detect_period(self) -> None:
         """Do the arrivals sit on a grid of one of the usual driver periods? (JACK delivers once
         per period.) Then that period bounds the noise, even where a tick rate close to it
-        makes a run of ticks look like a steady clock at the wrong tempo (aliasing)."""
-        times = np.array([a.t for a in self._arrivals][-4 * DETECT_TICKS:])
+        makes a run of ticks look like a steady clock at the wrong tempo (aliasing). Only a
+        period the tick intervals vary by (by half of it at least): a steady clock whose tick
+        period is a whole multiple of a driver period (117.19 BPM = 1024 frames at 48 kHz) sits
+        on that grid too, and is not coarse delivery."""
+        recent = list(self._arrivals)[-4 * DETECT_TICKS:]
+        times = np.array([a.t for a in recent])
         phases = np.exp(2j * np.pi * np.outer(times - times[0], 1.0 / DRIVER_PERIODS_SEC))
-        concentrated = np.abs(phases.mean(axis=0)) >= 0.9
+        per_tick = np.diff(times) / np.maximum(1, np.diff([a.n for a in recent]))
+        spread = float(np.ptp(per_tick))  # (a tick rate aliasing a period jumps once in 40 ticks)
+        on_grid = np.abs(phases.mean(axis=0)) >= 0.9
+        concentrated = on_grid & (DRIVER_PERIODS_SEC <= 2.0 * spread)
         found = float(DRIVER_PERIODS_SEC[concentrated].max()) if concentrated.any() else 0.0
+        grid = float(DRIVER_PERIODS_SEC[on_grid].max()) if on_grid.any() and not found else 0.0
+        if grid and not self._grid_sec:
+            self._grid_since = self.n
+        self._grid_sec = grid
+        if not grid:
+            self._grid_dups.clear()
         if found != self.detected_period_sec:
             self.detected_period_sec = found
             self.band_sec = max(self.band_sec, found / 2.0)
 
-    def _recover(self) -> None:
-        """``resync_ticks`` ticks in a row left out, not catching up: the phase jumped; refit."""
-        arrivals = self._arrivals
-        if len(arrivals) < self.resync_ticks:
-            return
-        last = [arrivals[-1 - i] for i in range(self.resync_ticks)][::-1]
-        if any(a.ok for a in last) or last[0].n < self._seg_start:
-            return
-        ns = np.array([a.n for a in last], float)
-        rs = np.array([a.r for a in last])
-        nc = ns - ns.mean()
-        slope = float(nc @ rs / (nc @ nc)) * (1.0 if rs[-1] > 0 else -1.0)
-        if slope > -self.line.sec_per_tick / 4:
-            self._resync(last)
-
-    def _resync(self, run: list[_Arrival]) -> None:
-        spt = self.line.sec_per_tick
-        j = integer_offset(np.array([a.r for a in run]), spt, self.tolerance_sec,
-                           self.delivery_period_sec / 2 if self.band_sec < spt / 2 else 0.0)
-        if j:  # a whole number of ticks off: the count slipped; the line stands
-            self._renumber(run, j)
-            self.slip_events.append((j, True))
-            return
-        self.resyncs += 1
-        self._seg_start = run[0].n
-        self._anchor = None
-        self._change = None
-        self._band_floor = max(self._band_floor, self.band_sec)
-        self.fitted = 0
-        for a in run:
-            a.ok = True
-
-    def _run(self) -> list[_Arrival]:
-        """The latest arrivals beyond the band, all on the side of the last one."""
-        arrivals = self._arrivals
-        last = arrivals[-1]
-        run: list[_Arrival] = []
-        for a in reversed(arrivals):
-            if a.n < self._seg_start or abs(a.r) <= self.band_sec or (a.r > 0) != (last.r > 0):
-                break
-            run.append(a)
-        run.reverse()
-        return run
-
-    def _tempo_changed(self) -> bool:
-        run = self._run()
-        m = len(run)
-        if m < self.change_ticks:
+    def _aliased(self, t_sec: float) -> bool:
+        """A tick that looks like a duplicate while the clock sits on a driver period's grid:
+        a steady clock at that rate with a duplicate, or a clock a little faster delivered once
+        per period (aliasing: two ticks share a period every ~40). The first is taken for a
+        duplicate; a second within ``ALIAS_TICKS`` gives aliasing away: the period is the
+        delivery's, and the ticks since the first are counted again (True: count this one)."""
+        if not self._grid_sec:
             return False
-        spt = self.line.sec_per_tick
-        if self.band_sec < spt / 4 and max(abs(run[0].r), *(abs(b.r - a.r) for a, b in zip(run, run[1:], strict=False))) > spt / 2:
-            return False  # it started or jumped a whole step off: a slip (``_lost``, ``_step``), not a change
-        sign = 1.0 if run[-1].r > 0 else -1.0
-        ns = np.array([a.n for a in run], float)
-        rs = np.array([a.r for a in run]) * sign
-        nc = ns - ns.mean()
-        slope = float(nc @ (rs - rs.mean()) / (nc @ nc))
-        sigma = self.band_sec / math.sqrt(3.0)  # uniform noise over +-band
-        slope_se = sigma / math.sqrt(float(nc @ nc))
-        spt = self.line.sec_per_tick
-        if slope > 2.0 * slope_se:
-            j = 0
-            if self.band_sec < spt / 2:
-                j = integer_offset(np.array([a.r for a in run]), spt, self.tolerance_sec)
-            if j:  # flat at whole ticks off: the count slipped (noise made the run look steep)
-                self._renumber(run, j)
-                self.slip_events.append((j, True))
-            else:
-                self._split(run)
-            return True
-        if m >= self.resync_ticks and slope > -spt / 4:  # not catching up: the phase jumped
-            self._resync(run)
-            return True
-        return False
-
-    def _split(self, run: list[_Arrival]) -> None:
-        """A tempo change: find where (hinge fit), start a new segment anchored there."""
-        for a in run:
-            a.ok = True
-        self.tempo_changes += 1
-        self._band_floor = max(self._band_floor, self.band_sec)
-        self._change = (self._seg_start, self._anchor)
-        self._locate(run[0].n - 2 * len(run) - 8, run[0].n)
-
-    def _locate(self, lo: int, hi: int) -> None:
-        """Put the change point at the best c in [lo, hi]: a continuous two-segment fit over
-        the ticks since the segment before it started; the new segment is anchored there."""
-        assert self._change is not None
-        start, anchor = self._change
-        pts = [a for a in self._arrivals if a.n >= start and a.ok]
-        ns = np.array([a.n for a in pts], float)
-        ts = np.array([a.t for a in pts])
-        t0 = ts[0]
-        ts = ts - t0
-        w = np.ones_like(ns)
-        if anchor is not None:
-            ns = np.append(ns, anchor[0])
-            ts = np.append(ts, anchor[1] - t0)
-            w = np.append(w, anchor[2])
-        cs = np.arange(max(lo, int(ns.min()) + 2), hi + 1, dtype=float)
-        if cs.size == 0:  # too few ticks before the change: start afresh from it
-            self._seg_start, self._anchor, self._change = hi, None, None
-            return
-        # all candidates at once: weighted normal equations of [1, n - c, max(0, n - c)]
-        x = np.stack(np.broadcast_arrays(np.ones((cs.size, ns.size)), ns - cs[:, None],
-                                         np.maximum(0.0, ns - cs[:, None])), axis=2)  # (C, m, 3)
-        xw = x * w[None, :, None]
-        gram = np.einsum("cmi,cmj->cij", xw, x) + 1e-9 * np.eye(3)  # (a tiny ridge: never singular)
-        coef = np.linalg.solve(gram, np.einsum("cmi,m->ci", xw, ts)[..., None])[..., 0]
-        sse = (((np.einsum("cmi,ci->cm", x, coef) - ts) ** 2) * w).sum(axis=1)
-        best = int(np.argmin(sse))
-        c = int(cs[best])
-        before = float(w[ns < c].sum())
-        self._seg_start = c
-        self._anchor = (float(c), t0 + float(coef[best, 0]), max(1.0, min(before, self.window_ticks) / 4.0))
+        self._grid_dups = [t for t in self._grid_dups if t_sec - t < ALIAS_TICKS * self.line.sec_per_tick]
+        if not self._grid_dups:
+            self._grid_dups.append(t_sec)
+            return False
+        for t_dup in self._grid_dups:  # each was a tick: the later ones move on by one
+            for a in self._arrivals:
+                if a.t > t_dup:
+                    a.n += 1
+            self.n += 1
+        self.duplicates -= len(self._grid_dups)
+        self.detected_period_sec, self._grid_sec, self._grid_dups = self._grid_sec, 0.0, []
+        self.band_sec = max(self.band_sec, self.detected_period_sec / 2.0)
+        self._refit()
+        for a in self._arrivals:
+            a.r = a.t - self.line.time_at(a.n)
+        return True
 
     # ---- fitting -----------------------------------------------------------------------------
     def _ramp(self, ns: np.ndarray, ts: np.ndarray, dn: np.ndarray, mt: float, res: np.ndarray, n0: float,
@@ -393,3 +315,5 @@ class TickLine(SlipMixin):
             self.phase_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
             x = pts[-1].n - n0 + 1 - mn  # the next tick
             self._next_se_sec = sigma * math.sqrt(1.0 / sw + x * x / sxx)
+            if self._grid_sec and self.n - self._grid_since < ALIAS_TICKS:
+                self.phase_se_sec = math.inf  # a steady clock, or an aliased one: not decided yet

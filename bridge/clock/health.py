@@ -11,9 +11,11 @@
   error estimate is within its bound (``lock_phase_ms``, 2 ms, or the delivery's noise band
   where JACK periods are coarser), "settling" while locking or correcting a slip, "lost"
   when no clock arrives;
-* link: "locked" while the Link session runs (Link shares one timeline: no phase error of
-  ours to estimate, reported as 0), "settling" while it is still looking for peers, "lost"
-  if Link stopped.
+* link: "locked" while the Link session runs and our timeline (a snapshot of Link's,
+  extrapolated) stayed within 2 ms of Link's own readings over the last second (the phase
+  error: the largest gap plus the reading's own uncertainty, ``LinkClock.phase_error_ms``),
+  "settling" beyond that (a busy machine) or while it is still looking for peers, "lost" if
+  Link stopped.
 
 ``transport_hint(clock, held)`` is what to do to get the transport running, true for the sync
 source: every message that depends on the transport uses it.

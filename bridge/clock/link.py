@@ -26,11 +26,13 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from bridge.commands import check_bpm
 
 log = logging.getLogger(__name__)
+LOCK_PHASE_MS = 2.0  # the bound of "locked" (as for MIDI clock)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class LinkClock:
         self._start_pending = False
         self._was_playing = False
         self._snap = _Snap(time.monotonic(), 0.0, check_bpm(bpm), False, 0, 0.0)
+        self._skip_checks = 1  # (the first snapshot is a placeholder)
+        self._phase_errors: deque[float] = deque(maxlen=max(1, round(1.0 / poll_sec)))  # a second of checks
         self._loop = asyncio.new_event_loop()
         self._link = None
         self._ready = threading.Event()
@@ -125,16 +129,40 @@ class LinkClock:
         beat = link.beat
         t1 = time.monotonic()
         old = self._snap
+        self._check_phase(old, beat, float(link.tempo), t0, t1)
         stopped_beat = old.stopped_beat
         if old.playing and not playing:
             stopped_beat = old.beat + (t0 - old.t_sec) * old.bpm / 60.0
         self._snap = new = _Snap(0.5 * (t0 + t1), beat, float(link.tempo), playing,
                                  int(link.num_peers), stopped_beat)
-        if (new.bpm, new.playing, new.peers) != (old.bpm, old.playing, old.peers) and self.on_change is not None:
+        changed = (new.bpm, new.playing, new.peers) != (old.bpm, old.playing, old.peers)
+        if changed:
+            self._skip_checks = 2
+        if changed and self.on_change is not None:
             try:
                 self.on_change()
             except Exception:  # noqa: BLE001 - a listener must not stop the Link loop
                 log.exception("Link on_change failed")
+
+    def _check_phase(self, old: _Snap, beat: float, bpm: float, t0: float, t1: float) -> None:
+        """How far our timeline (the last snapshot, extrapolated) was from Link's own reading
+        now, plus half the time the reading took (its uncertainty), in ms; for two readings
+        after the timeline moved on purpose (a start, a tempo change, a peer joining: Link
+        realigns) only the latter."""
+        t_mid = 0.5 * (t0 + t1)
+        err_ms = 500.0 * (t1 - t0)
+        if self._skip_checks > 0:  # the timeline moved on purpose: a start, a tempo, a peer joined
+            self._skip_checks -= 1
+        elif bpm == old.bpm:
+            err_ms += abs(beat - (old.beat + (t_mid - old.t_sec) * old.bpm / 60.0)) * 60000.0 / bpm
+        self._phase_errors.append(err_ms)
+
+    @property
+    def phase_error_ms(self) -> float:
+        """The largest phase error of our timeline against Link's over the last second of
+        readings (``_check_phase``): what a note timed from it could be off by."""
+        errors = list(self._phase_errors)
+        return max(errors) if errors else 0.0
 
     def _call(self, fn) -> None:
         """Run ``fn(link)`` on the loop thread, then refresh the snapshot."""
@@ -142,6 +170,7 @@ class LinkClock:
         def _do() -> None:
             if self._link is not None:
                 fn(self._link)
+                self._skip_checks = 2
                 self._refresh()
 
         if self._loop.is_running():
@@ -186,15 +215,20 @@ class LinkClock:
         return s.beat + (t_sec - s.t_sec) * s.bpm / 60.0
 
     def health(self) -> tuple[str, float, str]:
-        """(state, phase error ms, detail) for ``bridge.clock.health``: Link shares one timeline."""
+        """(state, phase error ms, detail) for ``bridge.clock.health``: the phase error is how far
+        our timeline was from Link's own over the last second (``phase_error_ms``); "locked"
+        within ``LOCK_PHASE_MS``, "settling" beyond it (a busy machine) or while looking for peers."""
         if self._link is None:
             return "lost", 0.0, "Ableton Link is not running"
+        err = self.phase_error_ms
         peers = self._snap.peers
         if peers == 0 and time.monotonic() - self._enabled_at < self.peer_wait_sec:
-            return "settling", 0.0, "looking for Link peers"
+            return "settling", err, "looking for Link peers"
+        if err > LOCK_PHASE_MS:
+            return "settling", err, f"our timeline was {err:.1f} ms off Link's (a busy machine)"
         if peers == 0:
-            return "locked", 0.0, "no other Link peers"
-        return "locked", 0.0, f"{peers} Link peer{'s' if peers > 1 else ''}"
+            return "locked", err, "no other Link peers"
+        return "locked", err, f"{peers} Link peer{'s' if peers > 1 else ''}"
 
     def start(self) -> None:
         """Start the transport (shared with peers under start/stop sync) at the next bar; just

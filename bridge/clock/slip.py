@@ -26,6 +26,7 @@ import numpy as np
 
 STEP_TICKS = 16
 MIN_AFTER = 4  # ticks after the step point needed to call it flat
+LOCAL_TICKS = 6  # a line through this many ticks before two off ones: are they whole ticks off?
 EDGE_TICKS = 6  # before the fit settles: a line through the first (or last) this many ticks
 
 
@@ -190,12 +191,40 @@ class SlipMixin:
         if a1.ok or a2.ok or a1.n < self._seg_start:
             return
         grid_tol = min(self.tolerance_sec, spt / 4)
-        j = round(a2.r / spt)
-        if j == 0 or round(a1.r / spt) != j or abs(a1.r - j * spt) >= grid_tol or abs(a2.r - j * spt) >= grid_tol:
+        j = self._whole_ticks_off(a1.r, a2.r, spt, grid_tol)
+        if not j:  # against the line through the ticks just before (a tempo ramp moves on from the fit)
+            local = self._local_offsets(a1, a2)
+            j = self._whole_ticks_off(*local, grid_tol) if local else 0
+        if not j:
             return
         if j > 0:
             self.lost_ticks += j
         else:  # the count ran ahead: a duplicate that came too late to be told at once
             self.duplicates -= j
         self._renumber([a1, a2], j)
+
+    @staticmethod
+    def _whole_ticks_off(r1: float, r2: float, spt: float, grid_tol: float) -> int:
+        """Both offsets the same whole number ``j`` of ticks (within ``grid_tol``): ``j``, else 0."""
+        j = round(r2 / spt)
+        if j == 0 or round(r1 / spt) != j or abs(r1 - j * spt) >= grid_tol or abs(r2 - j * spt) >= grid_tol:
+            return 0
+        return j
+
+    def _local_offsets(self, a1: Any, a2: Any) -> tuple[float, float, float] | None:
+        """Offsets of ``a1`` and ``a2`` from a line through the ``LOCAL_TICKS`` fitted ticks just
+        before them, and that line's tick period; None if too few or too noisy."""
+        pts = [a for a in list(self._arrivals)[-2 - 2 * LOCAL_TICKS:-2] if a.ok][-LOCAL_TICKS:]
+        if len(pts) < LOCAL_TICKS:
+            return None
+        ns = np.array([a.n for a in pts], float)
+        ts = np.array([a.t for a in pts])
+        slope, icpt = np.polyfit(ns - ns[-1], ts - ts[-1], 1)
+        if not 60.0 / (500.0 * 24) < slope < 60.0 / (10.0 * 24):
+            return None
+        if float(np.std(ts - ts[-1] - (icpt + slope * (ns - ns[-1])))) > slope / 16:
+            return None
+        def off(a: Any) -> float:
+            return float(a.t - ts[-1] - (icpt + slope * (a.n - ns[-1])))
+        return off(a1), off(a2), float(slope)
 

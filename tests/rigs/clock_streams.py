@@ -5,7 +5,10 @@ at a tempo (constant, a ramp, or a jump), with faults applied on the way:
 
 * ``duplicates``: tick indices delivered twice (the copy ``dup_gap_ms`` after the original);
 * ``drops``: tick indices lost;
-* ``jitter_ms``: Gaussian arrival jitter (standard deviation, clipped at 3 sigma);
+* ``jitter_ms``: Gaussian arrival jitter (standard deviation, clipped at 3 sigma), from tick
+  ``jitter_from`` on (jitter that begins mid-run: its noise level is not yet known);
+* ``late_ms``: {tick: ms} extra delays (a busy moment: asynchronous JACK on a loaded machine
+  delivers a few ticks in a row late, then catches up);
 * ``period_frames`` (48 kHz): period-bunched delivery as JACK does it; ``stamped`` keeps the
   send times (ticks come in bursts with good time stamps), otherwise every tick is stamped
   at the end of its period plus a 0-0.3 ms wake-up (bursts with no usable time stamps).
@@ -16,7 +19,7 @@ at a tempo (constant, a ramp, or a jump), with faults applied on the way:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,13 +76,16 @@ def ramp(bpm1: float, bpm2: float, start_tick: int, ticks: int) -> Callable[[int
 def clock_stream(n: int, bpm_at: Callable[[int], float] | float, *, duplicates: Iterable[int] = (),
                  drops: Iterable[int] = (), jitter_ms: float = 0.0, period_frames: int = 0,
                  stamped: bool = False, dup_gap_ms: float = 0.1, seed: int = 0,
-                 start: bool = True) -> ClockStream:
+                 start: bool = True, jitter_from: int = 0, late_ms: Mapping[int, float] | None = None) -> ClockStream:
     fn = (lambda _k: float(bpm_at)) if isinstance(bpm_at, (int, float)) else bpm_at
     rng = np.random.default_rng(seed)
     sent = send_times(n, fn)
     arrive = sent.copy()
     if jitter_ms > 0:
-        arrive += np.clip(rng.normal(0.0, jitter_ms / 1000.0, n), -3 * jitter_ms / 1000, 3 * jitter_ms / 1000)
+        jit = np.clip(rng.normal(0.0, jitter_ms / 1000.0, n), -3 * jitter_ms / 1000, 3 * jitter_ms / 1000)
+        arrive += np.where(np.arange(n) >= jitter_from, jit, 0.0)
+    for k, ms in (late_ms or {}).items():
+        arrive[k] += ms / 1000.0
     if period_frames > 0 and not stamped:
         q = period_frames / 48000.0
         arrive = quantised_arrivals(arrive, q, T0 - rng.uniform(0, q), rng.uniform(0, 0.0003, n))

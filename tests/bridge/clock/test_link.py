@@ -140,3 +140,31 @@ def test_engine_on_link_follows_a_peer_and_echoes_over_osc():
         server.close()
         engine.close()
         rx.close()
+
+
+def test_link_health_reports_a_real_phase_error():
+    """The phase error is our timeline (a snapshot of Link's, extrapolated) against Link's own
+    readings, not a constant 0: positive (a reading takes time), small at rest, and it grows
+    when the snapshot is wrong (here: moved 5 ms off Link's timeline by hand)."""
+    clock = LinkClock(bpm=110.0, peer_wait_sec=0.0)
+    try:
+        check_phase_error(clock)
+    finally:
+        clock.close()
+
+
+def check_phase_error(clock: LinkClock) -> None:
+    from dataclasses import replace
+
+    assert wait_for(lambda: len(clock._phase_errors) >= 10)
+    state, err, _ = clock.health()
+    assert 0.0 < err < 2.0 and state == "locked"
+    assert err == clock.phase_error_ms
+    for _ in range(3):
+        s = clock._snap
+        clock._snap = replace(s, beat=s.beat + 0.005 * s.bpm / 60.0)  # 5 ms ahead of Link
+        time.sleep(clock.poll_sec * 0.6)
+        if clock.phase_error_ms > 4.0:
+            break
+    assert clock.phase_error_ms > 4.0
+    assert clock.health()[0] == "settling" and "off Link" in clock.health()[2]

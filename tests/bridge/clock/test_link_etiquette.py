@@ -125,7 +125,8 @@ def test_start_alone_waits_briefly_for_peers_then_starts():
     try:
         if clock.peers:
             pytest.skip("another Link app runs on this host")
-        assert clock.health()[:2] == ("settling", 0.0)
+        state, err, _detail = clock.health()
+        assert state == "settling" and 0.0 < err < 2.0  # (looking for peers; a real phase error figure)
         clock.start()
         time.sleep(0.3)
         assert not clock.is_playing or clock.peers  # still waiting for a peer

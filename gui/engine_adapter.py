@@ -37,7 +37,7 @@ class EngineAdapter(QObject):
         self.engine: Any = None
         self._unsubscribe: Callable[[], None] | None = None
         self._last_snapshot: Any = None
-        self._raw.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+        self._raw.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # PyQt6 stub lacks connect's type
         self._timer = QTimer(self)
         self._timer.setInterval(POLL_INTERVAL_MS)
         self._timer.timeout.connect(self.poll)

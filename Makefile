@@ -22,7 +22,7 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy models bridge
+	$(VENV)/bin/mypy models bridge gui
 
 test: lint
 	@scripts/system-deps.sh test

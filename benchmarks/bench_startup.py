@@ -17,7 +17,9 @@ Then, as a musician meets it (``--launches N``, default 5; skipped with 0): the 
 processes on a real X server (Xvfb, started for the run when no display is set) with a JACK
 server (a private one, dummy backend, when jackd is installed), from the process' spawn:
 window shown, engine attached, model loading, model ready, first pattern in the window; once on
-a first launch (nothing saved) and once with the last session's pattern saved (the app shows it
+a first launch (nothing saved: a starter groove, then the model's own sample), a first launch that
+starts the transport as soon as the engine is attached (to the first note sent), and once with the
+last session's pattern saved (the app shows it
 before the model is up). And where the model's time goes, in a fresh process: importing torch,
 ``load_model`` (and whether it imported ``torch._dynamo``), the first sample. Prints tables and
 one JSON line.
@@ -117,11 +119,15 @@ def cold_start_ms(kind: str) -> float:
     return float(out.strip().splitlines()[-1]) * 1000
 
 
-REAL_MARKS = ("window shown", "engine attached", "model loading", "model ready", "first pattern shown")
+REAL_MARKS = ("window shown", "engine attached", "model loading", "model ready", "first pattern shown",
+              "first note played", "model's sample shown")
+KINDS = {"first launch": "fresh", "first launch, Play at once": "play", "last pattern saved": "restored"}
 
 
-def real_child(restored: bool) -> int:
-    """Child mode: the real app from spawn to its first pattern; prints the marks as JSON."""
+def real_child(kind: str) -> int:
+    """Child mode: the real app from spawn to its first pattern (and, with ``kind`` "play", the
+    transport started as soon as the engine is attached, to its first note; otherwise on to the
+    model's own sample); prints the marks as JSON."""
     spawned = float(os.environ["GB_SPAWN_TIME"])
     marks: dict[str, float] = {}
     app = QApplication.instance() or QApplication(["groovebridge"])
@@ -131,31 +137,54 @@ def real_child(restored: bool) -> int:
 
     gui_app.make_application()
     window = gui_app.launch(gui_app.build_parser().parse_args([]))
+    notes: list[float] = []
+
+    def on_note(_note: object, _due: float) -> None:  # the scheduler thread: the note went out
+        if not notes:
+            notes.append(time.time() - spawned)
 
     def poll() -> None:
         now = time.time() - spawned
         handle = window.windowHandle()
         snap = window.adapter.snapshot()
         grid = window.grid.groove()
+        engine = window.adapter.engine
+        if engine is not None and "engine attached" not in marks:
+            engine.note_sinks.append(on_note)
+            if kind == "play":
+                engine.play()
+        skip = {"play": ("model's sample shown",), "fresh": ("first note played",)}.get(kind, REAL_MARKS[-2:])
+        wanted = [m for m in REAL_MARKS if m not in skip]
         for name, seen in (
             ("window shown", handle is not None and handle.isExposed()),
-            ("engine attached", window.adapter.engine is not None),
+            ("engine attached", engine is not None),
             ("model loading", snap is not None and snap.model_state in ("loading", "ready")),
             ("model ready", snap is not None and snap.model_state == "ready"),
             ("first pattern shown", grid is not None and grid.num_hits > 0 and snap is not None
              and grid is snap.pattern),
+            ("first note played", bool(notes)),
+            ("model's sample shown", grid is not None and snap is not None and grid is snap.pattern
+             and snap.pattern_source == "sample"),
         ):
             if seen and name not in marks:
-                marks[name] = now
-        if len(marks) == len(REAL_MARKS) or now > 60:
-            print(json.dumps({"marks": marks, "platform": app.platformName(), "restored": restored,
-                              "source": str(snap.pattern_source) if snap is not None else "",
+                marks[name] = notes[0] if name == "first note played" else now
+        if all(m in marks for m in wanted) or now > 60:
+            print(json.dumps({"marks": marks, "platform": app.platformName(), "kind": kind,
+                              "source": first_source.get("source", ""),
                               "midi_api": str((snap.ports or {}).get("api")) if snap is not None else ""}),
                   flush=True)
             os._exit(0)
 
+    first_source: dict[str, str] = {}
+
+    def remember_source() -> None:
+        snap = window.adapter.snapshot()
+        if "source" not in first_source and snap is not None and snap.pattern.num_hits:
+            first_source["source"] = str(snap.pattern_source)
+
     tick = QTimer()
     tick.timeout.connect(poll)
+    tick.timeout.connect(remember_source)
     tick.start(5)
     return int(app.exec())
 
@@ -219,12 +248,11 @@ def real_launches(n: int) -> dict:
             jack = server.name
         except (ImportError, JackUnavailable) as e:
             print(f"note: no JACK server for the launches ({e})")
-        runs: dict[str, list[dict]] = {"first launch": [], "last pattern saved": []}
+        runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
         for _ in range(n):
-            for kind, restored in (("first launch", False), ("last pattern saved", True)):
-                cfg = _saved_pattern_config() if restored else tempfile.mkdtemp(prefix="gb-bench-config-")
-                runs[kind].append(_child_json(["--real-child", "restored" if restored else "fresh"],
-                                              dict(env, GROOVEBRIDGE_CONFIG_DIR=cfg)))
+            for kind, child in KINDS.items():
+                cfg = _saved_pattern_config() if child == "restored" else tempfile.mkdtemp(prefix="gb-bench-config-")
+                runs[kind].append(_child_json(["--real-child", child], dict(env, GROOVEBRIDGE_CONFIG_DIR=cfg)))
         profile = [_child_json(["--load-profile"], env) for _ in range(max(1, min(n, 3)))]
     out: dict = {"jack": jack, "launches": n, "profile": {
         k: round(statistics.median(p[k] for p in profile), 1) for k in ("import_torch_ms", "load_model_ms", "first_sample_ms")}}
@@ -243,10 +271,10 @@ def real_launches(n: int) -> dict:
 def print_real(res: dict) -> None:
     print(f"\nreal app, {res['launches']} cold launches, JACK: {res['jack']}, platform:"
           f" {res['first launch']['platform']}, MIDI: {res['first launch']['midi_api']} (ms from spawn, median)")
-    print(f"{'mark':<24} {'first launch':>13} {'last pattern saved':>19}")
+    print(f"{'mark':<24}" + "".join(f" {k:>27}" for k in KINDS))
     for m in REAL_MARKS:
-        a, b = res["first launch"].get(m), res["last pattern saved"].get(m)
-        print(f"{m:<24} {'' if a is None else f'{a:>13.0f}'} {'' if b is None else f'{b:>19.0f}'}")
+        print(f"{m:<24}" + "".join(f" {res[k][m]:>27.0f}" if m in res[k] else f" {'':>27}" for k in KINDS))
+    print(f"{'first pattern from':<24}" + "".join(f" {res[k]['first_pattern_source']:>27}" for k in KINDS))
     p = res["profile"]
     print(f"model load, fresh process: import torch {p['import_torch_ms']:.0f} ms, load_model {p['load_model_ms']:.0f} ms"
           f" (imports torch._dynamo: {p['dynamo_imported_by_load']}), first sample(4) {p['first_sample_ms']:.0f} ms")
@@ -274,13 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="baseline repeats (median)")
     p.add_argument("--launches", type=int, default=5, help="cold launches of the real app (0: skip)")
     p.add_argument("--cold-child", choices=("app", "empty"), help=argparse.SUPPRESS)
-    p.add_argument("--real-child", choices=("fresh", "restored"), help=argparse.SUPPRESS)
+    p.add_argument("--real-child", choices=tuple(KINDS.values()), help=argparse.SUPPRESS)
     p.add_argument("--load-profile", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.cold_child:
         return cold_child(args.cold_child)
     if args.real_child:
-        return real_child(args.real_child == "restored")
+        return real_child(args.real_child)
     if args.load_profile:
         return load_profile_child()
     if args.launches > 0 and QApplication.instance() is None:

@@ -2,8 +2,14 @@
 
 The window is shown first; the engine (MIDI ports, threads, OSC server) is built on a
 background thread right after, and its model loads in the engine's own worker, so the window is
-usable at once and shows "loading" until the model is ready. Without a display it says so in
-one line and points to ``groovebridge serve``.
+usable at once and shows "loading" until the model is ready. Before that thread starts the
+engine (and so the worker's torch import, which holds the GIL for long stretches: every other
+thread then waits) it reads the first pattern (``gui.first_pattern``: the last session's, else
+a starter groove; importing the MIDI-file reader on the way, which the window would otherwise
+import at attach under that contention) and queues it in the engine, whose control thread plays
+it from its first command: a first launch shows and plays a groove at engine attach, seconds
+before the model is up. Without a display it says so in one line and points to
+``groovebridge serve``.
 """
 
 from __future__ import annotations
@@ -48,11 +54,18 @@ def build_settings(saved: dict[str, Any], args: argparse.Namespace) -> tuple[Any
         return load_settings(None, model=args.model), f"saved settings ignored: {e}"
 
 
-def start_engine(settings: Any, model_loader: Any = None) -> tuple[Any, Any, str]:
-    """(started Engine, OSC server or None, warning). Runs off the GUI thread."""
+def start_engine(settings: Any, model_loader: Any = None, first: Any = None) -> tuple[Any, Any, str]:
+    """(started Engine, OSC server or None, warning). Runs off the GUI thread. ``first``
+    (``gui.first_pattern.FirstPattern``): a pattern queued before the engine starts, so its
+    control thread plays it from its first command, before the model load gets going."""
     from bridge.engine import Engine
 
     engine = Engine(settings, model_loader=model_loader)
+    if first is not None and first.groove is not None:
+        from gui.first_pattern import is_starter
+
+        groove = first.groove.with_changes(bpm=float(settings.bpm)) if is_starter(first.source) else first.groove
+        engine.set_pattern(groove, source=first.source)
     engine.start()
     osc, warning = None, ""
     if settings.osc_enabled:
@@ -76,37 +89,41 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
     window.show()
 
     class Starter(QObject):
-        ready = pyqtSignal(object, object, str)
+        ready = pyqtSignal(object, object, str, object)
         failed = pyqtSignal(str)
 
     starter = Starter(window)
     closed = threading.Event()
     window.closing.connect(closed.set)
     saved = window.engine_overrides()
+    slots_dir = window.slots_dir()
 
-    def on_ready(engine: Any, osc: Any, warning: str) -> None:
+    def on_ready(engine: Any, osc: Any, warning: str, first: Any) -> None:
         if closed.is_set():  # the window was closed before the engine was up
             if osc is not None:
                 osc.close()
             engine.close()
             return
-        window.attach_engine(engine, owned=True)
+        window.attach_engine(engine, owned=True, first=first)
         window.set_osc_server(osc)
         if warning:
             window.show_error(warning)
 
-    starter.ready.connect(on_ready, Qt.ConnectionType.QueuedConnection)
+    starter.ready.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # PyQt6 stub lacks connect's type
     starter.failed.connect(lambda msg: window.show_error(f"the engine could not start: {msg}"))
 
-    def run() -> None:  # background thread: imports, MIDI ports, threads
+    def run() -> None:  # background thread: imports, the first pattern, MIDI ports, threads
         try:
             settings, warning = build_settings(saved, args)
-            engine, osc, osc_warning = start_engine(settings, model_loader)
+            from gui.first_pattern import first_pattern  # before the engine starts importing torch
+
+            first = first_pattern(slots_dir)
+            engine, osc, osc_warning = start_engine(settings, model_loader, first)
         except Exception as e:  # noqa: BLE001 - shown in the window, the app stays up
             text = str(e).strip()
             starter.failed.emit(text.splitlines()[0] if text else type(e).__name__)
             return
-        starter.ready.emit(engine, osc, "; ".join(w for w in (warning, osc_warning) if w))
+        starter.ready.emit(engine, osc, "; ".join(w for w in (warning, osc_warning) if w), first)
 
     QTimer.singleShot(0, lambda: threading.Thread(target=run, name="engine-start", daemon=True).start())
     return window

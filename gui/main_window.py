@@ -28,6 +28,7 @@ from bridge.engine.api import EngineCommands
 from gui.audio_export import export_audio_dialog
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
+from gui.first_pattern import FirstPattern
 from gui.settings_store import SettingsStore
 from gui.widgets.attributes_panel import AttributesPanel
 from gui.widgets.follow_box import FollowBox
@@ -173,6 +174,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             return a
 
         f = bar.addMenu("&File")
+        assert f is not None  # addMenu(title) always makes one (the stubs say Optional)
         action(f, "Load .mid into A…", "Ctrl+O", self.slots.cards["A"].load_dialog, "Load a MIDI file into slot A")
         action(f, "Load .mid into B…", "Ctrl+Shift+O", self.slots.cards["B"].load_dialog, "Load a MIDI file into slot B")
         f.addSeparator()
@@ -204,11 +206,12 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
         )
 
     # ---- engine ------------------------------------------------------------------------
-    def attach_engine(self, engine: Any, owned: bool = False) -> None:
+    def attach_engine(self, engine: Any, owned: bool = False, first: FirstPattern | None = None) -> None:
+        """``first``: the pattern to play at once (``gui.first_pattern``; read here when None)."""
         self.engine_owned = owned
         self.adapter.attach(engine)
+        self.restore_slots_later(first)
         self.io_panel.refresh_ports(quiet=True)
-        self.restore_slots_later()
         self.statusBar().showMessage("engine running; loading the model…", 5000)  # type: ignore[union-attr]
 
     def _on_snapshot(self, snap: Any) -> None:
@@ -243,6 +246,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
         elif snap.model_state == "ready" and self._model_error_shown != "ready":
             self._model_error_shown = "ready"
             self.statusBar().showMessage(f"model '{snap.model_name}' ready", 4000)  # type: ignore[union-attr]
+        self.replace_untouched_starter(snap)  # after the line above: its message may say more
 
     def _on_event(self, event: str, payload: Any) -> None:
         if event == "capture" and isinstance(payload, dict) and payload.get("slot") in self.slots.cards:

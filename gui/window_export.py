@@ -11,7 +11,7 @@ from PyQt6.QtWidgets import QFileDialog
 from gui.export import export_pattern, export_variations
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gui.main_window import MainWindow as _Base
+    from gui.window_parts import WindowParts as _Base
 else:
     _Base = object
 

@@ -24,11 +24,12 @@ from PyQt6.QtWidgets import (
 
 from bridge.engine.api import EngineCommands
 from gui.export import export_pattern
+from gui.first_pattern import FirstPattern, first_pattern, is_starter
 from gui.settings_store import config_dir
 from gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gui.main_window import MainWindow as _Base
+    from gui.window_parts import WindowParts as _Base
 else:
     _Base = object
 
@@ -138,21 +139,24 @@ class WindowExtrasMixin(_Base):
         self.loading_bar.setMaximumHeight(14)
         self.loading_bar.setTextVisible(False)
         self.loading_bar.setToolTip("Starting the engine and loading the model")
-        self.statusBar().addWidget(self.loading_bar)  # type: ignore[union-attr]
+        # Permanent: a plain status-bar widget is hidden while a message shows ("engine running;
+        # loading the model…" covered it for the first 5 s of every launch).
+        self.statusBar().addPermanentWidget(self.loading_bar)  # type: ignore[union-attr]
         self.tempo_offer = QPushButton("")
         self.tempo_offer.setToolTip("Play (and save) at the tempo of the file just loaded")
         self.tempo_offer.hide()
         self.tempo_offer.clicked.connect(self._accept_tempo)
         self.statusBar().addPermanentWidget(self.tempo_offer)  # type: ignore[union-attr]
         self._offered_bpm = 0.0
+        self._starter_pending = False  # a starter groove was put in; the model's sample may replace it
         self._error_timer = QTimer(self)
         self._error_timer.setSingleShot(True)
         self._error_timer.timeout.connect(self.clear_error)
         # Wrapping labels grow with their text, which the splitter's layout cannot foresee: it
         # then squeezes the form under them (buttons over the progress bar). Reserve their lines.
-        for label in self.train_panel.findChildren(QLabel):
-            if label.wordWrap():
-                label.setMinimumHeight(2 * label.fontMetrics().lineSpacing() + 4)
+        for text in self.train_panel.findChildren(QLabel):
+            if text.wordWrap():
+                text.setMinimumHeight(2 * text.fontMetrics().lineSpacing() + 4)
         for bar in self.train_panel.findChildren(QProgressBar):  # squeezed bars slid under buttons
             bar.setMinimumHeight(bar.sizeHint().height())
         for box in (self.train_panel.data_box, self.train_panel.start_button.parentWidget()):
@@ -253,26 +257,47 @@ class WindowExtrasMixin(_Base):
         """Before the engine: the humanize amount (slots follow in ``restore_slots_later``)."""
         self.generate.humanize_amount.setValue(int(self.store.get("humanize_amount", 100)))
 
-    def restore_slots_later(self) -> None:
-        """When the engine is attached: the slots of the last session."""
+    def restore_slots_later(self, first: FirstPattern | None = None) -> None:
+        """When the engine is attached: the first pattern at once, then the last session's slots."""
+        self.restore_pattern(first)
         names = self.store.get("slot_names", [])
         labels = dict(n.split("\t", 1) for n in names if isinstance(n, str) and "\t" in n)
         if labels:
             self.slots.restore_slots(self.slots_dir(), labels)
-        self.restore_pattern()
 
-    def restore_pattern(self) -> bool:
-        """The last session's pattern, playable at once (before the model is ready: the app
-        then does not sample over it; Sample makes new ones)."""
-        from models.midi.files import MidiFileError, load_groove_window
-
-        f = self.slots_dir() / "pattern.mid"
+    def restore_pattern(self, first: FirstPattern | None = None) -> bool:
+        """The last session's pattern, else a starter groove (``gui.first_pattern``), playable at
+        once, while the model loads; only into an empty engine (a starter only while the model
+        loads: a ready engine samples an empty pattern itself). The app does not sample over the last
+        session's pattern; a starter it replaces with the model's sample once the model is
+        ready, if nobody touched it (``replace_untouched_starter``)."""
         snap = self.adapter.snapshot()
-        if not f.is_file() or (snap is not None and snap.pattern.num_hits):
+        if first is None:
+            first = first_pattern(self.slots_dir()) if snap is None or not snap.pattern.num_hits else FirstPattern(None)
+        if first.problem:
+            self.show_error(first.problem)
+        if snap is not None and snap.pattern.num_hits:  # gui.app put ``first`` in before the engine started
+            self._starter_pending = is_starter(snap.pattern_source)
             return False
-        try:
-            groove, _ = load_groove_window(f, drum_map="gm")
-        except (MidiFileError, OSError) as e:
-            self.show_error(f"the last session's pattern was not restored: {e}")
+        groove = first.groove
+        if groove is None or (is_starter(first.source) and snap is not None and snap.model_state == "ready"):
             return False
-        return groove.num_hits > 0 and self.adapter.command(EngineCommands.set_pattern, groove, source="last session")
+        if is_starter(first.source) and snap is not None:
+            groove = groove.with_changes(bpm=float(snap.bpm))
+        self._starter_pending = is_starter(first.source)
+        return self.adapter.command(EngineCommands.set_pattern, groove, source=first.source)
+
+    def replace_untouched_starter(self, snap: Any) -> None:
+        """Model ready and the starter groove still playing as it came: the model's own sample
+        replaces it (with variations), unless the transport runs (what is heard is not swapped
+        under the musician: Sample does it when they want)."""
+        if not self._starter_pending or snap.model_state != "ready":
+            return
+        self._starter_pending = False
+        if not is_starter(snap.pattern_source):
+            return  # the user (or the engine) already put something else there
+        if snap.playing:
+            self.statusBar().showMessage(  # type: ignore[union-attr]
+                f"model '{snap.model_name}' ready: Sample (S) for new grooves", 8000)
+        else:
+            self.adapter.command(EngineCommands.sample)

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.train import run_folder
+
 GMD = ("the Groove MIDI Dataset, about 13.6 hours of 10 drummers playing an electronic kit"
        " (1,150 performances)")
 
@@ -65,8 +67,8 @@ def describe_plainly(path: Path | None, title: str, checkpoint: Path | None) -> 
     """Rich text for the Models tab: purpose, training data, evaluation (all optional)."""
     if path is None or checkpoint is None:
         return f"<b>{title}</b><p>This model is not installed.</p>"
-    config = _json(checkpoint / "config.json")
-    state = _json(checkpoint / "state.json")
+    config = _json(checkpoint / run_folder.CONFIG_FILE)
+    state = run_folder.read_state(checkpoint)  # the trainer's format (models.train.run_folder)
     ev = next((e for e in (_json(d / "evaluation.json") for d in (checkpoint, checkpoint.parent,
                                                                      checkpoint.parent.parent)) if e), {})
     shipped = "pretrained" in checkpoint.parts

@@ -32,11 +32,13 @@ from PyQt6.QtWidgets import (
 )
 
 from bridge.engine.api import EngineCommands
+from gui.child_jobs import ChildJob
+from gui.data_folders import runs_dir
 from gui.engine_adapter import EngineAdapter
-from gui.runs import data_dir, readable
+from gui.job_text import readable
 from gui.widgets.model_words import describe_plainly
-from gui.workers import ChildJob
 from models.inference_device import DEVICE_CHOICES
+from models.train import run_folder
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained"
 SHIPPED = (("default", "Default"), ("humanize", "Humanize"))
@@ -53,18 +55,11 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _checkpoint_dir(path: Path) -> Path | None:
-    """The checkpoint directory for a checkpoint, run or model folder (best, then latest)."""
-    if (path / "model.safetensors").is_file():
+    """The checkpoint directory for a checkpoint, run or model folder (a run's best, then its
+    latest: ``models.train.run_folder``, the format the trainer writes)."""
+    if (path / run_folder.MODEL_FILE).is_file():
         return path
-    ck = path / "checkpoints"
-    for ptr in ("best", "latest"):
-        f = ck / ptr
-        if f.is_file():
-            target = ck / f.read_text(encoding="utf-8").strip()
-            if (target / "model.safetensors").is_file():
-                return target
-    found = sorted(ck.glob("ckpt-*")) if ck.is_dir() else []
-    return found[-1] if found else None
+    return run_folder.best_checkpoint(path) or run_folder.latest_checkpoint(path)
 
 
 def describe(path: Path | None, title: str) -> str:
@@ -74,17 +69,17 @@ def describe(path: Path | None, title: str) -> str:
         return "\n".join(lines + ["(no checkpoint found)"])
     ck = _checkpoint_dir(path) or path
     lines.append(f"path: {ck}")
-    config = _read_json(ck / "config.json")
+    config = _read_json(ck / run_folder.CONFIG_FILE)
     for k in CONFIG_KEYS:
         if k in config:
             lines.append(f"{k:<15} {config[k]}")
-    state = _read_json(ck / "state.json")
+    state = run_folder.read_state(ck)
     for k in ("step", "val_loss", "best_val_loss", "num_train"):
         if k in state:
             v = state[k]
             lines.append(f"{k:<15} {v:.4f}" if isinstance(v, float) else f"{k:<15} {v}")
     for folder in (ck, ck.parent, ck.parent.parent):
-        ev = folder / "eval_metrics.csv"
+        ev = folder / run_folder.EVAL_METRICS_FILE
         if ev.is_file():
             rows = list(csv.DictReader(ev.open(encoding="utf-8")))
             if rows:
@@ -248,11 +243,11 @@ class ModelsPanel(QWidget):
                 imported.addChild(it)
         groups.append(imported)
         runs = QTreeWidgetItem(["Your runs", ""])
-        rdir = data_dir() / "runs"
+        rdir = runs_dir()
         for d in sorted(rdir.iterdir(), reverse=True) if rdir.is_dir() else []:
             ck = _checkpoint_dir(d) if d.is_dir() else None
             if ck is not None:
-                step = _read_json(ck / "state.json").get("step", "?")
+                step = run_folder.read_state(ck).get("step", "?")
                 it = QTreeWidgetItem([d.name, f"step {step}"])
                 it.setData(0, Qt.ItemDataRole.UserRole, str(ck))
                 runs.addChild(it)
@@ -266,8 +261,9 @@ class ModelsPanel(QWidget):
     def _mark_active(self) -> None:
         for i in range(self.tree.topLevelItemCount()):
             g = self.tree.topLevelItem(i)
-            for j in range(g.childCount() if g else 0):
-                it = g.child(j)  # type: ignore[union-attr]
+            for it in (g.child(j) for j in range(g.childCount())) if g is not None else ():
+                if it is None:
+                    continue
                 key = it.data(0, Qt.ItemDataRole.UserRole)
                 f = it.font(0)
                 f.setBold(bool(self.active) and (key == self.active or str(self.active).startswith(str(key))))

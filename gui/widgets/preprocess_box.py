@@ -26,8 +26,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from gui.runs import data_dir, readable
-from gui.workers import ChildJob
+from gui.child_jobs import ChildJob
+from gui.data_folders import datasets_dir
+from gui.job_text import readable
 from models import progress
 
 
@@ -95,7 +96,7 @@ class PreprocessBox(QGroupBox):
             self.folder_edit.setText(d)
 
     def _pick_dataset(self) -> None:
-        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(data_dir() / "datasets"), "Datasets (*.gbds *.npz *.tfrecord)")
+        f, _ = QFileDialog.getOpenFileName(self, "Dataset", str(datasets_dir()), "Datasets (*.gbds *.npz *.tfrecord)")
         if f:
             self.dataset_edit.setText(f)
 
@@ -105,7 +106,7 @@ class PreprocessBox(QGroupBox):
         if not folder or not Path(folder).is_dir():
             self.failed.emit(f"choose an existing MIDI folder first (got {folder or 'nothing'})")
             return
-        out_dir = data_dir() / "datasets"
+        out_dir = datasets_dir()
         out_dir.mkdir(parents=True, exist_ok=True)
         out = out_dir / f"{Path(folder).name or 'dataset'}-{self.drum_map.currentText()}.gbds"
         args = ["preprocess", "--input_dir", folder, "--output_file", str(out),

@@ -15,8 +15,8 @@ from pathlib import Path
 from PyQt6.QtCore import pyqtSignal
 from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from gui.runs import readable
-from gui.workers import ChildJob
+from gui.child_jobs import ChildJob
+from gui.job_text import readable
 
 PREFIX = "groovebridge fit-prior: "
 FITTING = "Fitting the sampling prior…"

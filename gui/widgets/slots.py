@@ -77,6 +77,7 @@ class SlotCard(QFrame):
         self.thumb.setMinimumHeight(40)
         self.thumb.clicked.connect(lambda: self.adapter.command(EngineCommands.play_slot, self.slot))
         lay.addWidget(self.thumb, 1, 0, 1, 4)
+        self.count_in = QSpinBox()  # beside Record (below); its lambda reads it
         buttons = (
             ("Capture", f"Capture the last 4 bars played on the MIDI input into {slot} (key {slot})", self.capture, 2, 0),
             ("Record", f"Record the next 4 bars played on the MIDI input into {slot}, from the next bar line"
@@ -96,7 +97,6 @@ class SlotCard(QFrame):
             b.clicked.connect(slot_fn)
             lay.addWidget(b, row, col)
             self.buttons[text] = b
-        self.count_in = QSpinBox()
         self.count_in.setRange(0, 2)
         self.count_in.setSuffix(" bar count-in")
         self.count_in.setSpecialValueText("no count-in")

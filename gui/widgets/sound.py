@@ -61,7 +61,7 @@ class SoundBox(QWidget):
         self._user_choice: bool | None = None  # the toggle as the user last set it
         self._loads = 0  # kit loads started; only the latest one's result is used
         self.loading = ""  # the file being loaded ("" when none)
-        self._loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)
+        self._loaded.connect(self._on_loaded, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # PyQt6 stub lacks connect's type
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(4)

@@ -33,11 +33,12 @@ from PyQt6.QtWidgets import (
 
 from bridge.engine.api import EngineCommands
 from gui import theme
+from gui.child_jobs import ChildJob, RunMonitor
+from gui.data_folders import runs_dir
 from gui.engine_adapter import EngineAdapter
-from gui.runs import data_dir, fmt_duration, readable
+from gui.job_text import fmt_duration, readable
 from gui.widgets.preprocess_box import PreprocessBox, path_row
 from gui.widgets.prior_box import PriorBox
-from gui.workers import ChildJob, RunMonitor
 from models import progress
 from models.train.run_folder import read_checkpoints
 
@@ -87,10 +88,10 @@ class TrainPanel(QWidget):
         left_lay.setContentsMargins(0, 0, 0, 0)
         self.data_box = PreprocessBox(self)
         self.data_box.failed.connect(self._fail)
-        # The data box's parts, under the names the window and tests use.
-        for name in ("folder_edit", "drum_map", "preprocess_button", "preprocess_bar", "report_label",
-                     "skip_table", "dataset_edit", "preprocess_job", "start_preprocess"):
-            setattr(self, name, getattr(self.data_box, name))
+        d = self.data_box  # its parts, under the names the window and tests use
+        self.folder_edit, self.drum_map, self.preprocess_button = d.folder_edit, d.drum_map, d.preprocess_button
+        self.preprocess_bar, self.report_label, self.skip_table = d.preprocess_bar, d.report_label, d.skip_table
+        self.dataset_edit, self.preprocess_job, self.start_preprocess = d.dataset_edit, d.preprocess_job, d.start_preprocess
         left_lay.addWidget(self.data_box)
         left_lay.addWidget(self._build_train_box())
         left_lay.addStretch(1)
@@ -244,7 +245,7 @@ class TrainPanel(QWidget):
 
     # ---- pickers -----------------------------------------------------------------------
     def _pick_run(self) -> None:
-        d = QFileDialog.getExistingDirectory(self, "Run folder", str(data_dir() / "runs"))
+        d = QFileDialog.getExistingDirectory(self, "Run folder", str(runs_dir()))
         if d:
             self.show_run(d)
 
@@ -269,7 +270,7 @@ class TrainPanel(QWidget):
             return
         if not resume and (not run or read_checkpoints(Path(run))):
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            run = str(data_dir() / "runs" / f"{self.config_combo.currentText()}-{stamp}")
+            run = str(runs_dir() / f"{self.config_combo.currentText()}-{stamp}")
             self.run_edit.setText(run)
         steps = self.steps_spin.value()
         self._batch = self.batch_spin.value()

@@ -228,10 +228,13 @@ class TransportBar(QWidget):
     def update_state(self, snap: Any) -> None:
         """Show engine state without sending anything back."""
         self._show_playing(bool(snap.playing))
-        for w, value in ((self.tempo, float(snap.bpm)), (self.latency, int(round(snap.latency_ms)))):
+        for w, value in ((self.tempo, float(snap.bpm)), (self.latency, float(snap.latency_ms))):
             if not w.hasFocus():
                 w.blockSignals(True)
-                w.setValue(value)
+                if isinstance(w, QSpinBox):  # the latency, whole ms
+                    w.setValue(int(round(value)))
+                else:
+                    w.setValue(value)
                 w.blockSignals(False)
         i = self.sync.findData(snap.sync_source)
         if i >= 0 and i != self.sync.currentIndex():

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.clock.change import ChangeMixin, _Arrival
-from bridge.clock.slip import EDGE_TICKS, curve_fit
+from bridge.clock.slip import DRIVER_PERIODS_SEC, EDGE_TICKS, curve_fit
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -72,8 +72,6 @@ RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed a
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
 RAMP_TICKS = 48  # ticks a segment needs before a curve (a tempo ramp) is fitted
 ALIAS_TICKS = 4 * PPQN  # two 'duplicates' this close on a driver period's grid: aliasing
-DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
-                                      for rate in (44100, 48000, 88200, 96000)}))
 
 
 @dataclass(frozen=True)

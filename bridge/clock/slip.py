@@ -26,6 +26,8 @@ import numpy as np
 
 STEP_TICKS = 16
 MIN_AFTER = 4  # ticks after the step point needed to call it flat
+DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
+                                      for rate in (44100, 48000, 88200, 96000)}))
 LOCAL_TICKS = 6  # a line through this many ticks before two off ones: are they whole ticks off?
 EDGE_TICKS = 6  # before the fit settles: a line through the first (or last) this many ticks
 
@@ -151,8 +153,10 @@ class SlipMixin:
     def _early_slip(self) -> None:
         """Before the fit settles (its first 24 ticks after a start), a lost tick would be fitted
         in for good: fit a line through the first ``EDGE_TICKS`` ticks and look for a whole-tick
-        step after them, or through the last ones and look before them. Lost ticks only: two
-        ticks in one period look like a duplicate while a coarse period aliases the tick rate."""
+        step after them, or through the last ones and look before them. Lost ticks, and
+        duplicates where one clean line (residuals under a 16th of a tick, 1 ms at least)
+        fits every tick once renumbered (coarse periods that could put two ticks in one period
+        leave more noise than that) and the ticks are not one driver period apart (aliasing)."""
         pts = [a for a in self._arrivals if a.ok]
         if len(pts) < 2 * EDGE_TICKS:
             return
@@ -175,7 +179,9 @@ class SlipMixin:
                     np.abs(rs[s:]) < tol)
                 start, j = (s, -k) if ok else (0, 0)
             fixed = ns + np.where(np.arange(ns.size) >= start, j, 0)
-            if j > 0 and np.std(ts - np.polyval(np.polyfit(fixed, ts, 1), fixed)) < max(0.001, slope / 16):
+            if j < 0 and np.min(np.abs(DRIVER_PERIODS_SEC / slope - 1.0)) < 0.005:
+                continue  # ticks one driver period apart: maybe a faster clock aliased by coarse periods
+            if j and np.std(ts - np.polyval(np.polyfit(fixed, ts, 1), fixed)) < max(0.001, slope / 16):
                 later = [a for a in self._arrivals if a.n >= pts[start].n]  # (one clean line after: a slip)
                 self.lost_ticks += max(j, 0)
                 self.duplicates += max(-j, 0)

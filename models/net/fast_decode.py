@@ -62,6 +62,18 @@ def decode_threads() -> int:
     return max(1, int(env)) if env.isdigit() else 1
 
 
+def encode_threads() -> int:
+    """Threads of the native encoder (one per direction, at most 2 used): torch's thread count
+    (``native_threads``; 1 in the engine) unless GROOVEBRIDGE_NATIVE_ENCODE_THREADS=N. Its
+    threads never wait for each other, but a second one competes with the playback threads for
+    the other core. Measured in the engine over JACK (benchmarks/bench_follow.py, 30 s at 174
+    BPM, int8, two runs each, 2-core machine with 1.0-1.7 cores busy with other processes):
+    follow generation 22.1 -> 19.4 ms per bar with 2 threads; with the follow job's model calls
+    at SCHED_FIFO (``--gen-rt-priority 5``) 12.6 vs 13.0 ms: no gain, so the default stays."""
+    env = os.environ.get("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", "")
+    return max(1, int(env)) if env.isdigit() else native_threads()
+
+
 RAW = (1.0, 1.0)  # hit-probability floors that leave velocities and offsets as written
 GIVEN_HIT = (1e-6, 1e-6)  # velocities and offsets given a hit (sampling, reconstruction)
 GIVEN_FORCED_HIT = (1e-6, 1.0)  # hits forced from outside (humanize): velocities given a hit, raw offsets
@@ -215,7 +227,7 @@ class FastGrooVAE:
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder input (B, T, D) (transform already applied) -> (mu, sigma) each (B, Z)."""
         if self.native_encoder is not None and self.native_for_single and x.shape[0] <= NATIVE_ENCODE_MAX_BATCH:
-            summary = self.native_encoder.final_states(x.float().contiguous(), native_threads())
+            summary = self.native_encoder.final_states(x.float().contiguous(), encode_threads())
         else:
             _, (h_n, _) = self.enc_lstm(x)
             summary = torch.cat([h_n[0], h_n[1]], dim=-1)

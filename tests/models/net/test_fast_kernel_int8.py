@@ -263,3 +263,12 @@ def test_int8_setting_without_native_kernels_falls_back_to_fp32_torch(monkeypatc
     x, _ = encoder_inputs(cfg, torch.rand(1, cfg.num_steps, 27, generator=g))
     with torch.no_grad():
         assert torch.allclose(fm.encode(x)[0], m.encoder(x)[0], atol=1e-5)
+
+
+def test_encoder_threads_follow_torch_unless_set(monkeypatch) -> None:
+    from models.net.fast_decode import encode_threads
+
+    monkeypatch.delenv("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", raising=False)
+    assert encode_threads() == 1  # torch.set_num_threads(1) at the top of this module
+    monkeypatch.setenv("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", "2")
+    assert encode_threads() == 2

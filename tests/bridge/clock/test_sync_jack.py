@@ -59,14 +59,7 @@ def test_midi_clock_sync_over_jack_with_faults(mode: str, gmd_dir: Path) -> None
     except JackUnavailable as e:
         pytest.skip(str(e))
     try:
-        # One retry: on this shared 2-core machine about 1 run in 4 (either mode) missed by a
-        # step or a few ms (a hit captured one 16th off after a slip not caught in time; issue 22
-        # stays open for it). A follower that is wrong every time still fails both attempts.
-        try:
-            run_scenario(groove, strict=mode == "sync")
-        except AssertionError as first:
-            print(f"first attempt failed, retrying once: {str(first).splitlines()[0][:200]}")
-            run_scenario(groove, strict=mode == "sync")
+        run_scenario(groove, strict=mode == "sync")
     finally:
         server_cm.__exit__(None, None, None)
 

@@ -74,8 +74,10 @@ def window(qtbot, engine):
     qtbot.addWidget(win)
     win.show()
     win.attach_engine(engine)
-    # Ready, and the engine's first automatic sample is in (it samples once the model is up).
-    # The variations arrive a moment before the chosen one becomes the pattern: wait for both.
+    # Ready, and the first sample is in: the engine samples an empty pattern once the model is
+    # up; attached while the model still loads, the window plays a starter groove and samples
+    # over it at model ready (gui.first_pattern). The variations arrive a moment before the
+    # chosen one becomes the pattern: wait for both.
     def settled() -> bool:
         s = engine.snapshot()
         return s.model_state == "ready" and len(s.variations) > 0 and s.pattern.num_hits > 0

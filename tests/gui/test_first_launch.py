@@ -190,3 +190,31 @@ def test_without_starters_the_model_fills_the_window_as_before(qtbot, monkeypatc
     assert any("gone.json is missing" in r.getMessage() for r in caplog.records)  # logged, not shown
     assert all("JACK" in e for e in window.errors), window.errors  # (no MIDI server here: said once)
     window.close()
+
+
+def test_a_window_attached_to_a_loading_engine_puts_a_starter_in_at_the_engines_tempo(qtbot, model_loader):
+    """The window's own path (no gui.app): attach_engine reads the first pattern itself."""
+    from bridge.engine import Engine
+    from bridge.settings import Settings
+    from gui.main_window import MainWindow
+    from gui.settings_store import SettingsStore
+    from tests.rigs.midi_fakes import FakeMidiIO
+
+    gate = threading.Event()
+    engine = Engine(Settings(osc_enabled=False, bpm=96.0), model_loader=lambda n: gate.wait(60) and model_loader(n),
+                    midi=FakeMidiIO())
+    engine.start()
+    try:
+        win = MainWindow(SettingsStore())
+        qtbot.addWidget(win)
+        win.show()
+        win.attach_engine(engine)
+        qtbot.waitUntil(lambda: shown_pattern(win) is not None, timeout=5000)
+        snap = engine.snapshot()
+        assert snap.pattern_source.startswith("starter ") and snap.pattern.bpm == 96.0
+        gate.set()
+        qtbot.waitUntil(lambda: engine.snapshot().pattern_source == "sample", timeout=30000)
+        win.close()
+    finally:
+        gate.set()
+        engine.close()

@@ -6,8 +6,8 @@ A *run* is the newest ticks beyond the band, all on one side of the line:
 
 * **tempo change** (``_split``): the run grows on a straight line, significantly: its slope
   beyond twice its noise-level standard error, and, when some of its ticks lie beyond the
-  tolerance, a scatter about its own line within the band's noise (1.5 band) and a slope
-  significant against that scatter (Student's t, one-sided 95 %). A burst of late ticks on
+  tolerance, two ticks more if late (6), a scatter about its own line within the band's noise (1.5
+  band) and a slope significant against that scatter (Student's t, one-sided 95 %). A burst of late ticks on
   a busy machine (asynchronous JACK) rises and falls, and jitter that has just begun scatters
   beyond a band taught by cleaner ticks: neither is a tempo change (the old follower took
   both for one: 11-20 ms errors). A ramp's runs start just beyond the band and are followed
@@ -29,6 +29,7 @@ from bridge.clock.slip import SlipMixin, integer_offset
 
 PPQN = 24
 HOLD_LATE_TICKS = 4 * PPQN  # a late stretch this long (not whole ticks) is a new latency, not a stall
+WILD_EXTRA_TICKS = 2  # a late run with ticks beyond the tolerance needs this many more ticks (bursts are short)
 SCATTER_FLOOR_SEC = 0.0001  # the least scatter a run's own line is credited with
 T_CRIT = (math.inf, 6.31, 2.92, 2.35, 2.13, 2.02, 1.94, 1.89, 1.86)  # Student's t, one-sided 95 %, by dof
 
@@ -108,7 +109,7 @@ class ChangeMixin(SlipMixin):
         return run
 
     def _tempo_changed(self) -> bool:
-        run = self._run()
+        run = self._run()[-self.resync_ticks:]  # (the newest part: a long run may have begun with a stall)
         m = len(run)
         if m < self.change_ticks:
             return False
@@ -123,7 +124,9 @@ class ChangeMixin(SlipMixin):
         sigma = self.band_sec / math.sqrt(3.0)  # uniform noise over +-band
         slope_se = sigma / math.sqrt(float(nc @ nc))
         wild = any(not a.ok for a in run)  # (a ramp's runs start just beyond the band: followed at once)
-        if slope > 2.0 * slope_se and wild and self._scattered(rs - rs.mean() - slope * nc, slope, float(nc @ nc)):
+        extra = WILD_EXTRA_TICKS if sign > 0 else 0  # (a busy machine delivers late, never early)
+        if slope > 2.0 * slope_se and wild and (m < self.change_ticks + extra or self._scattered(
+                rs - rs.mean() - slope * nc, slope, float(nc @ nc))):
             return False  # late ticks of a busy moment, or jitter just begun: a change grows on a line
         if slope > 2.0 * slope_se:
             j = 0

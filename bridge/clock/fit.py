@@ -203,7 +203,9 @@ class TickLine(ChangeMixin):
         per_tick = np.diff(times) / np.maximum(1, np.diff([a.n for a in recent]))
         spread = float(np.ptp(per_tick))  # (a tick rate aliasing a period jumps once in 40 ticks)
         on_grid = np.abs(phases.mean(axis=0)) >= 0.9
-        concentrated = on_grid & (DRIVER_PERIODS_SEC <= 2.0 * spread)
+        # (a period found stays while the grid holds: near a whole multiple of it the intervals
+        # jump once in a long while, maybe not within this window)
+        concentrated = on_grid & ((DRIVER_PERIODS_SEC <= 2.0 * spread) | (DRIVER_PERIODS_SEC == self.detected_period_sec))
         found = float(DRIVER_PERIODS_SEC[concentrated].max()) if concentrated.any() else 0.0
         grid = float(DRIVER_PERIODS_SEC[on_grid].max()) if on_grid.any() and not found else 0.0
         if grid and not self._grid_sec:

@@ -197,10 +197,10 @@ class SlipMixin:
         if a1.ok or a2.ok or a1.n < self._seg_start:
             return
         grid_tol = min(self.tolerance_sec, spt / 4)
-        j = self._whole_ticks_off(a1.r, a2.r, spt, grid_tol)
-        if not j:  # against the line through the ticks just before (a tempo ramp moves on from the fit)
-            local = self._local_offsets(a1, a2)
-            j = self._whole_ticks_off(*local, grid_tol) if local else 0
+        # against the line through the ticks just before, where they make a clean one (a tempo
+        # ramp or change moves on from the fit: its lag is no lost tick), else against the fit
+        local = self._local_offsets(a1, a2)
+        j = self._whole_ticks_off(*local, grid_tol) if local else self._whole_ticks_off(a1.r, a2.r, spt, grid_tol)
         if not j:
             return
         if j > 0:

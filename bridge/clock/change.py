@@ -30,6 +30,7 @@ from bridge.clock.slip import SlipMixin, integer_offset
 PPQN = 24
 HOLD_LATE_TICKS = 4 * PPQN  # a late stretch this long (not whole ticks) is a new latency, not a stall
 WILD_EXTRA_TICKS = 2  # a late run with ticks beyond the tolerance needs this many more ticks (bursts are short)
+UNDO_TICKS = 3  # ticks back on the old line that undo a tempo change still being placed
 SCATTER_FLOOR_SEC = 0.0001  # the least scatter a run's own line is credited with
 T_CRIT = (math.inf, 6.31, 2.92, 2.35, 2.13, 2.02, 1.94, 1.89, 1.86)  # Student's t, one-sided 95 %, by dof
 
@@ -48,6 +49,7 @@ class ChangeMixin(SlipMixin):
     resync_ticks: int
     window_ticks: int
     tempo_changes: int
+    changes_undone: int
     resyncs: int
     fitted: int
     _anchor: tuple[float, float, float] | None
@@ -196,3 +198,33 @@ class ChangeMixin(SlipMixin):
         before = float(w[ns < c].sum())
         self._seg_start = c
         self._anchor = (float(c), t0 + float(coef[best, 0]), max(1.0, min(before, self.window_ticks) / 4.0))
+
+    def _undo_change(self) -> bool:
+        """A tempo change whose newest ``UNDO_TICKS`` ticks are back on the line of the segment
+        before it (and off the new one) undid itself: it was a burst of late ticks that grew on
+        a line for a while (a busy machine), not the master. The old segment comes back; the
+        burst's ticks are left out of the fit."""
+        if self._change is None or self.n - self._seg_start < UNDO_TICKS:
+            return False
+        old_start, old_anchor = self._change
+        before = [a for a in self._arrivals if old_start <= a.n < self._seg_start and a.ok][-self.window_ticks:]
+        newest = list(self._arrivals)[-UNDO_TICKS:]
+        if len(before) < 2 * UNDO_TICKS or max(abs(a.r) for a in newest) <= self.band_sec:
+            return False
+        ns = np.array([a.n for a in before], float) - before[-1].n
+        ts = np.array([a.t for a in before]) - before[-1].t
+        slope, icpt = np.polyfit(ns, ts, 1)
+
+        def off_old(a: _Arrival) -> float:
+            return float(a.t - before[-1].t - icpt - slope * (a.n - before[-1].n))
+
+        if max(abs(off_old(a)) for a in newest) > self.band_sec:
+            return False
+        for a in self._arrivals:
+            if a.n >= self._seg_start and abs(off_old(a)) > self.tolerance_sec:
+                a.ok = False
+        self._seg_start, self._anchor, self._change = old_start, old_anchor, None
+        self.tempo_changes -= 1
+        self.changes_undone += 1
+        return True
+

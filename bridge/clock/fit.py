@@ -110,6 +110,7 @@ class TickLine(ChangeMixin):
         self.line = Line(0.0, 0.0, sec_per_tick)
         self.n = -1  # index of the last tick
         self.tempo_changes = 0
+        self.changes_undone = 0  # tempo changes a burst of late ticks made, undone (bridge.clock.change)
         self.lost_ticks = 0
         self.resyncs = 0
         self.duplicates = 0  # ticks ignored as duplicates (or counted ahead and renumbered)
@@ -183,6 +184,8 @@ class TickLine(ChangeMixin):
             self._locate(c - 8, min(c + 8, self.n - 2))
             if self.n - self._seg_start >= RELOCATE_AFTER[-1]:
                 self._change = None
+            self._refit()
+        if self._undo_change():
             self._refit()
         if self._seg_start != segment or self.n != a.n:  # a new segment: residuals against its line
             for b in self._arrivals:

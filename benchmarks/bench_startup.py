@@ -16,7 +16,8 @@ Then, as a musician meets it (``--launches N``, default 5; skipped with 0): the 
 (``gui.app.launch``, the shipped default model, the real MIDI backend) started N times in fresh
 processes on a real X server (Xvfb, started for the run when no display is set) with a JACK
 server (a private one, dummy backend, when jackd is installed), from the process' spawn:
-window shown, engine attached, model loading, model ready, first pattern in the window; once on
+window shown, first pattern drawn (in the grid), in the engine (seen from a thread of its own),
+engine attached, model loading, model ready, first pattern shown (the engine's, in the grid); once on
 a first launch (nothing saved: a starter groove, then the model's own sample), a first launch that
 starts the transport as soon as the engine is attached (to the first note sent), and once with the
 last session's pattern saved (the app shows it
@@ -119,8 +120,8 @@ def cold_start_ms(kind: str) -> float:
     return float(out.strip().splitlines()[-1]) * 1000
 
 
-REAL_MARKS = ("window shown", "engine attached", "model loading", "model ready", "first pattern shown",
-              "first note played", "model's sample shown")
+REAL_MARKS = ("window shown", "first pattern drawn", "first pattern in the engine", "engine attached",
+              "model loading", "model ready", "first pattern shown", "first note played", "model's sample shown")
 KINDS = {"first launch": "fresh", "first launch, Play at once": "play", "last pattern saved": "restored"}
 
 
@@ -136,8 +137,27 @@ def real_child(kind: str) -> int:
     from gui import app as gui_app
 
     gui_app.make_application()
+    engines: list = []
+    start_engine = gui_app.start_engine
+
+    def observed_start(*a: object, **k: object):  # the engine as soon as it is started
+        started = start_engine(*a, **k)
+        engines.append(started[0])
+        return started
+
+    gui_app.start_engine = observed_start
     window = gui_app.launch(gui_app.build_parser().parse_args([]))
     notes: list[float] = []
+
+    def watch_engine() -> None:  # its own thread: when the engine has the pattern (not when the GUI sees it)
+        while "first pattern in the engine" not in marks:
+            if engines and engines[0].snapshot().pattern.num_hits:
+                marks["first pattern in the engine"] = time.time() - spawned
+            time.sleep(0.002)
+
+    import threading
+
+    threading.Thread(target=watch_engine, daemon=True).start()
 
     def on_note(_note: object, _due: float) -> None:  # the scheduler thread: the note went out
         if not notes:
@@ -157,6 +177,7 @@ def real_child(kind: str) -> int:
         wanted = [m for m in REAL_MARKS if m not in skip]
         for name, seen in (
             ("window shown", handle is not None and handle.isExposed()),
+            ("first pattern drawn", grid is not None and grid.num_hits > 0),
             ("engine attached", engine is not None),
             ("model loading", snap is not None and snap.model_state in ("loading", "ready")),
             ("model ready", snap is not None and snap.model_state == "ready"),

@@ -4,11 +4,12 @@ The window is shown first; the engine (MIDI ports, threads, OSC server) is built
 background thread right after, and its model loads in the engine's own worker, so the window is
 usable at once and shows "loading" until the model is ready. Before that thread starts the
 engine (and so the worker's torch import, which holds the GIL for long stretches: every other
-thread then waits) it reads the first pattern (``gui.first_pattern``: the last session's, else
-a starter groove; importing the MIDI-file reader on the way, which the window would otherwise
-import at attach under that contention) and queues it in the engine, whose control thread plays
-it from its first command: a first launch shows and plays a groove at engine attach, seconds
-before the model is up. Without a display it says so in one line and points to
+thread, the GUI's above all, then crawls) the window reads and draws the first pattern
+(``gui.first_pattern``: the last session's, else a starter groove), and the start thread queues
+it in the engine, whose control thread plays it from its first command, and imports the
+MIDI-file reader the window would otherwise import at attach under that contention: a first
+launch shows a groove with the window and plays it from engine attach, seconds before the
+model is up. Without a display it says so in one line and points to
 ``groovebridge serve``.
 """
 
@@ -112,12 +113,10 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
     starter.ready.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # PyQt6 stub lacks connect's type
     starter.failed.connect(lambda msg: window.show_error(f"the engine could not start: {msg}"))
 
-    def run() -> None:  # background thread: imports, the first pattern, MIDI ports, threads
+    def run(first: Any) -> None:  # background thread: imports, MIDI ports, threads, the model
         try:
             settings, warning = build_settings(saved, args)
-            from gui.first_pattern import first_pattern  # before the engine starts importing torch
-
-            first = first_pattern(slots_dir)
+            import models.midi.files  # noqa: F401 - the slots' reader, at attach; here, before torch
             engine, osc, osc_warning = start_engine(settings, model_loader, first)
         except Exception as e:  # noqa: BLE001 - shown in the window, the app stays up
             text = str(e).strip()
@@ -125,7 +124,14 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
             return
         starter.ready.emit(engine, osc, "; ".join(w for w in (warning, osc_warning) if w), first)
 
-    QTimer.singleShot(0, lambda: threading.Thread(target=run, name="engine-start", daemon=True).start())
+    def begin() -> None:  # GUI thread, first thing in the event loop: the first pattern, then the engine
+        from gui.first_pattern import first_pattern
+
+        first = first_pattern(slots_dir)
+        window.draw_first_pattern(first)
+        threading.Thread(target=run, args=(first,), name="engine-start", daemon=True).start()
+
+    QTimer.singleShot(0, begin)
     return window
 
 

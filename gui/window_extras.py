@@ -287,6 +287,13 @@ class WindowExtrasMixin(_Base):
         self._starter_pending = is_starter(first.source)
         return self.adapter.command(EngineCommands.set_pattern, groove, source=first.source)
 
+    def draw_first_pattern(self, first: FirstPattern) -> None:
+        """Before the engine is attached: draw the pattern it will play from its first command
+        (``gui.app`` queues it), so it is on screen before the model load slows the GUI down."""
+        if first.groove is not None and self.adapter.engine is None:
+            self.grid.set_groove(first.groove)
+            self.source_label.setText(f"· {first.source}")
+
     def replace_untouched_starter(self, snap: Any) -> None:
         """Model ready and the starter groove still playing as it came: the model's own sample
         replaces it (with variations), unless the transport runs (what is heard is not swapped

@@ -30,6 +30,7 @@ class WindowParts(QMainWindow):
     io_panel: IoPanel
     splitter: QSplitter
     error_label: QLabel
+    source_label: QLabel
     errors: deque[str]
 
     def show_error(self, message: str) -> None:

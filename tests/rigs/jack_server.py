@@ -21,7 +21,11 @@ timeout a late client delays the cycle instead; a client that vanishes without c
 stalls the server for 10 x 200 ms, so test clients close theirs. Clients in this process reach it
 through ``JACK_DEFAULT_SERVER`` (set while the context is open, restored after). Each server of
 a process gets its own name (``<prefix>-<pid>-<n>[-rt]``), so a server never meets what the last
-one of the same name left behind. ``log_dir``: jackd's own output (xruns, clients it timed out
+one of the same name left behind. A jackd killed without cleanup keeps its slot in JACK's
+machine-wide registry of 8 servers, and JACK frees a dead slot only for a server of the same
+name: ``start_jackd`` first frees this user's slots whose server pid is gone
+(``tests.rigs.jack_registry``), so leaked slots never add up to "Too many servers already
+active". ``log_dir``: jackd's own output (xruns, clients it timed out
 or zombified) goes to ``<log_dir>/<name>.log`` instead of nowhere, so a failing run can be read
 after the fact. Nothing here imports rtmidi.
 """
@@ -37,6 +41,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.rigs.jack_registry import reclaim_dead_servers
 
 START_TIMEOUT_SEC = 30.0  # a loaded CI machine can take seconds to start jackd
 SAMPLE_RATE = 48000
@@ -65,7 +71,9 @@ def start_jackd(name: str, period_frames: int, realtime: bool, env: Mapping[str,
                 timeout_sec: float = START_TIMEOUT_SEC, sync: bool = False,
                 log_path: Path | None = None) -> subprocess.Popen[bytes] | None:
     """Start ``jackd -n name`` (dummy backend, 48 kHz) and wait until it answers; None if not.
-    ``log_path``: append jackd's output there (after a line with the time and the command)."""
+    ``log_path``: append jackd's output there (after a line with the time and the command).
+    Slots of JACK's server registry left by dead servers of this user are freed first."""
+    reclaim_dead_servers()
     env = dict(os.environ if env is None else env, JACK_NO_START_SERVER="1")
     mode = ["-R", "-P", "70"] if realtime else ["--no-realtime"]
     if sync:

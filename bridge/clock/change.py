@@ -14,8 +14,8 @@ A *run* is the newest ticks beyond the band, all on one side of the line:
   at once.
 * **slip** (whole ticks off, flat): renumbered (``bridge.clock.slip``);
 * **phase jump** (``_resync``): a run that neither grows nor catches up for ``resync_ticks``
-  restarts the fit; but a run *late* by less than whole ticks is held through for up to
-  ``HOLD_LATE_TICKS`` (4 beats): a master's phase never jumps while it plays, a stall of the
+  restarts the fit; but a run *late* by less than whole ticks, at a steady tempo (no change
+  being placed, no ramp), is held through for up to ``HOLD_LATE_TICKS`` (4 beats): a master's phase never jumps while it plays, a stall of the
   delivery does (seen over JACK: 40 ticks 4-12 ms late, then on time again).
 """
 
@@ -54,6 +54,7 @@ class ChangeMixin(SlipMixin):
     fitted: int
     _anchor: tuple[float, float, float] | None
     _band_floor: float
+    _curve: float
 
     def _recover(self) -> None:
         """``resync_ticks`` ticks in a row left out, not catching up: the phase jumped; refit."""
@@ -78,7 +79,8 @@ class ChangeMixin(SlipMixin):
             self._renumber(run, j)
             self.slip_events.append((j, True))
             return
-        if float(np.median([a.r for a in run])) > 0 and self._late_ticks() < HOLD_LATE_TICKS:
+        steady = self._change is None and not self._curve  # (not inside a tempo change or a ramp)
+        if steady and float(np.median([a.r for a in run])) > 0 and self._late_ticks() < HOLD_LATE_TICKS:
             return  # late, not by whole ticks: the delivery stalls (a busy machine); the line holds
         self.resyncs += 1
         self._seg_start = run[0].n

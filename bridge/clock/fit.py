@@ -71,6 +71,7 @@ RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
 RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
 RAMP_TICKS = 48  # ticks a segment needs before a curve (a tempo ramp) is fitted
+GRID_MATCH = 2e-4  # a tick period this close to a driver period is on its grid (aliasing, or exactly that rate)
 ALIAS_TICKS = 4 * PPQN  # two 'duplicates' this close on a driver period's grid: aliasing
 
 
@@ -211,6 +212,8 @@ class TickLine(ChangeMixin):
         concentrated = on_grid & ((DRIVER_PERIODS_SEC <= 2.0 * spread) | (DRIVER_PERIODS_SEC == self.detected_period_sec))
         found = float(DRIVER_PERIODS_SEC[concentrated].max()) if concentrated.any() else 0.0
         grid = float(DRIVER_PERIODS_SEC[on_grid].max()) if on_grid.any() and not found else 0.0
+        if grid and abs(self.line.sec_per_tick / grid - 1.0) > GRID_MATCH:
+            grid = 0.0  # near the grid but not on it (107.5 BPM against 1024 frames at 44.1 kHz): a clock
         if grid and not self._grid_sec:
             self._grid_since = self.n
         self._grid_sec = grid

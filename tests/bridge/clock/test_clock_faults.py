@@ -330,3 +330,14 @@ def test_a_long_late_burst_taken_for_a_tempo_change_is_undone():
     assert np.max(np.abs(after(rows, 366 + PPQN)[:, 1] - latency)) < 0.5  # within a beat
     assert f.tempo_changes == 0 and f._line.changes_undone == 1 and f.pop_slips() == []
 
+
+
+@pytest.mark.parametrize("bpm", [107.5, 107.8, 117.0, 117.3])
+def test_two_duplicates_near_a_driver_period_are_duplicates(bpm):
+    """Near (not on) a driver period's rate, two duplicates two beats apart are duplicates, not
+    aliasing of a faster clock by coarse delivery (found by the property test at 107.5 BPM:
+    both were recounted, 46.5 ms off for good): arrivals of a coarse delivery sit exactly one
+    period apart, a clock near that rate does not."""
+    f, rows = follow(clock_stream(PPQN * 28, bpm, duplicates=[200, 248]))
+    assert np.max(np.abs(rows[:, 1])) < 0.5, np.max(np.abs(rows[:, 1]))
+    assert f.duplicates == 2 and f.pop_slips() == []

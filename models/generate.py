@@ -23,7 +23,6 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,6 +35,7 @@ from models.net.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE
 from models.net.prior import PRIOR_FILE, LatentPrior, PriorError, load_prior, weights_fingerprint
 from models.net.transforms import encoder_inputs
 from models.net.vae import GrooVAE
+from models.protocols import GrooveModelLike
 from models.train.checkpoint import CheckpointError, load_checkpoint, resolve_checkpoint
 
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
@@ -277,7 +277,7 @@ class GrooveModel:
         return Groove.from_tensor(t, groove.bpm)
 
 
-def humanizer(model: Any, helper: Callable[[], Any]) -> Any:
+def humanizer(model: GrooveModelLike, helper: Callable[[], GrooveModelLike | None]) -> GrooveModelLike:
     """The model to humanize with: ``model`` when it was trained to humanize (its config's
     humanize transform) or has no config (a stand-in); otherwise ``helper()``, the shipped
     "humanize" model (None when it failed to load), which turns flat, quantised hits into a

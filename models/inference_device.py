@@ -15,16 +15,17 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from models.groove import Groove
+from models.protocols import ControlledModelLike, DeviceModelLoader, GrooveModelLike
 
 log = logging.getLogger(__name__)
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 TIMING_REPEATS = 5
 
-Loader = Callable[[str, str], Any]  # (name or path, device) -> a model with sample / encode
+Loader = DeviceModelLoader  # (name or path, device) -> a model with sample / encode
 
 
 def available_devices() -> list[str]:
@@ -48,7 +49,7 @@ def check_device_choice(preference: str) -> str:
     return value
 
 
-def _default_loader(name: str, device: str) -> Any:
+def _default_loader(name: str, device: str) -> GrooveModelLike:
     from models.generate import load_model
 
     return load_model(None if name in ("", "default") else name, device=device)
@@ -75,13 +76,14 @@ def _sync(device: str) -> None:
         torch.mps.synchronize()
 
 
-def time_model(model: Any, device: str, repeats: int = TIMING_REPEATS) -> dict[str, float]:
+def time_model(model: GrooveModelLike, device: str, repeats: int = TIMING_REPEATS) -> dict[str, float]:
     """Median ms of ``sample(1)`` and of ``encode`` of one groove, after one warm-up call each."""
     groove = _probe_groove(int(getattr(model, "num_steps", 64) or 64))
     config = getattr(model, "config", None)
     controls = [groove] if getattr(config, "hits_as_controls", False) else None
+    controlled = cast(ControlledModelLike, model)  # used only when its config asks for control hits
     calls: dict[str, Callable[[], object]] = {
-        "sample_ms": lambda: model.sample(1, seed=0, controls=controls) if controls else model.sample(1, seed=0),
+        "sample_ms": lambda: controlled.sample(1, seed=0, controls=controls) if controls else model.sample(1, seed=0),
         "encode_ms": lambda: model.encode([groove]),
     }
     out: dict[str, float] = {}

@@ -30,14 +30,21 @@ from bridge.engine.patterns import Patterns
 from bridge.engine.snapshot import ZERO_ATTRIBUTES
 from models.groove import Groove
 from models.net.attributes import AttributeValueError, check_attributes
+from models.protocols import AttributeModelLike, GrooveModelLike, can_shift
 
 SampleResult = tuple[list[Groove], list[Groove], dict[str, float]]  # grooves, their un-shifted sources, the shift
 
 
-def has_directions(model: Any) -> bool:
+def has_directions(model: GrooveModelLike | None) -> bool:
     """Whether ``model`` can shift along the attribute directions (a fitted prior with them)."""
-    prior = getattr(model, "prior", None)
-    return prior is not None and getattr(prior, "directions", None) is not None
+    return model is not None and can_shift(model)
+
+
+def shifting(model: GrooveModelLike) -> AttributeModelLike:
+    """``model`` as one that shifts along attribute directions; AttributeValueError if it cannot."""
+    if not can_shift(model):
+        raise AttributeValueError(f"{model.name} has no attribute directions; run `groovebridge fit-prior` for it")
+    return model
 
 
 def nonzero(attributes: Mapping[str, float]) -> dict[str, float]:
@@ -102,9 +109,9 @@ class Attributes:
         if source.num_steps % steps:
             raise ValueError(f"attributes: the pattern has {source.num_steps} steps, not a multiple of {steps}")
 
-        def job(model: Any) -> tuple[Groove, dict[str, float], Groove]:
+        def job(model: GrooveModelLike) -> tuple[Groove, dict[str, float], Groove]:
             attrs = dict(ctx.snap.attributes)  # the latest values, read when the job runs
-            return source, attrs, model.shift(source, attrs)
+            return source, attrs, shifting(model).shift(source, attrs)
 
         ctx.submit(job, self._shifted, key="attributes")
 
@@ -119,23 +126,23 @@ class Attributes:
         patterns.label = base  # later shifts are labelled after the source, not after this one
 
     # ---- for the model commands -------------------------------------------------------------------
-    def sample_job(self, count: int, temperature: float) -> Callable[[Any], SampleResult]:
+    def sample_job(self, count: int, temperature: float) -> Callable[[GrooveModelLike], SampleResult]:
         """The worker job for ``sample``: (grooves, their un-shifted sources, the attributes)."""
         snap = self._ctx.snap
         attrs = nonzero(snap.attributes) if snap.attributes_available else {}
         if not attrs:
 
-            def plain(model: Any) -> SampleResult:
+            def plain(model: GrooveModelLike) -> SampleResult:
                 grooves = model.sample(count, temperature=temperature)
                 return grooves, grooves, {}
 
             return plain
         seed = random.randrange(2**31)
 
-        def shifted(model: Any) -> SampleResult:
+        def shifted(model: GrooveModelLike) -> SampleResult:
             # The same seed draws the same latents: the second call is the un-shifted decode,
             # the source later attribute moves start from (so they never compound).
-            moved = model.sample(count, temperature=temperature, seed=seed, attributes=attrs)
+            moved = shifting(model).sample(count, temperature=temperature, seed=seed, attributes=attrs)
             return moved, model.sample(count, temperature=temperature, seed=seed), attrs
 
         return shifted

@@ -28,6 +28,7 @@ from bridge.engine.snapshot import EngineSnapshot
 from bridge.play.player import Player
 from bridge.play.thread import SchedulerThread
 from bridge.settings import Settings
+from models.protocols import GrooveModelLike
 
 log = logging.getLogger("bridge.engine")
 Callback = Callable[[str, Any], None]
@@ -90,7 +91,7 @@ class EngineContext:
         if self.scheduler is not None:
             self.scheduler.wake()
 
-    def submit(self, fn: Callable[[Any], Any], then: Callable[[Any], None], key: str | None = None) -> None:
+    def submit(self, fn: Callable[[GrooveModelLike], Any], then: Callable[[Any], None], key: str | None = None) -> None:
         """Run ``fn(model)`` on the generation worker; ``then(result)`` on the control thread
         (a failure: one error line)."""
 

@@ -45,6 +45,7 @@ from bridge.play.thread import SchedulerThread
 from bridge.settings import Settings
 from models.drum_maps import DrumMapError, get_drum_map
 from models.groove import Groove
+from models.protocols import GrooveModelLike
 
 log = logging.getLogger(__name__)
 CLOCK_STATUSES = frozenset((0xF8, 0xFA, 0xFB, 0xFC, 0xF2))
@@ -54,7 +55,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings | None = None,
-        model_loader: Callable[..., Any] | None = None,
+        model_loader: Callable[..., GrooveModelLike] | None = None,
         midi: Any = None,
         clock: Clock | None = None,
         *,

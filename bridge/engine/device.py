@@ -14,19 +14,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any
 
 from models.inference_device import choose_device
+from models.protocols import GrooveModelLike
+
+AnyLoader = Callable[..., GrooveModelLike]  # loader(name) or loader(name, device=...)
 
 
-def default_model_loader(name: str, device: str = "cpu") -> Any:
+def default_model_loader(name: str, device: str = "cpu") -> GrooveModelLike:
     """Load a shipped model by name ("" or "default": the default one) or a checkpoint path."""
     from models.generate import load_model
 
     return load_model(None if name in ("", "default") else name, device=device)
 
 
-def accepts_device(loader: Any) -> bool:
+def accepts_device(loader: AnyLoader) -> bool:
     """Whether ``loader(name, device=...)`` is allowed (test stand-ins take a name only)."""
     try:
         params = inspect.signature(loader).parameters.values()
@@ -35,7 +37,7 @@ def accepts_device(loader: Any) -> bool:
     return any(p.name == "device" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
-def device_of(model: Any, fallback: str) -> str:
+def device_of(model: GrooveModelLike, fallback: str) -> str:
     """The torch device type a loaded model sits on ("cpu", "cuda", "mps"), else ``fallback``."""
     dev = getattr(model, "device", None)
     kind = getattr(dev, "type", None) or (dev if isinstance(dev, str) else None)
@@ -50,7 +52,7 @@ class DevicePlacer:
     when the main model moves to another device (they reload there when next used).
     """
 
-    def __init__(self, loader: Callable[..., Any], report_error: Callable[[str], None],
+    def __init__(self, loader: AnyLoader, report_error: Callable[[str], None],
                  drop_helpers: Callable[[], None]) -> None:
         self._loader = loader
         self._report_error = report_error
@@ -59,12 +61,12 @@ class DevicePlacer:
         self._attempt_device = ""
         self._attempt_timings: dict[str, float] = {}
 
-    def call_loader(self, name: str, device: str) -> Any:
+    def call_loader(self, name: str, device: str) -> GrooveModelLike:
         if accepts_device(self._loader):
             return self._loader(name, device=device)
         return self._loader(name)
 
-    def load_main(self, name: str, preference: str) -> Any:
+    def load_main(self, name: str, preference: str) -> GrooveModelLike:
         """The main model, on the device ``preference`` resolves to (CPU when that fails)."""
         timings: dict[str, float] = {}
         if accepts_device(self._loader):
@@ -94,7 +96,7 @@ class DevicePlacer:
         self._attempt_timings = timings
         return model
 
-    def load_helper(self, name: str) -> Any:
+    def load_helper(self, name: str) -> GrooveModelLike:
         """Helper models (humanize, drumify) on the main model's device."""
         return self.call_loader(name, self.model_device or "cpu")
 

@@ -42,6 +42,7 @@ from bridge.engine.generation import GenerationWorker
 from bridge.engine.patterns import Patterns
 from models.groove import BEATS_PER_BAR, EARLY_BEATS, Groove
 from models.latent import slerp
+from models.protocols import GrooveModelLike
 
 FOLLOW_SEED = 4321  # one seed for every follow decode: the pattern moves, it does not reshuffle
 HANDOFF_SEC = 0.03  # control thread -> scheduler thread hand-over allowance before a bar is queued
@@ -169,7 +170,7 @@ class Follow:
         worker.submit(lambda model: self._job(worker, model, *args), done, key="follow")
 
     # ---- the job (generation worker) ------------------------------------------------------------------
-    def _job(self, worker: GenerationWorker, model: Any, token: int, deadline: float, played: Groove,
+    def _job(self, worker: GenerationWorker, model: GrooveModelLike, token: int, deadline: float, played: Groove,
              current: Groove, source: str, amount: float, temperature: float, bpm: float) -> Groove | None:
         """The next pattern, at ``bpm``. One encode and one decode a bar for "drums": the playing
         pattern's latent is known when it came from follow (cached with the pattern by the

@@ -25,19 +25,20 @@ from typing import Any
 import numpy as np
 
 from models.groove import Groove
+from models.protocols import DrumifyModelLike, GrooveModelLike, ModelLoader
 
 log = logging.getLogger(__name__)
 
-ModelLoader = Callable[[str], Any]
+Job = Callable[[GrooveModelLike], Any]  # a worker job: the active model -> its result
 Done = Callable[[Any, BaseException | None], None]
 
 
 @dataclass
 class _Job:
     key: str | None
-    fn: Callable[[Any], Any]
+    fn: Job | None  # None: ``run`` instead, a job that needs no model (a load)
     done: Done
-    needs_model: bool = True
+    run: Callable[[], Any] | None = None
 
 
 class ModelNotReady(RuntimeError):
@@ -81,7 +82,7 @@ class LatentCache:
         self._z[id(groove)] = (groove, z)
         return z
 
-    def encode(self, model: Any, groove: Groove, num_steps: int) -> np.ndarray:
+    def encode(self, model: GrooveModelLike, groove: Groove, num_steps: int) -> np.ndarray:
         """The encoder mean of ``groove`` (fitted to ``num_steps``), from the cache when known."""
         z = self.get(groove)
         if z is None:
@@ -108,9 +109,9 @@ class GenerationWorker:
         self._jobs: deque[_Job] = deque()
         self._cv = threading.Condition()
         self._closing = False
-        self.model: Any = None
+        self.model: GrooveModelLike | None = None
         self.model_name = ""
-        self._helpers: dict[str, Any] = {}  # shipped helper models ("humanize", "drumify"), loaded on first use
+        self._helpers: dict[str, GrooveModelLike] = {}  # shipped helper models ("humanize", "drumify"), loaded on first use
         self._helper_errors: dict[str, str] = {}  # helper models whose load failed: why
         self.busy = False
         self._running_key: str | None = None  # the key of the job running now
@@ -118,10 +119,10 @@ class GenerationWorker:
         self.latents = LatentCache(self._thread)  # the active model's latents (this thread only)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Any], Any], done: Done, key: str | None = None) -> None:
+    def submit(self, fn: Job, done: Done, key: str | None = None) -> None:
         self._put(_Job(key, fn, done))
 
-    def humanizer(self, model: Any) -> Any:
+    def humanizer(self, model: GrooveModelLike) -> GrooveModelLike:
         """The model for humanize jobs (call on this worker's thread, inside a job): the choice
         is ``models.generate.humanizer``'s, its helper the shipped "humanize" model, loaded once
         through the same loader (a failed load humanizes with the active model)."""
@@ -129,20 +130,22 @@ class GenerationWorker:
 
         return humanizer(model, lambda: self._helper("humanize"))
 
-    def drumifier(self, model: Any) -> Any:
+    def drumifier(self, model: GrooveModelLike) -> DrumifyModelLike:
         """The model for drumify jobs (call on this worker's thread, inside a job): the active
         model when it is a Drumify model (its config's ``tapify``, or a stand-in without config
         that has ``drumify``), else the shipped "drumify" model, loaded once through the same
         loader. RuntimeError (one line) when there is none: a plain VAE cannot drumify."""
         config = getattr(model, "config", None)
-        if getattr(config, "tapify", False) or (config is None and hasattr(model, "drumify")):
+        if isinstance(model, DrumifyModelLike) and (getattr(config, "tapify", False) or config is None):
             return model
         dr = self._helper("drumify")
         if dr is None:
             raise RuntimeError(f"no drumify model: {self._helper_errors['drumify']}")
+        if not isinstance(dr, DrumifyModelLike):
+            raise RuntimeError(f"no drumify model: {getattr(dr, 'name', 'drumify')} has no drumify call")
         return dr
 
-    def _helper(self, name: str) -> Any:
+    def _helper(self, name: str) -> GrooveModelLike | None:
         """The shipped model ``name`` loaded (and warmed up) on first use; None if it failed."""
         if name not in self._helpers and name not in self._helper_errors:
             try:
@@ -166,7 +169,7 @@ class GenerationWorker:
         """Load ``name`` (replacing the model when it succeeds) with ``loader`` (default: the
         worker's); reports loading/ready/error."""
 
-        def job(_model: Any) -> Any:
+        def job() -> GrooveModelLike:
             self._on_model_state("loading", name, "")
             model = (loader or self._loader)(name)
             self._limit_torch_threads()
@@ -185,7 +188,7 @@ class GenerationWorker:
             else:
                 self._on_model_state("error", name, _one_line(error))
 
-        self._put(_Job("load", job, done, needs_model=False))
+        self._put(_Job("load", None, done, run=job))
 
     def _put(self, job: _Job) -> None:
         with self._cv:
@@ -214,9 +217,12 @@ class GenerationWorker:
                 self._running_key = job.key
             result, error = None, None
             try:
-                if job.needs_model and self.model is None:
+                if job.run is not None:
+                    result = job.run()
+                elif job.fn is None or self.model is None:
                     raise ModelNotReady("the model is not loaded yet")
-                result = job.fn(self.model)
+                else:
+                    result = job.fn(self.model)
             except Exception as e:  # a failed job must not kill the worker
                 log.debug("generation job failed", exc_info=True)
                 error = e
@@ -251,7 +257,7 @@ class GenerationWorker:
         return not self._thread.is_alive()
 
 
-def _warm_up(model: Any) -> None:
+def _warm_up(model: GrooveModelLike) -> None:
     """Run each model call a few times now: TorchScript optimises a function on its first
     calls while holding the GIL, which would stall playback if it happened mid-song."""
     try:

@@ -27,6 +27,7 @@ from bridge.engine.patterns import Patterns
 from models.groove import Groove
 from models.inference_device import check_device_choice
 from models.latent import slerp
+from models.protocols import GrooveModelLike
 
 MORPH_SEED = 1234  # one seed for every morph position: the slider moves smoothly
 
@@ -154,7 +155,7 @@ class ModelCommands:
         temp = ctx.snap.temperature
         latents = ctx.running_worker().latents
 
-        def morph(model: Any) -> tuple[float, Groove]:  # worker thread
+        def morph(model: GrooveModelLike) -> tuple[float, Groove]:  # worker thread
             p, steps = self._morph_target, ctx.num_steps()  # the latest slider position, read when the job runs
             z = slerp(latents.encode(model, a, steps), latents.encode(model, b, steps), p)
             return p, model.decode(z[None, :], temperature=temp, seed=MORPH_SEED)[0]
@@ -175,7 +176,7 @@ class ModelCommands:
         temp = ctx.snap.temperature
         worker = ctx.running_worker()
 
-        def job(model: Any) -> Groove:
+        def job(model: GrooveModelLike) -> Groove:
             return worker.humanizer(model).humanize(original, temperature=temp, amount=a)
 
         ctx.submit(job, lambda g: self._patterns.set_pattern(g, "humanize"), key="humanize")
@@ -210,7 +211,7 @@ class ModelCommands:
         bpm = ctx.clock.bpm
         worker = ctx.running_worker()
 
-        def job(model: Any) -> Groove:
+        def job(model: GrooveModelLike) -> Groove:
             return worker.drumifier(model).drumify(rhythm, temperature=0.0)
 
         ctx.submit(job, lambda g: self._patterns.set_pattern(g.with_changes(bpm=bpm), f"drumify {label}"),

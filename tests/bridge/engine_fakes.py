@@ -23,7 +23,8 @@ def groove_of(cells: list[tuple[int, int, int, float]], num_steps: int = 64, bpm
 
 
 class FakeModel:
-    """Deterministic stand-in for models.generate.GrooveModel.
+    """Deterministic stand-in for models.generate.GrooveModel: implements
+    ``models.protocols.GrooveModelLike`` (checked in tests/bridge/engine/test_model_protocols.py).
 
     sample(i): kicks on the four downbeats with velocity 60 + i; encode: z = [hit count, 0];
     decode: round(z[0]) closed hats on consecutive steps (velocity 80); humanize: same hits,

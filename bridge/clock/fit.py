@@ -198,14 +198,18 @@ class TickLine(ChangeMixin):
         """Do the arrivals sit on a grid of one of the usual driver periods? (JACK delivers once
         per period.) Then that period bounds the noise, even where a tick rate close to it
         makes a run of ticks look like a steady clock at the wrong tempo (aliasing). Only a
-        period the tick intervals vary by (by half of it at least): a steady clock whose tick
+        period some tick interval steps off the usual one by (half of it at least): a steady clock whose tick
         period is a whole multiple of a driver period (117.19 BPM = 1024 frames at 48 kHz) sits
         on that grid too, and is not coarse delivery."""
         recent = list(self._arrivals)[-4 * DETECT_TICKS:]
         times = np.array([a.t for a in recent])
         phases = np.exp(2j * np.pi * np.outer(times - times[0], 1.0 / DRIVER_PERIODS_SEC))
         per_tick = np.diff(times) / np.maximum(1, np.diff([a.n for a in recent]))
-        spread = float(np.ptp(per_tick))  # (a tick rate aliasing a period jumps once in 40 ticks)
+        per_tick = per_tick[per_tick < 1.5 * self.line.sec_per_tick]  # (a gap is lost ticks, not delivery)
+        # the second largest step off the usual interval (aliasing steps once in 40 ticks, jitter
+        # little; one odd interval, an arrival misnumbered in a lost beat, does not count)
+        steps = np.sort(np.abs(per_tick - np.median(per_tick))) if per_tick.size > 2 else np.zeros(2)
+        spread = float(steps[-2])
         on_grid = np.abs(phases.mean(axis=0)) >= 0.9
         # (a period found stays while the grid holds: near a whole multiple of it the intervals
         # jump once in a long while, maybe not within this window)

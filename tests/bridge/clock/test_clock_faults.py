@@ -341,3 +341,18 @@ def test_two_duplicates_near_a_driver_period_are_duplicates(bpm):
     f, rows = follow(clock_stream(PPQN * 28, bpm, duplicates=[200, 248]))
     assert np.max(np.abs(rows[:, 1])) < 0.5, np.max(np.abs(rows[:, 1]))
     assert f.duplicates == 2 and f.pop_slips() == []
+
+
+def test_jitter_near_a_driver_period_is_not_coarse_delivery():
+    """117.25 BPM (near 1024 frames at 48 kHz) with 1 ms jitter, a beat lost, then a duplicate
+    (found by a random sweep; the old follower failed it too): jitter and the lost beat's gap
+    made the tick intervals look like steps of a 1024-frame delivery, and the duplicate was not
+    told (37 ms off for good). Only intervals that step off the usual one by half a period,
+    more than once, give a delivery period away."""
+    kw = dict(jitter_ms=1.0, seed=62)
+    f, rows = follow(clock_stream(PPQN * 28, 117.25120351606952, duplicates=[450], drops=range(347, 371), **kw))
+    _, base = follow(clock_stream(PPQN * 28, 117.25120351606952, **kw))
+    by_tick = dict(zip(base[:, 0].astype(int), base[:, 1], strict=True))
+    dev = np.array([abs(e - by_tick[int(k)]) for k, e in rows[:, :2] if int(k) in by_tick])
+    assert dev.max() < 1.0, dev.max()
+    assert (f.duplicates, f.lost_ticks) == (1, 24) and f.band_ms < 5.0

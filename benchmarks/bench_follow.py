@@ -7,11 +7,23 @@ process plays a Groove MIDI Dataset groove, looped, into "GrooveBridge In" at ``
 source, amount 0.5, the shipped default model) plays to "GrooveBridge Out", read by a receiver
 in a third process. Reported: playback jitter at the receiver (|error - median error|, ms),
 notes lost, generation time per bar (the model's encode + decode calls of each follow job),
-bars answered in time vs generations skipped as late (``follow_late``), and notes left hanging
-(note-ons without a note-off at the receiver after stop). Targets: jitter p99 <= 0.5 ms,
-generation <= 10 ms per bar on 2 cores, every bar answered in time, no stuck notes.
+bars answered in time vs generations skipped as late (``follow_late``), and stuck notes.
 
-    .venv/bin/python benchmarks/bench_follow.py [--seconds 300] [--bpm 174] [--period 32]
+Stuck notes are judged as in ``bench_soak``: a pitch whose last event after the stop is a
+note-on (``note_streams.stuck_notes``), in three views of the same stream: what the engine
+handed to its MIDI port (``SentLog``), what the Python receiver got, and with ``--dump`` what ``jack_midi_dump`` (a C client) got; each receiver is aligned
+against the sent stream (events missing / never sent). A note stuck at a receiver but not in
+the sent stream is an event lost on the measurement path, not a stuck note of the engine.
+(Before: note-ons minus note-offs per pitch at the receiver, which counted one lost note-off
+as a stuck note even when the pitch was struck and released again later.) Events missing at both
+receivers were lost after the engine handed them to its port (in its JACK client or JACK:
+asynchronous mode on a loaded machine), one receiver's alone on its side. Also counted in the
+sent stream: a note-on of a pitch that still sounds (no note-off since its last note-on), a
+note hung for a while even if a later note-off ends it.
+Targets: jitter p99 <= 0.5 ms, generation <= 10 ms per bar on 2 cores, every bar answered in
+time, no stuck notes (sent by the engine).
+
+    .venv/bin/python benchmarks/bench_follow.py [--seconds 300] [--bpm 174] [--period 32] [--dump] [--sync]
 """
 
 from __future__ import annotations
@@ -27,7 +39,8 @@ from typing import Any
 
 import numpy as np
 from bench_playback_timing import TimedMidi
-from jack_bench import Receiver, Sender, jack_server, load_bench_model, match_arrivals, stats_ms
+from jack_bench import Sender, jack_server, load_bench_model, match_arrivals, stats_ms
+from note_streams import DumpReceiver, NoteReceiver, SentLog, align_streams, stuck_notes
 
 from bridge.clock.base import InternalClock
 from bridge.engine import Engine
@@ -150,6 +163,31 @@ def follow_job_alone(model: Any, groove: Any, repeats: int) -> dict[str, float]:
     return {"wall_ms": float(np.median(walls) * 1e3), "cpu_ms": float(np.median(cpus) * 1e3)}
 
 
+def restruck_unreleased(events: dict[str, np.ndarray]) -> int:
+    """Note-ons of a pitch whose previous note-on has had no note-off yet (a hung note)."""
+    sounding: set[int] = set()
+    hung = 0
+    for on, pitch in zip(events["on"].tolist(), events["pitch"].tolist(), strict=True):
+        if on:
+            hung += pitch in sounding
+            sounding.add(pitch)
+        else:
+            sounding.discard(pitch)
+    return hung
+
+
+def note_report(sent: dict[str, np.ndarray], received: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Stuck notes in the stream the engine sent (the verdict: pitches whose last event is a
+    note-on; note-ons of a pitch still sounding), and each receiver's stream against it."""
+    views = {name: align_streams(sent, got) for name, got in received.items()}
+    missing = [v["missing_by"] for v in views.values()]
+    upstream = {k: min(m.get(k, 0) for m in missing) for k in (missing[0] if missing else {})}
+    return {"stuck_sent": stuck_notes(sent), "hung_sent": restruck_unreleased(sent), "receivers": views,
+            # missing at every receiver: lost after the engine handed it to its port (its JACK
+            # client or JACK itself), not by one receiver (with a single receiver: unknown)
+            "lost_at_all_receivers": {k: v for k, v in upstream.items() if v} if len(views) > 1 else None}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=300.0)
@@ -159,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gen-rt-priority", type=int, default=0,
                     help="run the model calls of the generation thread SCHED_FIFO at this priority (an "
                          "experiment for the engine: below the scheduler's 10 and JACK's 70; 0 = off)")
+    ap.add_argument("--sync", action="store_true", help="JACK2's synchronous mode (jackd -S): a cycle waits for "
+                    "every client, so a late client delays events instead of losing them")
+    ap.add_argument("--dump", action="store_true", help="also read GrooveBridge Out with jack_midi_dump (C)")
     args = ap.parse_args(argv)
     import torch
 
@@ -171,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     alone = follow_job_alone(base, groove, 30)
     model = TimedModel(base, args.gen_rt_priority)
     loop_beats = groove.num_steps / 4
-    with jack_server(args.period, args.jack) as jack_rt:
-        midi = TimedMidi(resolve_api("jack"), input_port="", output_port="")
+    with jack_server(args.period, args.jack, sync=args.sync) as jack_rt:
+        midi = SentLog(TimedMidi(resolve_api("jack"), input_port="", output_port=""))
         clock = InternalClock(args.bpm)
         settings = Settings(bpm=args.bpm, input_drum_map="roland", follow_enabled=True, follow_every=1,
                             follow_bars=4, follow_source="drums", follow_amount=0.5, switch_interval_ms=0.5,
@@ -184,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
         while engine.snapshot().model_state == "loading":
             time.sleep(0.05)
         engine.set_pattern(groove.window(0, 4), "start")
-        rx = Receiver(OUT_PORT_NAME)
+        rx = NoteReceiver(OUT_PORT_NAME)
+        dump = DumpReceiver(OUT_PORT_NAME) if args.dump and DumpReceiver.available() else None
         sender = Sender(IN_PORT_NAME)
-        pids = {"sender process": sender.proc.pid, "receiver process": rx._rx.proc.pid, "jackd": jackd_pid()}
+        pids = {"sender process": sender.proc.pid, "receiver process": rx.proc.pid, "jackd": jackd_pid()}
         engine.play()
         time.sleep(0.5)
         start_beat = (int(clock.beat_at(clock.now_sec()) // 4) + 1) * 4.0
@@ -207,16 +249,22 @@ def main(argv: list[str] | None = None) -> int:
             children1.children_user + children1.children_system - children0.children_user - children0.children_system)
         origin_sec = clock.time_at_beat(0.0)
         snap = engine.snapshot()
-        engine.stop()
-        time.sleep(0.5)
-        raw = rx._rx.finish()  # every message, offs included (stuck notes)
+        t_stop = time.monotonic()
+        engine.stop()  # queued: the control thread stops the clock, the scheduler then releases what sounds
+        while engine.player is not None and engine.player.running and time.monotonic() - t_stop < 10.0:
+            time.sleep(0.005)
+        stop_ms = (time.monotonic() - t_stop) * 1000.0
+        time.sleep(0.5)  # the receivers read the last note-offs (they drain 0.3 s more after being told)
+        raw = rx.finish()  # every message, offs included (stuck notes)
+        dumped = dump.finish() if dump is not None else None
         engine.close()
     on = raw["on"]
     arrivals = list(zip(raw["t"][on].tolist(), raw["pitch"][on].tolist(), raw["vel"][on].tolist(), strict=True))
-    balance: dict[int, int] = {}
-    for is_on, pitch in zip(raw["on"].tolist(), raw["pitch"].tolist(), strict=True):
-        balance[pitch] = balance.get(pitch, 0) + (1 if is_on else -1)
-    stuck = sum(max(0, v) for v in balance.values())
+    sent_ev = midi.events()
+    report = note_report(sent_ev, {"python_receiver": raw} | ({"jack_midi_dump": dumped} if dumped is not None else {}))
+    stuck_sent, hung_sent, views = report["stuck_sent"], report["hung_sent"], report["receivers"]
+    lost_all = report["lost_at_all_receivers"]
+    stuck = len(stuck_sent)
     played = [n for n in notes if origin_sec + n.beat * 60.0 / args.bpm > plan[0][0] - 1]
     intended = [(origin_sec + p.beat * 60.0 / args.bpm, p.pitch, p.velocity) for p in played]
     pairs = match_arrivals(intended, arrivals)
@@ -237,21 +285,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     result = {
         "bench": "follow", "bpm": args.bpm, "seconds": args.seconds, "period_frames": args.period,
-        "jack_realtime": jack_rt, "model": model_desc, "bars_played": bars, "follow_updates": snap.follow_updates,
+        "jack_realtime": jack_rt, "jack_sync": args.sync, "model": model_desc, "bars_played": bars, "follow_updates": snap.follow_updates,
         "follow_late": snap.follow_late, "notes_played": len(played), "notes_heard": len(pairs),
         "notes_lost": len(played) - len(pairs), "jitter_ms": jitter, "generation_ms_per_bar": gen_ms,
-        "model_call_ms": stats_ms(per_call), "stuck_notes": stuck, "per_bar_ms": split,
+        "model_call_ms": stats_ms(per_call), "stuck_notes": stuck, "stuck_sent": stuck_sent, "hung_sent": hung_sent, "stop_ms": stop_ms, "lost_at_all_receivers": lost_all,
+        "receivers": {k: {n: v[n] for n in ("ons", "offs", "missing", "extra", "missing_by", "extra_by", "stuck")}
+                      for k, v in views.items()}, "per_bar_ms": split,
         "follow_job_alone_ms": alone, "cpu_share": cpu_share, "gen_rt_priority": args.gen_rt_priority, "native_weights": getattr(getattr(base.fast, "native", None), "weights", None),
     }
     print(f"follow at {args.bpm:g} BPM for {args.seconds:g} s, JACK period {args.period} frames "
-          f"(jackd {'-R' if jack_rt else '--no-realtime'}), input {GMD_FILE.name}, model {model_desc}")
+          f"(jackd {'-R' if jack_rt else '--no-realtime'}{' -S' if args.sync else ''}), input {GMD_FILE.name}, model {model_desc}")
     print(f"bars {bars}, follow updates {snap.follow_updates}, late (skipped) {snap.follow_late}, "
-          f"generation {gen_ms:.1f} ms per bar; notes {len(pairs)}/{len(played)} heard, stuck {stuck}; "
+          f"generation {gen_ms:.1f} ms per bar; notes {len(pairs)}/{len(played)} heard, stuck (sent) {stuck}; "
           f"jitter p50 {jitter['p50']:.3f} p99 {jitter['p99']:.3f} max {jitter['max']:.3f} ms")
     print(f"per bar: model calls {split['model_wall']:.1f} ms wall / {split['model_cpu']:.1f} ms CPU of the generation "
           f"thread; native kernels inside {split['kernel_wall']:.1f} wall / {split['kernel_cpu']:.1f} CPU; the same job "
           f"alone in this process before the run: {alone['wall_ms']:.1f} ms wall / {alone['cpu_ms']:.1f} ms CPU "
           f"(native weights: {result['native_weights']}; model calls SCHED_FIFO {args.gen_rt_priority or 'off'})")
+    print(f"engine sent {int(sent_ev['on'].sum())} note-ons, {int((~sent_ev['on']).sum())} note-offs; "
+          f"sounding at the end: {stuck_sent or 'none'}; struck again without a note-off: {hung_sent}; "
+          f"player stopped {stop_ms:.0f} ms after engine.stop()")
+    for name, v in views.items():
+        print(f"  {name:<16} got {v['ons']} on / {v['offs']} off; vs sent: {v['missing']} missing "
+              f"{v['missing_by'] or ''}, {v['extra']} never sent {v['extra_by'] or ''}; stuck {v['stuck'] or 'none'}")
+    if lost_all is not None:
+        print(f"  missing at both receivers (lost after the engine's port got it: in JACK): {lost_all or 'none'}")
     print(f"CPU while playing, in cores (of {os.cpu_count()}): " + ", ".join(
         f"{k} {v:.2f}" for k, v in sorted(cpu_share.items(), key=lambda kv: -kv[1])))
     print(f"targets: jitter p99 <= 0.5 ms {'met' if jitter['p99'] <= 0.5 else 'NOT met'}; generation <= 10 ms per bar "

@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.engine.capture import CaptureBuffer
 from bridge.engine.context import EngineContext
+from bridge.midi.port import MidiPort
 from models.drum_maps import get_drum_map
 
 POLL_EVERY_SEC = 1.0  # how often the ports are asked whether they are still there
@@ -46,8 +47,13 @@ class Connections:
         self._buffer = buffer
         self._last_poll = 0.0
 
+    def _port(self) -> MidiPort:
+        if self._ctx.midi is None:  # a command queued before Engine.start opened the ports
+            raise RuntimeError("MIDI ports are not open yet")
+        return self._ctx.midi
+
     def set_input_port(self, name: str) -> None:
-        self._ctx.midi.set_input_port(name)
+        self._port().set_input_port(name)
         self._ports_changed()
 
     def set_output_port(self, name: str) -> None:
@@ -55,7 +61,7 @@ class Connections:
         player, scheduler = ctx.player, ctx.scheduler
         if scheduler is not None and player is not None:  # notes off on the old port
             scheduler.call_and_wait(player.release_all)
-        ctx.midi.set_output_port(name)
+        self._port().set_output_port(name)
         self._ports_changed()
 
     def set_drum_maps(self, input: str | None = None, output: str | None = None) -> None:  # noqa: A002
@@ -83,6 +89,6 @@ class Connections:
             self._ports_changed()
 
     def _ports_changed(self) -> None:
-        ports = dict(self._ctx.midi.ports)
+        ports = dict(self._port().ports)
         self._ctx.update(ports=ports)
         self._ctx.emit("ports", ports)

@@ -25,6 +25,7 @@ from typing import Any
 from bridge.clock.base import Clock
 from bridge.engine.generation import GenerationWorker
 from bridge.engine.snapshot import EngineSnapshot
+from bridge.midi.port import MidiPort
 from bridge.play.player import Player
 from bridge.play.thread import SchedulerThread
 from bridge.settings import Settings
@@ -44,7 +45,7 @@ class EngineContext:
         self.commands: queue.Queue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.Queue()
         self.subscribers: list[Callback] = []
         # Handles set by Engine.start (None before it, and in control-thread-only tests).
-        self.midi: Any = None
+        self.midi: MidiPort | None = None
         self.player: Player | None = None
         self.scheduler: SchedulerThread | None = None
         self.worker: GenerationWorker | None = None

@@ -40,6 +40,7 @@ from bridge.engine.model_commands import ModelCommands
 from bridge.engine.patterns import Patterns
 from bridge.engine.snapshot import EngineSnapshot, playhead
 from bridge.engine.transport import Transport, make_clock
+from bridge.midi.port import MidiPort
 from bridge.play.player import PlayedNote, Player
 from bridge.play.thread import SchedulerThread
 from bridge.settings import Settings
@@ -56,7 +57,7 @@ class Engine:
         self,
         settings: Settings | None = None,
         model_loader: Callable[..., GrooveModelLike] | None = None,
-        midi: Any = None,
+        midi: MidiPort | None = None,
         clock: Clock | None = None,
         *,
         auto_sample: bool = True,
@@ -97,7 +98,7 @@ class Engine:
         return self.ctx.clock
 
     @property
-    def _midi(self) -> Any:
+    def _midi(self) -> MidiPort | None:
         return self.ctx.midi
 
     @property

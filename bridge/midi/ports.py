@@ -28,11 +28,11 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
+from bridge.midi.port import InputCallback
 
 CLIENT_NAME = "GrooveBridge"
 IN_PORT_NAME = "GrooveBridge In"
@@ -42,7 +42,6 @@ NO_SERVER = ("no JACK server is running: MIDI ports will open as soon as one sta
              "(start jackd, e.g. `jackd -d alsa`, or your JACK session / qjackctl)")
 API_NAMES = ("auto", "jack", "alsa", "coremidi", "winmm")
 
-InputCallback = Callable[[list[int], float], None]
 
 
 class MidiPortError(RuntimeError):

@@ -28,19 +28,15 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 from bridge.clock.base import Clock
 from bridge.clock.midi_out import ClockOut
+from bridge.midi.port import MidiOutput
 from models.drum_maps import GM, NUM_CLASSES
 from models.groove import BEATS_PER_BAR, EARLY_BEATS, STEPS_PER_BAR, STEPS_PER_QUARTER, Groove
 
 NOTE_BEATS = 1.0 / STEPS_PER_QUARTER  # every note lasts one 16th
 _OFF, _ON = 0, 1  # at equal beats note-offs go first so they never cut a new note
-
-
-class MidiOutput(Protocol):
-    def send_message(self, message: list[int] | bytes) -> None: ...
 
 
 @dataclass(frozen=True)

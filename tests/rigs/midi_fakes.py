@@ -1,4 +1,4 @@
-"""Stand-ins for MIDI ports in exact unit tests (re-exported by ``bridge.midi.ports``):
+"""Stand-ins for MIDI ports in exact unit tests and benchmarks (``bridge.midi.port`` protocols):
 ``RecordingOutput`` records what is sent, ``FakeMidiIO`` also plays injected input."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-InputCallback = Callable[[list[int], float], None]
+from bridge.midi.port import InputCallback
 
 
 class RecordingOutput:

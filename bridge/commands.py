@@ -24,6 +24,7 @@ FOLLOW_SOURCES = ("drums", "rhythm")  # follow: encode the played drums | drumif
 FOLLOW_BARS = (1, 2, 4)  # follow's "every" and input window lengths, in bars
 CAPTURE_MODES = ("last", "next")  # the last 4 bars played | record the next 4 bars
 DRUMIFY_SOURCES = ("A", "B", "PATTERN")  # drumify the rhythm of a slot or of the playing pattern
+STARTER_SOURCE = "starter"  # pattern source "starter N": a shipped groove played while the model loads
 MIDI_APIS = ("auto", "jack", "alsa", "coremidi", "winmm")
 PREVIEW_AUDIO = ("auto", "jack", "portaudio")  # preview sound output (bridge.audio.output)
 
@@ -76,6 +77,12 @@ def _name(value: object, names: tuple[str, ...], what: str, upper: bool = False)
 
 
 # ---- validators ---------------------------------------------------------------------------------
+def is_starter_source(source: object) -> bool:
+    """Whether a pattern source names a starter groove ("starter 3"): the model's first sample
+    may replace it (``bridge.engine.model_commands``), nothing the user did is replaced."""
+    return str(source).split(" ", 1)[0] == STARTER_SOURCE
+
+
 def check_slot(slot: object) -> str:
     """"A" or "B" (any case, spaces ignored)."""
     name = str(slot).strip().upper()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from bridge.commands import STARTER_SOURCE, is_starter_source
 from models.drum_maps import NUM_CLASSES
 from models.groove import MIDI_VELOCITY_MAX, STEPS_PER_BAR, Groove
 
@@ -34,14 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 STARTERS_FILE = ROOT / "models" / "pretrained" / "default" / "starters.json"
 FORMAT = "groovebridge-starter-grooves"
 VERSION = 1
-STARTER = "starter"
+STARTER = STARTER_SOURCE  # the pattern source "starter N" (bridge.commands: the engine reads it too)
 LAST_SESSION = "last session"
 MAX_STEPS = 32 * STEPS_PER_BAR
 
 
-def is_starter(source: str) -> bool:
-    """Whether a pattern source names a starter groove ("starter 3")."""
-    return str(source).split(" ", 1)[0] == STARTER
+is_starter = is_starter_source  # whether a pattern source names a starter groove ("starter 3")
 
 
 @dataclass(frozen=True)

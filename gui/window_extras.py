@@ -295,16 +295,14 @@ class WindowExtrasMixin(_Base):
             self.source_label.setText(f"· {first.source}")
 
     def replace_untouched_starter(self, snap: Any) -> None:
-        """Model ready and the starter groove still playing as it came: the model's own sample
-        replaces it (with variations), unless the transport runs (what is heard is not swapped
-        under the musician: Sample does it when they want)."""
+        """Model ready and the starter groove still there as it came: the engine replaces it with
+        the model's own sample (with variations) when the transport is stopped, checked on its
+        control thread when the sample lands, so a command the user queued during the load is
+        kept (``bridge.engine.model_commands``). While it plays, what is heard is not swapped
+        under the musician: say that Sample gives new grooves."""
         if not self._starter_pending or snap.model_state != "ready":
             return
         self._starter_pending = False
-        if not is_starter(snap.pattern_source):
-            return  # the user (or the engine) already put something else there
-        if snap.playing:
+        if is_starter(snap.pattern_source) and snap.playing:
             self.statusBar().showMessage(  # type: ignore[union-attr]
                 f"model '{snap.model_name}' ready: Sample (S) for new grooves", 8000)
-        else:
-            self.adapter.command(EngineCommands.sample)

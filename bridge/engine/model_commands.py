@@ -9,6 +9,7 @@ scheduler thread) and get the result back on the control thread, which makes it 
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from bridge.commands import (
     check_drumify_source,
     check_slot,
     check_temperature,
+    is_starter_source,
 )
 from bridge.engine.attributes import Attributes, SampleResult
 from bridge.engine.context import EngineContext
@@ -28,6 +30,8 @@ from models.groove import Groove
 from models.inference_device import check_device_choice
 from models.latent import slerp
 from models.protocols import GrooveModelLike
+
+log = logging.getLogger(__name__)
 
 MORPH_SEED = 1234  # one seed for every morph position: the slider moves smoothly
 
@@ -79,8 +83,16 @@ class ModelCommands:
         if state != "loading":
             self._attributes.model_changed()
         ctx.emit("model", {"state": state, "name": name, "error": error, "device": device})
-        if state == "ready" and self._auto_sample and ctx.snap.pattern_source == "empty":
-            self.sample()
+        if state == "ready" and self._auto_sample:
+            source = ctx.snap.pattern_source
+            if source == "empty":
+                self.sample()
+            elif is_starter_source(source) and not ctx.clock.is_playing:
+                # A starter nobody touched and nobody hears: the model's own sample (with its
+                # variations) replaces it, but only if it is still that starter when the sample
+                # lands: a command queued on the worker during the load (humanize, drumify,
+                # a morph, a sample from OSC) lands first and is kept.
+                self.sample(only_over=source)
 
     # ---- settings for generation ------------------------------------------------------------------
     def set_temperature(self, temperature: float) -> None:
@@ -96,15 +108,22 @@ class ModelCommands:
         self._ctx.emit("settings", {"num_variations": value})
 
     # ---- sample and choose -------------------------------------------------------------------------
-    def sample(self, n: int | None = None, temperature: float | None = None) -> None:
+    def sample(self, n: int | None = None, temperature: float | None = None, only_over: str | None = None) -> None:
+        """``only_over``: apply the result only if the playing pattern's source is still this."""
         snap = self._ctx.snap
         count = snap.num_variations if n is None else int(n)
         if not VARIATIONS_MIN <= count <= VARIATIONS_MAX:
             raise ValueError(f"number of variations {n!r} must be {VARIATIONS_MIN}-{VARIATIONS_MAX}")
         temp = snap.temperature if temperature is None else check_temperature(temperature)
-        self._ctx.submit(self._attributes.sample_job(count, temp), self._sampled, key="sample")
+        # the first sample over a starter has a key of its own: it never replaces a sample the
+        # user queued during the load (a waiting job of the same key is replaced)
+        self._ctx.submit(self._attributes.sample_job(count, temp), lambda result: self._sampled(result, only_over),
+                         key="sample" if only_over is None else "sample-over-starter")
 
-    def _sampled(self, result: SampleResult) -> None:
+    def _sampled(self, result: SampleResult, only_over: str | None = None) -> None:
+        if only_over is not None and self._ctx.snap.pattern_source != only_over:
+            log.info("first sample not applied: the pattern changed to %r meanwhile", self._ctx.snap.pattern_source)
+            return
         grooves, sources, attrs = result  # sources: not shifted by the attributes
         bpm = self._ctx.clock.bpm
         variations = tuple(g.with_changes(bpm=bpm) for g in grooves)

@@ -178,6 +178,23 @@ def test_an_edit_before_the_model_is_ready_is_kept(qtbot, gated_launch):
     assert window.adapter.snapshot().pattern is edited
 
 
+def test_a_model_command_sent_during_the_load_is_kept_over_the_starter(qtbot, gated_launch):
+    """Humanize (S, a slot's Drumify, an OSC /humanize ...) sent while the model loads waits on the
+    worker behind the load; the first sample over the starter is queued after it and must not
+    replace its result (review finding: the window decided at ready time and sampled over it)."""
+    window, gate = gated_launch
+    qtbot.waitUntil(lambda: shown_pattern(window) is not None, timeout=5000)
+    assert window.adapter.snapshot().pattern_source.startswith("starter ")
+    assert window.adapter.command(EngineCommands.humanize, 1.0)  # as an OSC controller would
+    qtbot.wait(300)
+    assert window.adapter.snapshot().model_state == "loading"
+    gate.set()
+    qtbot.waitUntil(lambda: window.adapter.snapshot().pattern_source == "humanize", timeout=30000)
+    qtbot.wait(1500)  # the first sample over the starter has landed by now (and was dropped)
+    snap = window.adapter.snapshot()
+    assert snap.model_state == "ready" and snap.pattern_source == "humanize"
+
+
 def test_without_starters_the_model_fills_the_window_as_before(qtbot, monkeypatch, tmp_path, model_loader, caplog):
     monkeypatch.setattr(fp, "STARTERS_FILE", tmp_path / "gone.json")
     monkeypatch.setenv("GROOVEBRIDGE_OSC_ENABLED", "0")

@@ -102,12 +102,15 @@ class Transport:
     def _watch_health(self, clock: Clock) -> None:
         ctx, seen = self._ctx, self._seen
         health = clock_health(clock)
-        key = (health["state"], health["source"], health["detail"])
+        key = (health["state"], health["source"])  # a change of state or source is sent at once
         now = clock.now_sec()
         err, last_err = health["phase_error_ms"], seen.get("health_err", math.nan)
-        moved = not math.isclose(err, last_err, abs_tol=0.05) and now - seen.get("health_t", -math.inf) >= HEALTH_EVERY_SEC
+        # the phase error and the detail line (which may quote it) at most every HEALTH_EVERY_SEC
+        moved = (not math.isclose(err, last_err, abs_tol=0.05) or health["detail"] != seen.get("health_detail")) \
+            and now - seen.get("health_t", -math.inf) >= HEALTH_EVERY_SEC
         if seen.get("health") != key or moved:
             seen["health"], seen["health_err"], seen["health_t"] = key, err, now
+            seen["health_detail"] = health["detail"]
             ctx.emit("sync_health", health)
         pop = getattr(clock, "pop_slips", None)
         for ticks, corrected in pop() if pop is not None else ():

@@ -243,3 +243,37 @@ def test_tempo_set_under_link_is_proposed_to_the_session():
     finally:
         peer.close()
         engine.close()
+
+
+def test_sync_health_detail_that_quotes_the_error_is_throttled_like_the_error() -> None:
+    """A Link clock on a busy machine says "our timeline was 3.2 ms off Link's" with the number in
+    its detail line: each new number is not a new state (review finding: every change was sent at
+    once, a GUI signal and an OSC /sync/health each). State changes still go out at once."""
+    from bridge.engine.context import EngineContext
+    from bridge.engine.snapshot import EngineSnapshot
+    from bridge.engine.transport import HEALTH_EVERY_SEC, Transport
+
+    class BusyLinkClock:
+        name = "link"
+
+        def __init__(self) -> None:
+            self.t, self.err, self.state = 0.0, 2.5, "settling"
+
+        def now_sec(self) -> float:
+            return self.t
+
+        def health(self) -> tuple[str, float, str]:
+            return self.state, self.err, f"our timeline was {self.err:.1f} ms off Link's (a busy machine)"
+
+    clock = BusyLinkClock()
+    ctx = EngineContext(Settings(sync="link"), clock, EngineSnapshot())  # type: ignore[arg-type]
+    sent: list[dict] = []
+    ctx.subscribe(lambda event, payload: sent.append(payload) if event == "sync_health" else None)
+    transport = Transport(ctx)
+    for i in range(100):  # one second of control-loop passes, 10 ms apart, a new error each time
+        clock.t, clock.err = i * 0.01, 2.5 + (i % 7) * 0.3
+        transport._watch_health(clock)  # type: ignore[arg-type]
+    assert 1 <= len(sent) <= 1 + 1.0 / HEALTH_EVERY_SEC, len(sent)
+    clock.state, clock.t = "locked", 1.001  # a state change: at once, even inside the interval
+    transport._watch_health(clock)  # type: ignore[arg-type]
+    assert sent[-1]["state"] == "locked"

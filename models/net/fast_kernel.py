@@ -57,6 +57,8 @@ _FLAGS = {
     "native": ["-march=native", "-mprefer-vector-width=512"],
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "portable": [],
+    # fault injection for tests only (never chosen by load_kernel): the second thread's buffers fail
+    "fail-alloc-test": ["-DGB_FAIL_ALLOC=2"],
 }
 _lock = threading.Lock()  # builds
 _kernel_lock = threading.Lock()  # the choice of build

@@ -10,7 +10,7 @@ typedef struct {
     float *h_out;              /* (B, ndir, H) final h */
 } EncCtx;
 
-typedef struct { EncCtx *ctx; int tid; } EncArg;
+typedef struct { EncCtx *ctx; int tid, failed; } EncArg;
 
 static void *encode_run(void *argp) {
     EncArg *a = (EncArg *)argp;
@@ -20,7 +20,7 @@ static void *encode_run(void *argp) {
     float g[CB];
     float *buf = (float *)malloc(sizeof(float) * 3 * (size_t)H);
     int8_t *hq = (int8_t *)malloc((size_t)PAD4(H));
-    if (!buf || !hq) { free(buf); free(hq); return NULL; }
+    if (!buf || !hq || ALLOC_FAILS(a->tid)) { free(buf); free(hq); a->failed = 1; return NULL; }
     for (int d = a->tid; d < c->ndir; d += c->nthreads) {
         for (int bi = 0; bi < c->batch; bi++) {
             memset(buf, 0, sizeof(float) * 3 * (size_t)H);
@@ -55,7 +55,10 @@ int gb_encode(int ndir, int batch, int steps, int hid, int nthreads, int wtype, 
     if (nthreads > ndir) nthreads = ndir;
     EncCtx c = {batch, steps, hid, wtype, ndir, nthreads, w, wtype == W_I8 ? sc : NULL, xp, h_out};
     EncArg args[64];
-    for (int i = 0; i < nthreads; i++) { args[i].ctx = &c; args[i].tid = i; }
-    return run_threads(nthreads, encode_run, args, sizeof(EncArg));
+    for (int i = 0; i < nthreads; i++) { args[i].ctx = &c; args[i].tid = i; args[i].failed = 0; }
+    int rc = run_threads(nthreads, encode_run, args, sizeof(EncArg));
+    for (int i = 0; rc == 0 && i < nthreads; i++)
+        if (args[i].failed) rc = -3; /* its directions' h_out was never written */
+    return rc;
 }
 """

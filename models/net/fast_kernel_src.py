@@ -177,7 +177,14 @@ typedef struct {
     float *out;                /* (B, T, 27) */
     atomic_int count;
     atomic_int sense;
+    atomic_int failed;         /* a thread could not get its buffers: every thread returns */
 } Ctx;
+
+#ifdef GB_FAIL_ALLOC           /* fault injection (tests): thread GB_FAIL_ALLOC - 1 gets no buffers */
+#define ALLOC_FAILS(tid) ((tid) == GB_FAIL_ALLOC - 1)
+#else
+#define ALLOC_FAILS(tid) 0
+#endif
 
 typedef struct { Ctx *ctx; int tid; } Arg;
 
@@ -214,7 +221,11 @@ static void *decode_run(void *argp) {
     qstride *= 2;
     int8_t *xq = c->wtype == W_I8 ? (int8_t *)malloc((size_t)B * qstride) : NULL;
     float *sq = (float *)malloc(sizeof(float) * 2 * (size_t)B);
-    if (!y || !sq || (c->wtype == W_I8 && !xq)) { free(y); free(xq); free(sq); return NULL; }
+    if (!y || !sq || (c->wtype == W_I8 && !xq) || ALLOC_FAILS(tid))
+        atomic_store_explicit(&c->failed, 1, memory_order_relaxed);
+    barrier(c, &local_sense); /* roll call: one thread without buffers must not leave the others
+                                 spinning at the first layer barrier */
+    if (atomic_load_explicit(&c->failed, memory_order_relaxed)) { free(y); free(xq); free(sq); return NULL; }
     int Hl = c->hid[L - 1];
     for (int t = 0; t < c->steps; t++) {
         int cur = t & 1;  /* h buffer holding the previous step's h */
@@ -343,11 +354,12 @@ int gb_decode(int num_layers, int batch, int steps, int nthreads, int wtype, flo
     if (!c.hb) return -3;
     atomic_init(&c.count, 0);
     atomic_init(&c.sense, 0);
+    atomic_init(&c.failed, 0);
     Arg args[64];
     for (int i = 0; i < nthreads; i++) { args[i].ctx = &c; args[i].tid = i; }
     int rc = run_threads(nthreads, decode_run, args, sizeof(Arg));
     free(c.hb);
-    return rc;
+    return rc == 0 && atomic_load(&c.failed) ? -3 : rc;
 }
 
 """ + ENCODER_SOURCE

@@ -272,3 +272,44 @@ def test_encoder_threads_follow_torch_unless_set(monkeypatch) -> None:
     assert encode_threads() == 1  # torch.set_num_threads(1) at the top of this module
     monkeypatch.setenv("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", "2")
     assert encode_threads() == 2
+
+
+@pytest.mark.parametrize("weights", ["int8", "fp16"])
+def test_a_thread_without_buffers_fails_the_call_instead_of_hanging_or_returning_garbage(weights: str) -> None:
+    """Review finding: a decoder thread whose malloc failed returned before the first layer
+    barrier (the other threads spun there for ever), and an encoder thread's failure returned 0
+    with its h_out never written. Fault-injection build: the second thread gets no buffers."""
+    import threading
+
+    dll = load_variant("fail-alloc-test")
+    if dll is None:
+        pytest.skip("the fault-injection build does not compile here")
+    cfg = dataclasses.replace(get_config("groovae_tiny"), dec_rnn_size=(20, 40), enc_rnn_size=(24,))
+    m = _model(cfg, 0.3)
+    fm = FastGrooVAE(m, use_native=True, native_weights=weights)
+    nd = NativeDecoder(dll, [w.clone() for w in fm.w_rows], fm.biases, fm.w_z, fm.w_c, fm.init_w.t(), fm.init_b,
+                       fm.w_out_rows, fm.b_out, weights)
+    g = torch.Generator().manual_seed(3)
+    z, u = torch.randn(2, cfg.z_size, generator=g), torch.rand(cfg.num_steps, 2, 9, generator=g)
+    th = hit_thresholds(u, 0.5)
+    assert nd.decode(z, th, None, 1).shape[0] == 2  # one thread: it has its buffers
+    outcome: list[object] = []
+
+    def two_threads() -> None:
+        try:
+            outcome.append(nd.decode(z, th, None, 2))
+        except RuntimeError as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=two_threads, daemon=True)
+    t.start()
+    t.join(30)
+    assert not t.is_alive(), "the decode hung (a thread left the others at a barrier)"
+    assert isinstance(outcome[0], RuntimeError) and "(-3)" in str(outcome[0])
+    enc = m.encoder
+    ne = NativeEncoder(dll, [(lstm.weight_ih_l0.detach(), lstm.weight_hh_l0.detach(),
+                              (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach()) for lstm in (enc.fw, enc.bw)], weights)
+    x = torch.rand(2, cfg.num_steps, cfg.input_depth, generator=g)
+    assert ne.final_states(x, 1).shape[0] == 2
+    with pytest.raises(RuntimeError, match=r"\(-3\)"):
+        ne.final_states(x, 2)  # the second direction's thread had no buffers

@@ -5,8 +5,9 @@ thread's queue, the clock, and the handles of the other threads.
 ``patterns.Patterns``, ``capture.Capture``, ``connections.Connections``,
 ``attributes.Attributes``, ``model_commands.ModelCommands``, ``follow.Follow``,
 ``device.DevicePlacer``) around one ``EngineContext``; each takes this context and only the
-other collaborators it needs, so the modules import one way (this one is below all of them)
-and mypy checks every one.
+other collaborators it needs, so the modules import one way (this one is below all the collaborators; it imports only
+``generation`` and ``snapshot`` of the engine, the thread and state it holds handles of) and
+mypy checks every one.
 
 Threads: ``post`` may be called from any thread; everything else here runs on the control
 thread (which owns ``snap`` and calls the subscribers), except ``sched`` (any thread: it only

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
@@ -28,10 +27,11 @@ from models.net.fast_decode import (
     hit_thresholds,
     reference_decode,
 )
-from models.net.fast_kernel import NativeDecoder, NativeEncoder, load_kernel, load_variant
+from models.net.fast_kernel import NativeDecoder, NativeEncoder, load_kernel
 from models.net.transforms import encoder_inputs
 from models.net.vae import GrooVAE
 from models.train.checkpoint import load_checkpoint
+from tests.models.net.kernel_builds import build_or_skip
 
 torch.set_num_threads(1)
 
@@ -112,13 +112,7 @@ def test_native_encoder_equals_encoder(cfg, noise, batch, weights) -> None:
 def test_other_builds_equal_the_reference(weights: str, variant: str, simd_level: int) -> None:
     """The fallback builds: plain compiler flags (scalar code, software fp16 widening) and
     AVX2 + F16C + FMA (8-wide vectors, scalar sigmoid / tanh)."""
-    dll = load_variant(variant)
-    if dll is None:
-        pytest.skip(f"the {variant} build does not compile here")
-    cpuinfo = Path("/proc/cpuinfo")
-    if variant == "avx2" and not (cpuinfo.exists() and " avx2" in cpuinfo.read_text() and " f16c" in cpuinfo.read_text()):
-        pytest.skip("no AVX2 / F16C here (or no /proc/cpuinfo to tell)")
-    assert dll.gb_simd_level() == simd_level
+    dll = build_or_skip(variant, simd_level)
     cfg = dataclasses.replace(get_config("groovae_tiny"), dec_rnn_size=(20, 40), enc_rnn_size=(24,))
     m = _model(cfg, 0.3)
     ref_model = rounded_like_fp16_kernel(m) if weights == "fp16" else m

@@ -45,6 +45,7 @@ from models.net.fast_kernel import (
 from models.net.transforms import encoder_inputs
 from models.net.vae import GrooVAE
 from models.train.checkpoint import load_checkpoint
+from tests.models.net.kernel_builds import build_or_skip
 
 torch.set_num_threads(1)
 
@@ -209,13 +210,7 @@ def test_int8_encoder_on_real_test_windows() -> None:
 @pytest.mark.parametrize("variant, simd_level", [("portable", 0), ("avx2", 1)])
 def test_other_builds_do_the_same_int8_arithmetic(variant: str, simd_level: int) -> None:
     """Scalar (plain flags) and AVX2 builds sum the same integers as the native build."""
-    dll = load_variant(variant)
-    if dll is None:
-        pytest.skip(f"the {variant} build does not compile here")
-    cpuinfo = Path("/proc/cpuinfo")
-    if variant == "avx2" and not (cpuinfo.exists() and " avx2" in cpuinfo.read_text() and " f16c" in cpuinfo.read_text()):
-        pytest.skip("no AVX2 / F16C here (or no /proc/cpuinfo to tell)")
-    assert dll.gb_simd_level() == simd_level
+    dll = build_or_skip(variant, simd_level)
     cfg = dataclasses.replace(get_config("groovae_tiny"), dec_rnn_size=(20, 40), enc_rnn_size=(24,))
     m = _model(cfg, 0.3)
     fm = FastGrooVAE(m, use_native=True, native_weights="int8")  # torch matrices int8-rounded

@@ -30,6 +30,7 @@ from bridge.clock.slip import SlipMixin, integer_offset
 PPQN = 24
 HOLD_LATE_TICKS = 4 * PPQN  # a late stretch this long (not whole ticks) is a new latency, not a stall
 WILD_EXTRA_TICKS = 2  # a late run with ticks beyond the tolerance needs this many more ticks (bursts are short)
+RAMP_BEFORE = PPQN  # ticks of a ramp's curve before a change that its hinge fit looks at
 UNDO_TICKS = 3  # ticks back on the old line that undo a tempo change still being placed
 SCATTER_FLOOR_SEC = 0.0001  # the least scatter a run's own line is credited with
 T_CRIT = (math.inf, 6.31, 2.92, 2.35, 2.13, 2.02, 1.94, 1.89, 1.86)  # Student's t, one-sided 95 %, by dof
@@ -55,6 +56,7 @@ class ChangeMixin(SlipMixin):
     _anchor: tuple[float, float, float] | None
     _band_floor: float
     _curve: float
+    _curve_from: float
 
     def _recover(self) -> None:
         """``resync_ticks`` ticks in a row left out, not catching up: the phase jumped; refit."""
@@ -166,8 +168,16 @@ class ChangeMixin(SlipMixin):
             a.ok = True
         self.tempo_changes += 1
         self._band_floor = max(self._band_floor, self.band_sec)
+        lo = run[0].n - 2 * len(run) - 8
         self._change = (self._seg_start, self._anchor)
-        self._locate(run[0].n - 2 * len(run) - 8, run[0].n)
+        curve = self._curve
+        if curve:  # a ramp's curve before it (its end): two lines through its newest ticks only
+            self._change = (max(self._seg_start, lo - RAMP_BEFORE), None)
+        self._locate(lo, run[0].n)
+        if curve and self.band_sec < self.line.sec_per_tick / 8:
+            # the curve broke here (a ramp's end): a new one only from the change point on (with
+            # coarser delivery a run against a curve is as likely its noise: the curve goes on)
+            self._curve_from = self._seg_start
 
     def _locate(self, lo: int, hi: int) -> None:
         """Put the change point at the best c in [lo, hi]: a continuous two-segment fit over

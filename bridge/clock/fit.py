@@ -29,8 +29,11 @@ follower) reads 117 BPM for 125. So:
   tick. A deviation that does not grow (a phase jump) for ``resync_ticks`` restarts the fit
   from those ticks; late ticks catching up after a stall (their lateness shrinks by a tick
   period each) change nothing.
-* **Ramps**: once a segment has ``RAMP_TICKS`` ticks and a curve fits them much better
-  than a line, the line is the curve's tangent at the newest tick (tempo and phase now).
+* **Ramps**: when a curve fits the newest ``RAMP_TICKS`` fitted ticks, across segments, much
+  better than a line and within the noise band (no kink of a tempo jump inside), the line is
+  the curve's tangent at the newest tick (tempo and phase now), and residuals are taken
+  against the curve: a ramp is followed as a curve, not as a chain of tempo changes (whose
+  young segments lag), and the guards (late bursts, stalls, slips) judge ticks against it.
 * **Lost ticks**: two ticks in a row late by the same whole number j of tick periods (only
   when the band is under a quarter tick): j ticks were dropped on the way; renumber. Two
   ticks in a row a whole tick early likewise: the count ran ahead (a duplicate); renumber.
@@ -70,7 +73,8 @@ BAND_TICKS = 16  # residuals needed before the band estimate is trusted
 RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
 RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
-RAMP_TICKS = 48  # ticks a segment needs before a curve (a tempo ramp) is fitted
+RAMP_TICKS = 48  # the newest fitted ticks a curve (a tempo ramp) is fitted to
+RAMP_FIT = 1.5  # a curve's scatter within this many noise-level sigmas: a ramp, not a kink
 GRID_MATCH = 2e-4  # a tick period this close to a driver period is on its grid (aliasing, or exactly that rate)
 ALIAS_TICKS = 4 * PPQN  # two 'duplicates' this close on a driver period's grid: aliasing
 
@@ -133,6 +137,7 @@ class TickLine(ChangeMixin):
         self.phase_se_sec = math.inf
         self._next_se_sec = 0.0  # standard error of the next tick's predicted time
         self._curve = 0.0  # a ramp's curvature (sec per tick^2) beyond the line's tangent, or 0
+        self._curve_from = -math.inf  # a curve is fitted to ticks from here on (where one broke)
 
     @property
     def delivery_period_sec(self) -> float:
@@ -191,7 +196,7 @@ class TickLine(ChangeMixin):
         if self._seg_start != segment or self.n != a.n:  # a new segment: residuals against its line
             for b in self._arrivals:
                 if b.n >= self._seg_start:
-                    b.r = b.t - self.line.time_at(b.n)
+                    b.r = b.t - self.line.time_at(b.n) - self._curve * (b.n - self.line.n_ref) ** 2
         return self.n
 
     def _detect_period(self) -> None:
@@ -253,23 +258,44 @@ class TickLine(ChangeMixin):
         return True
 
     # ---- fitting -----------------------------------------------------------------------------
-    def _ramp(self, ns: np.ndarray, ts: np.ndarray, dn: np.ndarray, mt: float, res: np.ndarray, n0: float,
-              t0: float) -> np.ndarray:
-        """A tempo ramp: when a curve fits the window much better than the line (F > 30), the
-        line becomes the curve's tangent at the newest tick (its tempo and phase now), so a
-        ramp is followed without lag instead of by a chain of tempo changes."""
-        coef, qres = curve_fit(dn, ts - mt)
-        m = dn.size
+    def _ramp(self) -> np.ndarray | None:
+        """A tempo ramp: when a curve fits the newest ``RAMP_TICKS`` fitted ticks (across
+        segments: a ramp followed as a chain of tempo changes spans several) much better than a
+        line (F > 30), and within the noise band (a tempo jump inside the window is a kink no
+        curve fits), the line becomes the curve's tangent at the newest tick (its tempo and
+        phase now); its curvature goes on into the residuals. Returns the curve's absolute
+        residuals, or None (no ramp). A short window: a steep ramp's tempo is no quadratic over
+        many beats (60 -> 180 in 8 bars is off one by ms over 8 beats)."""
+        if self._grid_sec or self.delivery_period_sec / 2 >= self.line.sec_per_tick / 4:
+            return None  # coarse delivery (a sawtooth of a quarter tick or more): no curve told
+        pts = [a for a in self._arrivals if a.ok and a.n >= self._curve_from][-RAMP_TICKS:]
+        m = len(pts)
+        if m < RAMP_TICKS:
+            return None
+        n1, t1 = pts[-1].n, pts[-1].t
+        ns = np.fromiter((a.n for a in pts), float, m) - n1
+        ts = np.fromiter((a.t for a in pts), float, m) - t1
+        mn, mt = float(ns.mean()), float(ts.mean())
+        dn, y = ns - mn, ts - mt
+        sxx = float(dn @ dn)
+        if sxx <= 0:
+            return None
+        lres = y - (float(dn @ y) / sxx) * dn
+        coef, qres = curve_fit(dn, y)
         sse_q = float(qres @ qres)
-        gain = float(res @ res) - sse_q
-        if gain <= 30.0 * max(sse_q, 1e-14) / (m - 3):
-            return res
+        if float(lres @ lres) - sse_q <= 30.0 * max(sse_q, 1e-14) / (m - 3):
+            return None
+        noise = max(self.band_sec, self.delivery_period_sec / 2.0, MIN_BAND_SEC) / math.sqrt(3.0)
+        if math.sqrt(sse_q / (m - 3)) > RAMP_FIT * noise:
+            return None  # a kink (a jump) inside the window, or a burst: no curve
         x = float(dn[-1])
         slope = float(coef[1] + 2.0 * coef[2] * x)
         if not 60.0 / (500.0 * PPQN) < slope < 60.0 / (10.0 * PPQN):
-            return res
-        self.line = Line(t0 + mt + float(coef[0] + coef[1] * x + coef[2] * x * x), n0 + float(ns[-1]), slope)
+            return None
+        self.line = Line(t1 + mt + float(coef[0] + coef[1] * x + coef[2] * x * x), float(n1), slope)
         self._curve = float(coef[2])
+        if pts[0].n > self._seg_start:  # the segment is the curve's window (a line through a
+            self._seg_start, self._anchor, self._change = pts[0].n, None, None  # ramp's end fits)
         return qres
 
     def _refit(self) -> None:
@@ -308,11 +334,12 @@ class TickLine(ChangeMixin):
         self.fitted = m
         res = np.abs(ts - mt - spt * dn)
         self._curve = 0.0
-        if m >= RAMP_TICKS:
-            res = self._ramp(ns, ts, dn, mt, res, n0, t0)
-        if m > 2:
-            self.sigma_sec = math.sqrt(float(res @ res) / (m - 2))
-        if m - RECENT_TICKS >= BAND_TICKS:  # not the latest ticks: they may be a change starting
+        curve = self._ramp()
+        if curve is not None:
+            res = curve
+        if res.size > 2:
+            self.sigma_sec = math.sqrt(float(res @ res) / (res.size - 2))
+        if res.size - RECENT_TICKS >= BAND_TICKS:  # not the latest ticks: they may be a change starting
             older = res[:-RECENT_TICKS]
             p90 = float(np.partition(older, int(0.9 * (older.size - 1)))[int(0.9 * (older.size - 1))])
             floor = self._band_floor if m < self.window_ticks // 2 else 0.0

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -32,58 +31,40 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pythonosc.osc_message_builder import build_msg  # noqa: E402
-from pythonosc.osc_packet import OscPacket  # noqa: E402
 
 from bridge.engine import Engine  # noqa: E402
 from bridge.osc import OscServer  # noqa: E402
 from bridge.settings import Settings  # noqa: E402
 from tests.rigs.midi_fakes import FakeMidiIO  # noqa: E402
+from tests.rigs.osc_peer import OscPeer  # noqa: E402
 
 P = "/groovebridge"
 
 
-class Controller:
+class Controller(OscPeer):
     """A UDP OSC peer: sends commands, stamps every message it receives."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.got: list[tuple[float, str]] = []
         self.cond = threading.Condition()
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            with self.cond:
-                self.got.extend((t, m.message.address) for m in OscPacket(data).messages)
-                self.cond.notify_all()
+    def on_message(self, t: float, address: str, args: list[Any]) -> None:
+        with self.cond:
+            self.got.append((t, address))
+            self.cond.notify_all()
 
     def round_trip(self, server_port: int, address: str, args: list[Any], wait_for: str) -> float:
         time.sleep(0.03)  # let echoes of the previous command arrive first, then forget them
         with self.cond:
             self.got.clear()
         t0 = time.monotonic()
-        self.sock.sendto(build_msg(address, args).dgram, ("127.0.0.1", server_port))
+        self.send(server_port, address, *args)
         with self.cond:
             ok = self.cond.wait_for(lambda: any(a == wait_for for _, a in self.got), timeout=10.0)
             if not ok:
                 raise RuntimeError(f"no {wait_for} after {address}")
             return next(t for t, a in self.got if a == wait_for) - t0
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
 
 
 def direct(engine: Engine, command: Callable[[], None]) -> float:

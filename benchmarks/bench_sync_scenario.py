@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,8 +32,8 @@ from jack_bench import jack_server  # noqa: E402
 from bridge.clock.midi_in import PPQN  # noqa: E402
 from bridge.midi.ports import jack_port_names  # noqa: E402
 from bridge.osc import decode_pattern  # noqa: E402
-from bridge.osc.wire import encode_message  # noqa: E402
 from models.drum_maps import ROLAND  # noqa: E402
+from tests.rigs.osc_peer import OscPeer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GMD = Path("/work/shared/data/groove-midi/groove/drummer1/session1/102_funk_95_beat_4-4.mid")
@@ -43,32 +41,18 @@ BPM = 138.0
 LEAD_BARS = 2  # clock before the groove (the follower locks)
 
 
-class Osc:
+class Osc(OscPeer):
     """Our OSC side: a socket that sends to serve and receives its output (and replies)."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.messages: list[tuple[float, str, list]] = []
-        self._stop = False
-        threading.Thread(target=self._run, daemon=True).start()
+        super().__init__()
 
-    def _run(self) -> None:
-        from pythonosc.osc_packet import OscPacket
-
-        while not self._stop:
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            t = time.monotonic()
-            for m in OscPacket(data).messages:
-                self.messages.append((t, m.message.address, list(m.message.params)))
+    def on_message(self, t: float, address: str, args: list) -> None:
+        self.messages.append((t, address, args))
 
     def send(self, port: int, address: str, *args) -> None:
-        self.sock.sendto(encode_message("/groovebridge" + address, list(args)), ("127.0.0.1", port))
+        super().send(port, "/groovebridge" + address, *args)
 
     def last(self, address: str):
         found = [a for _t, addr, a in self.messages if addr == "/groovebridge" + address]

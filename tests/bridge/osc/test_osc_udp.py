@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from typing import Any
 
@@ -11,8 +9,7 @@ import numpy as np
 import pytest
 from osc_fakes import FakeEngine, P, groove_with
 from pythonosc.osc_bundle_builder import OscBundleBuilder
-from pythonosc.osc_message_builder import OscMessageBuilder, build_msg
-from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_message_builder import OscMessageBuilder
 
 from bridge.engine.snapshot import EngineSnapshot
 from bridge.osc import (
@@ -20,30 +17,19 @@ from bridge.osc import (
     decode_pattern,
 )
 from bridge.play.player import PlayedNote
+from tests.rigs.osc_peer import OscPeer
 
 
 # ---- real UDP on 127.0.0.1 -----------------------------------------------------------------------
-class Receiver:
+class Receiver(OscPeer):
     """A UDP socket on an ephemeral port collecting decoded OSC messages."""
 
     def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
         self.messages: list[tuple[str, list[Any]]] = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _run(self) -> None:
-        while not self._stop:
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, OSError):
-                continue
-            for m in OscPacket(data).messages:
-                self.messages.append((m.message.address, list(m.message.params)))
+    def on_message(self, t: float, address: str, args: list[Any]) -> None:
+        self.messages.append((address, args))
 
     def wait_for(self, address: str, expect: list[Any] | None = None, timeout: float = 2.0) -> list[Any]:
         """The first message on ``address`` (equal to ``expect`` if given)."""
@@ -54,14 +40,6 @@ class Receiver:
                     return args
             time.sleep(0.005)
         raise AssertionError(f"no {address} in {[a for a, _ in self.messages]}")
-
-    def send(self, port: int, address: str, *args: Any) -> None:
-        self.sock.sendto(build_msg(address, list(args)).dgram, ("127.0.0.1", port))
-
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
 
 
 @pytest.fixture

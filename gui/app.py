@@ -62,10 +62,8 @@ def start_engine(settings: Any, model_loader: Any = None, first: Any = None) -> 
     from bridge.engine import Engine
 
     engine = Engine(settings, model_loader=model_loader)
-    if first is not None and first.groove is not None:
-        from gui.first_pattern import is_starter
-
-        groove = first.groove.with_changes(bpm=float(settings.bpm)) if is_starter(first.source) else first.groove
+    groove = first.at_tempo(settings.bpm) if first is not None else None
+    if groove is not None:
         engine.set_pattern(groove, source=first.source)
     engine.start()
     osc, warning = None, ""

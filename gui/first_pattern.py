@@ -49,6 +49,13 @@ class FirstPattern:
     source: str = ""  # "last session" or "starter N"
     problem: str = ""  # one line for the status bar when a file could not be used
 
+    def at_tempo(self, bpm: float) -> Groove | None:
+        """The groove as the engine should play it: a starter at the engine's tempo (it has none
+        of its own), the last session's pattern at its own."""
+        if self.groove is None or not is_starter(self.source):
+            return self.groove
+        return self.groove.with_changes(bpm=float(bpm))
+
 
 # ---- the JSON form ------------------------------------------------------------------------------
 def groove_to_json(groove: Groove) -> dict[str, Any]:

@@ -279,11 +279,9 @@ class WindowExtrasMixin(_Base):
         if snap is not None and snap.pattern.num_hits:  # gui.app put ``first`` in before the engine started
             self._starter_pending = is_starter(snap.pattern_source)
             return False
-        groove = first.groove
+        groove = first.groove if snap is None else first.at_tempo(snap.bpm)
         if groove is None or (is_starter(first.source) and snap is not None and snap.model_state == "ready"):
             return False
-        if is_starter(first.source) and snap is not None:
-            groove = groove.with_changes(bpm=float(snap.bpm))
         self._starter_pending = is_starter(first.source)
         return self.adapter.command(EngineCommands.set_pattern, groove, source=first.source)
 

@@ -15,7 +15,8 @@
   is raised; the first ``poll()`` reports ``NO_SERVER`` and every poll tries again, so the
   ports open (reported) as soon as a server runs. Sends meanwhile go nowhere.
 * No feedback: our own output port is never chosen as input, and a note-on arriving
-  within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo.
+  within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo when our notes
+  come back (a MIDI loop), not when a player merely hit the same note (``bridge.midi.echo``).
 * Input is polled (``bridge.midi.input.PolledInput``: a thread drains rtmidi's queue every
   1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load.
   ``GROOVEBRIDGE_MIDI_INPUT=callback`` brings back the callback, for before/after benchmarks.
@@ -31,13 +32,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.midi.echo import ECHO_WINDOW_SEC, EchoFilter
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
 from bridge.midi.port import InputCallback
 
 CLIENT_NAME = "GrooveBridge"
 IN_PORT_NAME = "GrooveBridge In"
 OUT_PORT_NAME = "GrooveBridge Out"
-ECHO_WINDOW_SEC = 0.03
 NO_SERVER = ("no JACK server is running: MIDI ports will open as soon as one starts "
              "(start jackd, e.g. `jackd -d alsa`, or your JACK session / qjackctl)")
 API_NAMES = ("auto", "jack", "alsa", "coremidi", "winmm")
@@ -149,7 +150,7 @@ class MidiIO:
         self._out = _Port(output_port)
         self._callback: InputCallback | None = None
         self._out_lock = threading.Lock()
-        self._recent: dict[tuple[int, int], float] = {}  # (pitch, velocity) -> last sent
+        self.echo = EchoFilter(ECHO_WINDOW_SEC)  # our note-ons coming back through a loop
         self._arrival = ArrivalClock()  # callback mode's event times
         self._reader: PolledInput | None = None  # poll mode's reader thread
         self._watch: Any = None
@@ -290,16 +291,15 @@ class MidiIO:
     def _on_input(self, message: list[int], t_sec: float) -> None:
         """One input event (reader thread): echo filter, then the consumer."""
         if len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
-            sent = self._recent.get((message[1], message[2]))
-            if sent is not None and t_sec - sent < ECHO_WINDOW_SEC:
+            if self.echo.is_echo(message[1], message[2], t_sec):
                 return  # our own note came back through a loop
         callback = self._callback
         if callback is not None:
             callback(message, t_sec)
 
     def send_message(self, message: list[int] | bytes) -> None:
-        if len(message) == 3 and message[0] & 0xF0 == 0x90:
-            self._recent[(message[1], message[2])] = time.monotonic()
+        if len(message) == 3 and message[0] & 0xF0 == 0x90 and message[2] > 0:
+            self.echo.sent(message[1], message[2], time.monotonic())
         with self._out_lock:  # uncontended but for a port swap: the handle cannot go mid-send
             handle = self._out.handle
             if handle is not None:

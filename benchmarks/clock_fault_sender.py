@@ -10,7 +10,9 @@ tick on, linear in between: a ramp), "ticks": n, "duplicates": [tick, ...], "dro
 "stop_at": tick or null}.
 It opens a JACK MIDI output ``<client>:out``, prints "ready", waits for a line on stdin
 (the reader connects it meanwhile), sends Start then the ticks at their ideal times (plus
-the jitter), and prints one JSON line: {"ideal": [time.monotonic() of each tick as meant]}.
+the jitter), and prints one JSON line: {"ideal": [time.monotonic() of each tick as meant],
+"sent": [[time.monotonic() after the send, [bytes]], ...] for every message but the clock ticks
+(its own send log: what it handed to rtmidi), "ticks_sent": n, "send_errors": [...]}.
 CLOCK_MONOTONIC is shared by every process of the machine, so the reader compares its own
 readings with these directly.
 """
@@ -67,18 +69,35 @@ def main() -> int:
     due_start = ideal[0] - 0.005
     while time.monotonic() < due_start:
         time.sleep(0.0005)
-    out.send_message([0xFA])
+    sent: list[tuple[float, list[int]]] = []
+    errors: list[str] = []
+    ticks_sent = 0
+    out.set_error_callback(lambda _kind, text, _data: errors.append(text))  # rtmidi's warnings too
+
+    def send(message: list[int]) -> None:
+        nonlocal ticks_sent
+        try:
+            out.send_message(message)
+        except Exception as e:  # rtmidi warns (full ring buffer) through an exception: log it
+            errors.append(f"{message}: {e}")
+            return
+        if message == [0xF8]:
+            ticks_sent += 1
+        else:
+            sent.append((time.monotonic(), message))
+
+    send([0xFA])
     for due, _order, message in events:
         while True:
             left = due - time.monotonic()
             if left <= 0:
                 break
             time.sleep(left - 0.001 if left > 0.0015 else 0)  # sleep, then spin the last ms
-        out.send_message(message)
+        send(message)
     time.sleep(0.05)
     out.close_port()
     out.delete()
-    print(json.dumps({"ideal": ideal.tolist()}), flush=True)
+    print(json.dumps({"ideal": ideal.tolist(), "sent": sent, "ticks_sent": ticks_sent, "send_errors": errors}), flush=True)
     return 0
 
 

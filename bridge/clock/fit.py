@@ -29,11 +29,18 @@ follower) reads 117 BPM for 125. So:
   tick. A deviation that does not grow (a phase jump) for ``resync_ticks`` restarts the fit
   from those ticks; late ticks catching up after a stall (their lateness shrinks by a tick
   period each) change nothing.
-* **Ramps**: when a curve fits the newest ``RAMP_TICKS`` fitted ticks, across segments, much
-  better than a line and within the noise band (no kink of a tempo jump inside), the line is
-  the curve's tangent at the newest tick (tempo and phase now), and residuals are taken
-  against the curve: a ramp is followed as a curve, not as a chain of tempo changes (whose
-  young segments lag), and the guards (late bursts, stalls, slips) judge ticks against it.
+* **Ramps** (``bridge.clock.ramp``): when a curve fits the newest ``RAMP_TICKS`` fitted ticks,
+  across segments, much better than a line and within the noise band, the line is the curve's
+  tangent at the newest tick (tempo and phase now), and residuals are taken against the curve:
+  a ramp is followed as a curve, not as a chain of tempo changes (whose young segments lag),
+  and the guards (late bursts, stalls, slips) judge ticks against it. The curve is a *hinged*
+  quadratic: a ramp that began or ended inside the window is straight on one side of its
+  hinge (a plain quadratic through both parts lagged 3-5 ms for a beat at 256-frame periods).
+  A ramp begins where a plain quadratic, or one hinged after the newest tick left out, fits
+  far better than a line (F > ``RAMP_F``), the newest ticks beyond the tolerance included
+  (they are its evidence) and all within ``ENTRY_FIT`` bands of it, and better than a kink (a
+  tempo jump, left to the tempo-change machinery); it goes on while the best hinged curve fits
+  better than a line (F > ``RAMP_F_KEEP``) within ``RAMP_FIT_KEEP`` noise sigmas.
 * **Lost ticks**: two ticks in a row late by the same whole number j of tick periods (only
   when the band is under a quarter tick): j ticks were dropped on the way; renumber. Two
   ticks in a row a whole tick early likewise: the count ran ahead (a duplicate); renumber.
@@ -65,7 +72,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.clock.change import ChangeMixin, _Arrival
-from bridge.clock.slip import DRIVER_PERIODS_SEC, EDGE_TICKS, curve_fit
+from bridge.clock.ramp import hinged_curve
+from bridge.clock.slip import DRIVER_PERIODS_SEC, EDGE_TICKS
 
 PPQN = 24
 MIN_BAND_SEC = 0.0001
@@ -74,7 +82,14 @@ RECENT_TICKS = 8  # the newest ticks are left out of the band estimate
 RELOCATE_AFTER = (12, 24, 48)  # ticks after a change when its point is placed again
 DETECT_TICKS = 32  # the delivery period is looked for every this many ticks
 RAMP_TICKS = 48  # the newest fitted ticks a curve (a tempo ramp) is fitted to
+RAMP_TICKS_COARSE = 72  # with a noise band of COARSE_BAND_SEC or more (256-frame periods): noise, not the
+COARSE_BAND_SEC = 0.0015  # curve's misfit, is then the larger error
+RAMP_F = 30.0  # a curve fits this much better than a line (F statistic): a ramp begins
+RAMP_F_KEEP = 4.0  # and goes on while it fits this much better (hysteresis: a ramp's tempo at 150+ BPM curves little over 48 ticks)
+ENTRY_TICKS = 12  # a ramp begun inside the window: this many ticks of it at least
+ENTRY_FIT = 1.5  # and all of them within this many noise bands of its curve
 RAMP_FIT = 1.5  # a curve's scatter within this many noise-level sigmas: a ramp, not a kink
+RAMP_FIT_KEEP = 2.0  # and goes on within this many (a slow ramp's end is no quadratic over 2 s)
 GRID_MATCH = 2e-4  # a tick period this close to a driver period is on its grid (aliasing, or exactly that rate)
 ALIAS_TICKS = 4 * PPQN  # two 'duplicates' this close on a driver period's grid: aliasing
 
@@ -138,6 +153,7 @@ class TickLine(ChangeMixin):
         self._next_se_sec = 0.0  # standard error of the next tick's predicted time
         self._curve = 0.0  # a ramp's curvature (sec per tick^2) beyond the line's tangent, or 0
         self._curve_from = -math.inf  # a curve is fitted to ticks from here on (where one broke)
+        self._curving = False  # the last fit was a curve
 
     @property
     def delivery_period_sec(self) -> float:
@@ -259,44 +275,48 @@ class TickLine(ChangeMixin):
 
     # ---- fitting -----------------------------------------------------------------------------
     def _ramp(self) -> np.ndarray | None:
-        """A tempo ramp: when a curve fits the newest ``RAMP_TICKS`` fitted ticks (across
-        segments: a ramp followed as a chain of tempo changes spans several) much better than a
-        line (F > 30), and within the noise band (a tempo jump inside the window is a kink no
-        curve fits), the line becomes the curve's tangent at the newest tick (its tempo and
-        phase now); its curvature goes on into the residuals. Returns the curve's absolute
+        """A tempo ramp (module docstring): the line becomes the hinged curve's tangent at the
+        newest tick and its curvature goes on into the residuals. Returns the curve's absolute
         residuals, or None (no ramp). A short window: a steep ramp's tempo is no quadratic over
         many beats (60 -> 180 in 8 bars is off one by ms over 8 beats)."""
         if self._grid_sec or self.delivery_period_sec / 2 >= self.line.sec_per_tick / 4:
             return None  # coarse delivery (a sawtooth of a quarter tick or more): no curve told
-        pts = [a for a in self._arrivals if a.ok and a.n >= self._curve_from][-RAMP_TICKS:]
+        window = RAMP_TICKS_COARSE if self.band_sec >= COARSE_BAND_SEC else RAMP_TICKS
+        pts = [a for a in self._arrivals if a.ok and a.n >= self._curve_from][-window:]
         m = len(pts)
-        if m < RAMP_TICKS:
+        if m < window:
             return None
+        start_from = -math.inf
+        if not self._curving:  # a ramp begun inside the window: its newest ticks may be beyond the
+            # tolerance (left out of the line); they are the evidence, and must lie on its curve
+            recent = [a for a in self._arrivals if a.n >= max(pts[0].n, self._curve_from)]
+            cut = recent[-2 * ENTRY_TICKS].n if len(recent) >= 2 * ENTRY_TICKS else -math.inf
+            pts = [a for a in recent if a.ok or a.n >= cut]
+            m = len(pts)
+            bad = [a.n for a in recent if not a.ok and a.n < cut]
+            start_from = bad[-1] + 1 if bad else -math.inf
         n1, t1 = pts[-1].n, pts[-1].t
-        ns = np.fromiter((a.n for a in pts), float, m) - n1
-        ts = np.fromiter((a.t for a in pts), float, m) - t1
-        mn, mt = float(ns.mean()), float(ts.mean())
-        dn, y = ns - mn, ts - mt
-        sxx = float(dn @ dn)
-        if sxx <= 0:
+        ns, ts = np.fromiter((a.n for a in pts), float, m) - n1, np.fromiter((a.t for a in pts), float, m) - t1
+        if self._curving:  # carries on while the best hinged curve fits clearly better than a line
+            fit, f_needed = hinged_curve(ns, ts), RAMP_F_KEEP
+        else:
+            fit, f_needed = hinged_curve(ns, ts, ENTRY_TICKS, start_from - n1, ends=False, versus_kink=True), RAMP_F
+        if fit is None or fit.sse_line - fit.sse <= f_needed * max(fit.sse, 1e-14) / (m - 4):
             return None
-        lres = y - (float(dn @ y) / sxx) * dn
-        coef, qres = curve_fit(dn, y)
-        sse_q = float(qres @ qres)
-        if float(lres @ lres) - sse_q <= 30.0 * max(sse_q, 1e-14) / (m - 3):
-            return None
+        if not self._curving and fit.curved_max > ENTRY_FIT * self.band_sec:
+            return None  # (a burst of late ticks bends no curve that far)
         noise = max(self.band_sec, self.delivery_period_sec / 2.0, MIN_BAND_SEC) / math.sqrt(3.0)
-        if math.sqrt(sse_q / (m - 3)) > RAMP_FIT * noise:
-            return None  # a kink (a jump) inside the window, or a burst: no curve
-        x = float(dn[-1])
-        slope = float(coef[1] + 2.0 * coef[2] * x)
-        if not 60.0 / (500.0 * PPQN) < slope < 60.0 / (10.0 * PPQN):
+        if math.sqrt(fit.sse / (m - 4)) > (RAMP_FIT_KEEP if self._curving else RAMP_FIT) * noise:
+            return None  # a burst, or what no curve fits: no ramp
+        if not 60.0 / (500.0 * PPQN) < fit.slope < 60.0 / (10.0 * PPQN):
             return None
-        self.line = Line(t1 + mt + float(coef[0] + coef[1] * x + coef[2] * x * x), float(n1), slope)
-        self._curve = float(coef[2])
+        self.line = Line(t1 + fit.value, float(n1), fit.slope)
+        self._curve = fit.curvature
+        for a in pts:
+            a.ok = True  # (the newest ticks of a ramp begun)
         if pts[0].n > self._seg_start:  # the segment is the curve's window (a line through a
             self._seg_start, self._anchor, self._change = pts[0].n, None, None  # ramp's end fits)
-        return qres
+        return fit.residuals
 
     def _refit(self) -> None:
         pts = [a for a in self._arrivals if a.ok and a.n >= self._seg_start][-self.window_ticks:]
@@ -335,6 +355,7 @@ class TickLine(ChangeMixin):
         res = np.abs(ts - mt - spt * dn)
         self._curve = 0.0
         curve = self._ramp()
+        self._curving = curve is not None
         if curve is not None:
             res = curve
         if res.size > 2:

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from bridge.clock.slip import SlipMixin, integer_offset
+from bridge.clock.slip import SlipMixin, integer_offset, step_not_change
 
 PPQN = 24
 HOLD_LATE_TICKS = 4 * PPQN  # a late stretch this long (not whole ticks) is a new latency, not a stall
@@ -122,6 +122,9 @@ class ChangeMixin(SlipMixin):
         spt = self.line.sec_per_tick
         if self.band_sec < spt / 4 and max(abs(run[0].r), *(abs(b.r - a.r) for a, b in zip(run, run[1:], strict=False))) > spt / 2:
             return False  # it started or jumped a whole step off: a slip (``_lost``, ``_step``), not a change
+        if self.band_sec >= spt / 4 and step_not_change(
+                np.array([a.r for a in list(self._arrivals)[-2 * m:]]), spt, m):
+            return False  # through coarse delivery: lost or duplicated ticks (``_step``), not a change
         sign = 1.0 if run[-1].r > 0 else -1.0
         ns = np.array([a.n for a in run], float)
         rs = np.array([a.r for a in run]) * sign

@@ -54,9 +54,11 @@ follower) reads 117 BPM for 125. So:
   noise band of a quarter tick or more it looks at twice as many ticks; not while a tempo
   change's point is still being placed. A run beyond the band that starts more than half a
   tick off, or jumps by half a tick inside, is a step (with a band under a quarter tick), never taken for a tempo change (a master's change starts from zero).
-  With a band of half a tick or more (1024-frame periods *without* time stamps above ~117
-  BPM) none of this is decidable within a beat and no step is looked for: a slip there is
-  only caught by the resync below when its run stays beyond the band (README, limits).
+  With a band of a quarter tick or more (512-1024-frame periods *without* time stamps) a run
+  that sits on a whole-tick step better than on a tempo change (0, then growing on a line) is
+  no tempo change; with half a tick or more (1024 frames above ~117 BPM, where one tick's
+  place is no whole number) a step must also fit better than a change, flat over half the
+  window (``bridge.clock.slip.find_step``): found 16-20 ticks after the fault.
 
 ``phase_se_sec`` is the fit's standard error for the time of the beat after the last tick:
 the follower locks once it is small enough, so coarse delivery takes a few more ticks to

@@ -68,14 +68,14 @@ def _drift(rs: np.ndarray) -> float:
 
 
 def find_step(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float,
-              band_sec: float = 0.0) -> tuple[int, int] | None:
+              band_sec: float = 0.0, min_after: int = MIN_AFTER, versus_change: bool = False) -> tuple[int, int] | None:
     """(index of the first tick after the step, whole ticks ``j``) if the newest residuals
     (seconds, oldest first) show a whole-tick step; None for noise or a tempo change."""
     rs = np.asarray(residuals, float)
     m = rs.size
     spt = sec_per_tick
     med = float(np.median(rs))
-    if m < 2 * MIN_AFTER or abs(med) <= spt / 2:
+    if m < 2 * min_after or abs(med) <= spt / 2:
         return None
     j = round(med / spt)
     if j == 0:
@@ -83,14 +83,47 @@ def find_step(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float,
     target = j * spt
     before = np.concatenate(([0.0], np.cumsum(rs**2)))  # cost of rs[:s] at 0
     after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))  # rs[s:] at target
-    costs = before[: m - MIN_AFTER + 1] + after[: m - MIN_AFTER + 1]
+    costs = before[: m - min_after + 1] + after[: m - min_after + 1]
     s = int(np.argmin(costs))
     post = rs[s:]
     if abs(_drift(post)) > drift_limit(spt, band_sec):  # growing: a tempo change, not a slip
         return None
     if abs(float(post.mean()) - target) > max(tolerance_sec, spt / 4):
         return None
+    if versus_change and _change_fits_better(rs, float(costs[s])):
+        return None
     return s, j
+
+
+def _change_sse(rs: np.ndarray) -> float:
+    """The least squared error of a tempo change through ``rs``: 0, then growing on a line
+    from some tick on."""
+    k = np.arange(rs.size, dtype=float)
+    g = np.maximum(0.0, k[None, :] - k[:, None])  # (c, m): growth from tick c on
+    den = np.einsum("ij,ij->i", g, g)
+    ok = den > 0
+    if not ok.any():
+        return float(rs @ rs)
+    slope = np.where(ok, (g @ rs) / np.where(ok, den, 1.0), 0.0)
+    return float(((rs[None, :] - slope[:, None] * g) ** 2).sum(axis=1)[ok].min())
+
+
+def _change_fits_better(rs: np.ndarray, step_sse: float) -> bool:
+    """Does a tempo change fit ``rs`` at least as well as the step did? Through noise of half a
+    tick a change that has just begun sits as flat as a step within its first beat."""
+    return _change_sse(rs) < step_sse
+
+
+def step_not_change(rs: np.ndarray, sec_per_tick: float, newest: int) -> bool:
+    """Do residuals ``rs`` (oldest first) whose ``newest`` ticks are a run beyond the band sit
+    on a whole-tick step (lost or duplicated ticks) better than on a tempo change?"""
+    j = round(float(np.median(rs[-newest:])) / sec_per_tick)
+    if j == 0:
+        return False
+    target = j * sec_per_tick
+    before = np.concatenate(([0.0], np.cumsum(rs**2)))
+    after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))
+    return float((before + after).min()) < _change_sse(rs)
 
 
 class SlipMixin:
@@ -139,10 +172,10 @@ class SlipMixin:
         m = STEP_TICKS if self.band_sec < spt / 4 else 2 * STEP_TICKS  # more ticks through more noise
         if len(arrivals) < m or arrivals[-m].n < self._seg_start or self._change is not None:
             return False  # (a change point still being placed: its residuals are not settled)
-        if self.band_sec >= spt / 2:
-            return False  # noise of half a tick: a step can not be told from a change or the noise
         last = [arrivals[i] for i in range(len(arrivals) - m, len(arrivals))]
-        found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.delivery_period_sec / 2)
+        coarse = self.band_sec >= spt / 2  # (noise of half a tick: flat for half the window at least)
+        found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.delivery_period_sec / 2,
+                          m // 2 if coarse else MIN_AFTER, versus_change=coarse)
         if found is None:
             return False
         s, j = found

@@ -376,3 +376,23 @@ def test_jitter_near_a_driver_period_is_not_coarse_delivery():
     dev = np.array([abs(e - by_tick[int(k)]) for k, e in rows[:, :2] if int(k) in by_tick])
     assert dev.max() < 1.0, dev.max()
     assert (f.duplicates, f.lost_ticks) == (1, 24) and f.band_ms < 5.0
+
+
+COARSE_FAULTS = {"duplicate": dict(duplicates=[600]), "one lost": dict(drops=[600]),
+                 "three lost": dict(drops=[600, 601, 602])}
+
+
+@pytest.mark.parametrize(("period_frames", "bpm"), [(1024, 125.0), (1024, 138.0), (1024, 160.0), (512, 125.0)])
+@pytest.mark.parametrize("fault", list(COARSE_FAULTS))
+def test_a_fault_through_coarse_delivery_is_corrected_within_a_beat(fault, period_frames, bpm):
+    """Ticks delivered once per 1024-frame period (21.3 ms) above 117 BPM, where a tick is
+    shorter than the period, without time stamps (issue 22): a duplicate or lost ticks is a
+    whole-tick step in the residuals, told from a tempo change by fitting better than one; the
+    old follower looked for no step under noise of half a tick (a lasting 21-27 ms error) and
+    took three lost ticks for a tempo change (61 ms for good; 1.5 s at 512 frames and 125 BPM)."""
+    for seed in range(3):
+        f, rows = follow(clock_stream(PPQN * 40, bpm, period_frames=period_frames, seed=seed, **COARSE_FAULTS[fault]))
+        latency = np.median(rows[(rows[:, 0] > 100) & (rows[:, 0] < 590), 3])
+        dev = np.abs(rows[:, 3] - latency)
+        assert np.percentile(dev[rows[:, 0] >= 600 + PPQN], 99) < 2.5, (seed, np.percentile(dev[rows[:, 0] >= 600 + PPQN], 99))
+        assert f.tempo_changes == 0 and f.resyncs == 0

@@ -32,6 +32,12 @@ from models.latent import slerp_path
 from models.net.attributes import AttributeValueError, check_attributes, shift_latents
 from models.net.config import GrooVAEConfig
 from models.net.fast_decode import GIVEN_FORCED_HIT, GIVEN_HIT, RAW, FastGrooVAE, hit_thresholds
+from models.net.follow_encoder import (
+    FOLLOW_FILE,
+    FollowEncoderError,
+    QuickEncoder,
+    load_follow_encoder,
+)
 from models.net.prior import PRIOR_FILE, LatentPrior, PriorError, load_prior, weights_fingerprint
 from models.net.transforms import encoder_inputs
 from models.net.vae import GrooVAE
@@ -53,12 +59,14 @@ class GrooveModel:
 
     def __init__(
         self, model: GrooVAE, name: str = "", device: str | torch.device = "cpu", raw_outputs: bool = False,
-        prior: LatentPrior | None = None,
+        prior: LatentPrior | None = None, quick_encoder: QuickEncoder | None = None,
     ) -> None:
         """``raw_outputs``: velocities and offsets exactly as the network writes them (Magenta's
         behaviour); by default they are given-a-hit estimates (``models.net.fast_decode.conditional_outputs``).
-        ``prior``: the fitted sampling prior and attribute directions (``models.net.prior``)."""
+        ``prior``: the fitted sampling prior and attribute directions (``models.net.prior``).
+        ``quick_encoder``: a small encoder distilled from this one (``models.net.follow_encoder``)."""
         self.prior = prior
+        self.quick_encoder = quick_encoder
         self.device = torch.device(device)
         self.raw_outputs = raw_outputs
         self.model = model.to(self.device).eval()
@@ -98,19 +106,38 @@ class GrooveModel:
         return self._tensor(grooves)[..., :9]
 
     # ---- API -------------------------------------------------------------------------------------
-    def encode(self, grooves: Groove | list[Groove] | np.ndarray) -> np.ndarray:
-        """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps (or of their
-        (n, num_steps, 27) tensors, e.g. dataset windows, without building Grooves)."""
+    def _windows(self, grooves: Groove | list[Groove] | np.ndarray) -> torch.Tensor:
         if isinstance(grooves, np.ndarray):
             if grooves.ndim != 3 or grooves.shape[1:] != (self.num_steps, 27):
                 raise ValueError(f"windows of shape {grooves.shape}; {self.config.name} needs (n, {self.num_steps}, 27)")
-            t = torch.from_numpy(np.ascontiguousarray(grooves, np.float32)).to(self.device)
-        else:
-            t = self._tensor([grooves] if isinstance(grooves, Groove) else list(grooves))
+            return torch.from_numpy(np.ascontiguousarray(grooves, np.float32)).to(self.device)
+        return self._tensor([grooves] if isinstance(grooves, Groove) else list(grooves))
+
+    def encode(self, grooves: Groove | list[Groove] | np.ndarray) -> np.ndarray:
+        """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps (or of their
+        (n, num_steps, 27) tensors, e.g. dataset windows, without building Grooves)."""
+        t = self._windows(grooves)
         with self._lock, torch.inference_mode():
             x, _ = encoder_inputs(self.config, t, training=False)
             mu, _ = self.fast.encode(x)
         return mu.cpu().numpy()
+
+    @property
+    def has_quick_encoder(self) -> bool:
+        """Whether ``encode_quick`` uses a distilled student (else it is ``encode``): the model
+        has one and runs on the CPU (on a GPU the full encoder is used there)."""
+        return self.quick_encoder is not None and self.device.type == "cpu"
+
+    def encode_quick(self, grooves: Groove | list[Groove] | np.ndarray) -> np.ndarray:
+        """``encode`` by the distilled follow encoder when the model has one (``has_quick_encoder``:
+        a smaller network, ~3x faster, whose means only approximate the full encoder's: see its
+        evaluation in models/pretrained/MODEL_CARD.md), else exactly ``encode``."""
+        if not self.has_quick_encoder or self.quick_encoder is None:
+            return self.encode(grooves)
+        t = self._windows(grooves)
+        with self._lock, torch.inference_mode():
+            x, _ = encoder_inputs(self.config, t, training=False)
+            return self.quick_encoder.encode(x.cpu()).numpy()
 
     def decode(
         self,
@@ -328,7 +355,7 @@ def load_model(
     dev = torch.device(device) if device is not None else torch.device("cpu")
     model, config, _ = load_checkpoint(path, dev)
     return GrooveModel(model, name if name in SHIPPED else config.name, dev, raw_outputs,
-                       prior=_find_prior(path, config.z_size))
+                       prior=_find_prior(path, config.z_size), quick_encoder=_find_quick_encoder(path, config))
 
 
 def _find_prior(path: Path, z_size: int) -> LatentPrior | None:
@@ -344,4 +371,21 @@ def _find_prior(path: Path, z_size: int) -> LatentPrior | None:
         return load_prior(ckpt, weights_fingerprint(ckpt), z_size)
     except (PriorError, OSError) as e:
         log.warning("%s; sampling from N(0, I) instead", e)
+        return None
+
+
+def _find_quick_encoder(path: Path, config: GrooVAEConfig) -> QuickEncoder | None:
+    """The distilled follow encoder beside the checkpoint, or None (a missing, damaged or stale
+    one is logged and skipped: ``encode_quick`` then uses the full encoder)."""
+    try:
+        ckpt = resolve_checkpoint(path)
+    except CheckpointError:
+        return None
+    if not (ckpt / FOLLOW_FILE).is_file():
+        log.debug("no follow encoder beside %s; encode_quick uses the full encoder", ckpt)
+        return None
+    try:
+        return load_follow_encoder(ckpt, weights_fingerprint(ckpt), config)
+    except (FollowEncoderError, OSError) as e:
+        log.warning("%s; encode_quick uses the full encoder", e)
         return None

@@ -6,7 +6,7 @@ calls the bridge makes (``bridge/engine/``: generation worker, model commands, f
 attributes; ``models.inference_device``), so an implementation may take more (keyword)
 arguments than listed, never fewer:
 
-* ``GrooveModelLike``: every model: sample, encode, decode, reconstruct, humanize;
+* ``GrooveModelLike``: every model: sample, encode, encode_quick, decode, reconstruct, humanize;
 * ``AttributeModelLike``: a model with a fitted prior whose attribute directions it can shift
   along (``sample(..., attributes=...)``, ``shift``); tell it with ``can_shift``;
 * ``ControlledModelLike``: a model whose decoder takes control hits (``sample(..., controls=...)``);
@@ -37,6 +37,11 @@ class GrooveModelLike(Protocol):
 
     def encode(self, grooves: list[Groove]) -> np.ndarray:
         """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps."""
+        ...
+
+    def encode_quick(self, grooves: list[Groove]) -> np.ndarray:
+        """``encode`` by a small distilled encoder where the model has one (follow mode's
+        per-bar encode), else the same as ``encode``."""
         ...
 
     def decode(self, z: np.ndarray, temperature: float = 1.0, seed: int | None = None) -> list[Groove]:

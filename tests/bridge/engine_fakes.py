@@ -26,7 +26,7 @@ class FakeModel:
     """Deterministic stand-in for models.generate.GrooveModel: implements
     ``models.protocols.GrooveModelLike`` (checked in tests/bridge/engine/test_model_protocols.py).
 
-    sample(i): kicks on the four downbeats with velocity 60 + i; encode: z = [hit count, 0];
+    sample(i): kicks on the four downbeats with velocity 60 + i; encode (and encode_quick): z = [hit count, 0];
     decode: round(z[0]) closed hats on consecutive steps (velocity 80); humanize: same hits,
     velocity 127, offset +0.5; reconstruct: the groove itself. ``decode_delay_sec`` slows decodes.
     """
@@ -46,6 +46,10 @@ class FakeModel:
     def encode(self, grooves: list[Groove]) -> np.ndarray:
         self.calls.append("encode")
         return np.array([[g.num_hits, 0.0] for g in grooves], np.float32)
+
+    def encode_quick(self, grooves: list[Groove]) -> np.ndarray:
+        self.calls.append("encode_quick")
+        return np.array([[g.num_hits, 0.0] for g in grooves], np.float32)  # as encode (no student)
 
     def decode(self, z: np.ndarray, temperature: float = 1.0, seed: int | None = None) -> list[Groove]:
         self.calls.append("decode")

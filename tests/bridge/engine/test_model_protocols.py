@@ -23,7 +23,7 @@ from models.protocols import (
 )
 from tests.bridge.engine_fakes import FakeModel, wait_for
 
-CALLS = ("encode", "decode", "sample", "reconstruct", "humanize")
+CALLS = ("encode", "encode_quick", "decode", "sample", "reconstruct", "humanize")
 
 
 def accepts(impl: Any, proto: Any) -> list[str]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 STEP_TICKS = 16
+FIT_BEFORE = 1.2  # coarse delivery: the ticks before a step within this many of the delivery's half period
 MIN_AFTER = 4  # ticks after the step point needed to call it flat
 DRIVER_PERIODS_SEC = np.array(sorted({frames / rate for frames in (64, 128, 256, 512, 1024, 2048, 4096)
                                       for rate in (44100, 48000, 88200, 96000)}))
@@ -172,8 +173,12 @@ class SlipMixin:
         m = STEP_TICKS if self.band_sec < spt / 4 else 2 * STEP_TICKS  # more ticks through more noise
         if len(arrivals) < m or arrivals[-m].n < self._seg_start or self._change is not None:
             return False  # (a change point still being placed: its residuals are not settled)
-        last = [arrivals[i] for i in range(len(arrivals) - m, len(arrivals))]
-        coarse = self.band_sec >= spt / 2  # (noise of half a tick: flat for half the window at least)
+        coarse = self.band_sec >= spt / 2
+        if coarse:  # the line must have fitted the ticks before within the delivery's noise (not a ramp's lag)
+            before = np.abs([arrivals[i].r for i in range(max(0, len(arrivals) - 3 * m), len(arrivals) - m)])
+            if before.size < m or float(np.percentile(before, 90)) > FIT_BEFORE * self.delivery_period_sec / 2:
+                return False
+        last = [arrivals[i] for i in range(len(arrivals) - m, len(arrivals))]  # (noise of half a tick: flat for half the window at least)
         found = find_step(np.array([a.r for a in last]), spt, self.tolerance_sec, self.delivery_period_sec / 2,
                           m // 2 if coarse else MIN_AFTER, versus_change=coarse)
         if found is None:

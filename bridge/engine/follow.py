@@ -7,8 +7,9 @@ bars) has passed, it quantises the input window ending at ``L`` (``CaptureBuffer
 repeats a 1- or 2-bar window to the model's 4 bars, and hands one job to the generation
 worker (never the scheduler thread):
 
-* source "drums": encode the played window, slerp from the playing pattern's encoding
-  towards it by the follow amount, decode at the follow temperature (the active model);
+* source "drums": encode the played window (``encode_quick``: the model's distilled follow
+  encoder where it ships one), slerp from the playing pattern's encoding towards it by the
+  follow amount, decode at the follow temperature (the active model);
 * source "rhythm": drumify the played window (the Drumify model, every hit a tap); amount 1
   plays the drumified groove, a smaller amount slerps from the playing pattern's encoding
   towards the drumified groove's (active model) and decodes.
@@ -174,7 +175,7 @@ class Follow:
              current: Groove, source: str, amount: float, temperature: float, bpm: float) -> Groove | None:
         """The next pattern, at ``bpm``. One encode and one decode a bar for "drums": the playing
         pattern's latent is known when it came from follow (cached with the pattern by the
-        worker), otherwise it is encoded in the same batch as the played window."""
+        worker), otherwise it is encoded too."""
         if token != self._inflight or self._past(deadline):
             return None  # replaced, switched off or already too late: skip the model calls
         num_steps = self._ctx.num_steps()
@@ -186,11 +187,12 @@ class Follow:
                 return out
             played = drums.fit_steps(num_steps)
         z_current = None if current.num_hits == 0 else latents.get(current)
-        if current.num_hits == 0 or z_current is not None:
-            target = np.asarray(model.encode([played]))[0]
-        else:  # one batched encode for both; only the pattern's latent is kept
-            target, z_pattern = np.asarray(model.encode([played, current.fit_steps(num_steps)]))
-            z_current = latents.put(current, z_pattern)
+        # the played window by the distilled follow encoder where the model ships one (a third of
+        # the full encoder's time: models/pretrained/MODEL_CARD.md); the pattern's latent, when
+        # not cached (the first bar after a pattern that did not come from follow), by the full one
+        target = np.asarray(model.encode_quick([played]))[0]
+        if current.num_hits and z_current is None:
+            z_current = latents.put(current, np.asarray(model.encode([current.fit_steps(num_steps)]))[0])
         z = target if z_current is None else slerp(z_current, target, amount)
         result = model.decode(np.asarray(z)[None, :], temperature=temperature, seed=FOLLOW_SEED)[0]
         out = result.with_changes(bpm=bpm)

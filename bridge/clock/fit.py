@@ -74,7 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.clock.change import ChangeMixin, _Arrival
-from bridge.clock.ramp import hinged_curve
+from bridge.clock.ramp import hinged_curve, plain_f
 from bridge.clock.slip import DRIVER_PERIODS_SEC, EDGE_TICKS
 
 PPQN = 24
@@ -301,6 +301,8 @@ class TickLine(ChangeMixin):
         ns, ts = np.fromiter((a.n for a in pts), float, m) - n1, np.fromiter((a.t for a in pts), float, m) - t1
         if self._curving:  # carries on while the best hinged curve fits clearly better than a line
             fit, f_needed = hinged_curve(ns, ts), RAMP_F_KEEP
+        elif all(a.ok for a in pts) and plain_f(ns, ts) < RAMP_F / 4:
+            return None  # no tick off the line, no curvature to speak of: no hinge search (a steady clock)
         else:
             fit, f_needed = hinged_curve(ns, ts, ENTRY_TICKS, start_from - n1, ends=False, versus_kink=True), RAMP_F
         if fit is None or fit.sse_line - fit.sse <= f_needed * max(fit.sse, 1e-14) / (m - 4):

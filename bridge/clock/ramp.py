@@ -13,9 +13,11 @@ a *hinged* quadratic, ``t = a + b n + q g_h(n)``, with
 
 Every ``h`` at a tick of the window is tried at once (the projections onto the line's
 complement, no solve per candidate). A ramp that ended must fit clearly better than one still
-curving (its straight end is no evidence otherwise: the newest ticks cannot tell), and a curve
-must fit better than a *kink* (``max(0, n - h)``, a tempo jump: left to the tempo-change
-machinery, whose two lines fit it exactly).
+curving (its straight end is no evidence otherwise: the newest ticks cannot tell); a ramp
+that begins must fit better than a *kink* (``max(0, n - h)``, a tempo jump: left to the
+tempo-change machinery, whose two lines fit it exactly). ``plain_f`` is the cheap first look
+that spares a steady clock the search (the follower runs on the MIDI input thread: per tick
+~0.27 ms steady, ~0.36 ms in a ramp, measured on the loaded 2-core machine; 0.24 ms before).
 """
 
 from __future__ import annotations
@@ -50,6 +52,24 @@ def _gains(g: np.ndarray, dn: np.ndarray, sxx: float, lres: np.ndarray) -> tuple
     ok = den > 1e-18
     safe = np.where(ok, den, 1.0)
     return np.where(ok, num * num / safe, 0.0), np.where(ok, num / safe, 0.0), gp
+
+
+def plain_f(ns: np.ndarray, ts: np.ndarray) -> float:
+    """The F statistic of a plain quadratic against a line through ``ns``, ``ts``: a cheap first
+    look (most ticks of a steady clock need no hinge search)."""
+    m = ns.size
+    dn, y = ns - ns.mean(), ts - ts.mean()
+    sxx = float(dn @ dn)
+    if m < 5 or sxx <= 0:
+        return 0.0
+    lres = y - (float(dn @ y) / sxx) * dn
+    g = ns * ns
+    gp = g - g.mean() - (float(g @ dn) / sxx) * dn
+    den = float(gp @ gp)
+    if den <= 0:
+        return 0.0
+    gain = float(gp @ lres) ** 2 / den
+    return gain * (m - 3) / max(float(lres @ lres) - gain, 1e-18)
 
 
 def hinged_curve(ns: np.ndarray, ts: np.ndarray, curved_ticks: int = CURVED_TICKS, start_from: float = -np.inf,

@@ -67,6 +67,7 @@ lock instead of never locking.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -291,7 +292,12 @@ class TickLine(ChangeMixin):
         start_from = -math.inf
         if not self._curving:  # a ramp begun inside the window: its newest ticks may be beyond the
             # tolerance (left out of the line); they are the evidence, and must lie on its curve
-            recent = [a for a in self._arrivals if a.n >= max(pts[0].n, self._curve_from)]
+            lo = max(pts[0].n, self._curve_from)
+            newest = itertools.islice(reversed(self._arrivals), 2 * ENTRY_TICKS)
+            if all(a.ok for a in newest if a.n >= lo) and plain_f(
+                    np.fromiter((a.n for a in pts), float, m), np.fromiter((a.t for a in pts), float, m) - pts[-1].t) < RAMP_F / 4:
+                return None  # no tick off the line, no curvature to speak of: no hinge search (a steady clock)
+            recent = [a for a in self._arrivals if a.n >= lo]
             cut = recent[-2 * ENTRY_TICKS].n if len(recent) >= 2 * ENTRY_TICKS else -math.inf
             pts = [a for a in recent if a.ok or a.n >= cut]
             m = len(pts)
@@ -301,8 +307,6 @@ class TickLine(ChangeMixin):
         ns, ts = np.fromiter((a.n for a in pts), float, m) - n1, np.fromiter((a.t for a in pts), float, m) - t1
         if self._curving:  # carries on while the best hinged curve fits clearly better than a line
             fit, f_needed = hinged_curve(ns, ts), RAMP_F_KEEP
-        elif all(a.ok for a in pts) and plain_f(ns, ts) < RAMP_F / 4:
-            return None  # no tick off the line, no curvature to speak of: no hinge search (a steady clock)
         else:
             fit, f_needed = hinged_curve(ns, ts, ENTRY_TICKS, start_from - n1, ends=False, versus_kink=True), RAMP_F
         if fit is None or fit.sse_line - fit.sse <= f_needed * max(fit.sse, 1e-14) / (m - 4):

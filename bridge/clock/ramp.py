@@ -17,7 +17,7 @@ curving (its straight end is no evidence otherwise: the newest ticks cannot tell
 that begins must fit better than a *kink* (``max(0, n - h)``, a tempo jump: left to the
 tempo-change machinery, whose two lines fit it exactly). ``plain_f`` is the cheap first look
 that spares a steady clock the search (the follower runs on the MIDI input thread: per tick
-~0.27 ms steady, ~0.36 ms in a ramp, measured on the loaded 2-core machine; 0.24 ms before).
+~0.2 ms steady, ~0.35 ms in a ramp, measured on the loaded 2-core machine; 0.24 ms before).
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ encode speed of both (native path, batch 1). ``--ship`` writes ``follow_encoder.
 and ``follow_encoder.json`` (provenance and evaluation) beside the teacher's weights.
 
     nice -n 10 .venv/bin/python scripts/distill_follow_encoder.py --units 256 --steps 3000 --ship
+
+``--loss decoder`` trains (usually from ``--init``, a student this script wrote or shipped) for the
+frozen teacher decoder's reconstruction of the window instead: scripts/follow_decoder_loss.py.
+``--ship --ship-dir DIR`` writes the student into DIR (e.g. the candidates folder) instead.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def train(model: GrooveModel, args: argparse.Namespace) -> tuple[torch.nn.Module
     if args.init:  # warm start: a student this script wrote (a longer run in parts)
         from safetensors.torch import load_file
 
-        enc.load_state_dict(load_file(args.init))
+        enc.load_state_dict(load_file(args.init), strict=False)  # a shipped one has no sigma head
         log(f"warm start from {args.init}")
     opt = torch.optim.Adam(enc.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed + 1)
@@ -257,6 +261,8 @@ def evaluate(model: GrooveModel, quick: QuickEncoder, student_fp32: torch.nn.Mod
         "reconstruction_teacher_z": scores(target, dec_t),
         "reconstruction_student_z": scores(target, dec_s),
         "follow_slerp_0.5_student_vs_teacher": scores(fol_t, fol_s),
+        "follow_slerp_0.5_teacher_vs_played": scores(target, fol_t),
+        "follow_slerp_0.5_student_vs_played": scores(target, fol_s),
         "speed": speed,
     }
 
@@ -293,10 +299,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-every", type=int, default=250)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init", default="", help="start from this student (safetensors this script wrote)")
+    p.add_argument("--init", default="", help="start from this student (safetensors this script wrote or shipped)")
+    p.add_argument("--loss", choices=("mu", "decoder"), default="mu",
+                   help="mu: the teacher's mean (precision-weighted); decoder: the frozen decoder's "
+                   "reconstruction (scripts/follow_decoder_loss.py)")
+    p.add_argument("--anchor", type=float, default=100.0, help="decoder loss: weight of the mu term")
+    p.add_argument("--anchor-batch", type=int, default=32, help="decoder loss: windows of a batch given the mu term")
+    p.add_argument("--z-noise", type=float, default=0.0, help="decoder loss: N(0, s^2) noise added to z")
+    p.add_argument("--no-decoder-dropout", dest="decoder_dropout", action="store_false",
+                   help="decoder loss: run the frozen decoder without its training dropouts")
+    p.add_argument("--student-keep", type=float, default=1.0, help="decoder loss: the student's input keep probability")
+    p.add_argument("--val-windows", type=int, default=0, help="decoder loss: validation windows for selection (0: all)")
     p.add_argument("--refit-head", action="store_true", help="least-squares refit of the mean head after training")
     p.add_argument("--evaluate-only", action="store_true", help="evaluate --work/best_u<units>.safetensors")
     p.add_argument("--ship", action="store_true", help="write follow_encoder.* beside the teacher's weights")
+    p.add_argument("--ship-dir", default="", help="with --ship: write there instead (e.g. the candidates folder)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     from safetensors.torch import load_file, save_file
@@ -308,8 +325,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = " ".join(["nice -n 10 .venv/bin/python", "scripts/distill_follow_encoder.py", *map(shlex.quote, sys.argv[1:])])
     if args.evaluate_only:
         enc = new_student(model.config, args.units)
-        enc.load_state_dict(load_file(str(best_path)))
+        enc.load_state_dict(load_file(str(best_path)), strict=False)  # a shipped one has no sigma head
         info = json.loads(info_path.read_text())
+    elif args.loss == "decoder":
+        from follow_decoder_loss import train_decoder_loss  # scripts/: beside this script
+
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        enc, info = train_decoder_loss(model, args, best_path, info_path)
+        info["command"] = cmd
+        info_path.write_text(json.dumps(info, indent=1))
     else:
         enc, info = train(model, args)
         info["command"] = cmd
@@ -327,11 +351,13 @@ def main(argv: list[str] | None = None) -> int:
     info["evaluation"] = report
     info_path.write_text(json.dumps(info, indent=1))
     if args.ship:
-        meta = {"teacher": args.model, "data": f"{args.data}: train split (+{args.copies} augmented copies per window), "
+        aug = ("the config's augmentation drawn afresh per batch" if info.get("loss") == "decoder"
+               else f"+{args.copies} augmented copies per window")
+        meta = {"teacher": args.model, "data": f"{args.data}: train split ({aug}), "
                 "selection on the validation split, evaluation on the test split", "evaluation_command": cmd,
                 "hardware": hardware(), "torch_threads": args.threads,
                 **{k: v for k, v in info.items() if k != "history"}, "history": info.get("history", [])[-8:]}
-        path = save_follow_encoder(enc, ckpt, weights_fingerprint(ckpt), meta)
+        path = save_follow_encoder(enc, args.ship_dir or ckpt, weights_fingerprint(ckpt), meta)
         log(f"shipped {path}")
     return 0
 

@@ -86,7 +86,7 @@ class TimedModel:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._model, name)
-        if name not in ("encode", "decode", "drumify"):
+        if not name.startswith(("encode", "decode", "drumify")):  # (encode_quick too: every model call)
             return attr
         timed = _timed(attr, self.calls, self._lock)
         if not self.rt_priority:

@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ SHIPPED = {"default": "default", "humanize": "humanize", "drumify": "drumify"}
 
 PRIORS = ("auto", "fitted", "normal")
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FORCE_LOGIT = 1e30  # a hit threshold no logit crosses (keep_hits: -FORCE_LOGIT forces a hit)
 
@@ -358,34 +360,32 @@ def load_model(
                        prior=_find_prior(path, config.z_size), quick_encoder=_find_quick_encoder(path, config))
 
 
-def _find_prior(path: Path, z_size: int) -> LatentPrior | None:
-    """The fitted prior beside the checkpoint, or None (a damaged or stale one is logged and
-    skipped: sampling then falls back to N(0, I))."""
+def _beside(path: Path, file_name: str, load: Callable[[Path], T], errors: tuple[type[Exception], ...],
+            instead: str) -> T | None:
+    """What ``load`` reads from ``file_name`` beside the checkpoint, or None where it is absent;
+    a damaged or stale one is logged and skipped (``instead``: what is used then)."""
     try:
         ckpt = resolve_checkpoint(path)
     except CheckpointError:
         return None
-    if not (ckpt / PRIOR_FILE).is_file():
+    if not (ckpt / file_name).is_file():
         return None
+    caught: tuple[type[Exception], ...] = (*errors, OSError)
     try:
-        return load_prior(ckpt, weights_fingerprint(ckpt), z_size)
-    except (PriorError, OSError) as e:
-        log.warning("%s; sampling from N(0, I) instead", e)
+        return load(ckpt)
+    except caught as e:
+        log.warning("%s; %s", e, instead)
         return None
+
+
+def _find_prior(path: Path, z_size: int) -> LatentPrior | None:
+    """The fitted prior beside the checkpoint (else sampling falls back to N(0, I))."""
+    return _beside(path, PRIOR_FILE, lambda ckpt: load_prior(ckpt, weights_fingerprint(ckpt), z_size), (PriorError,),
+                   "sampling from N(0, I) instead")
 
 
 def _find_quick_encoder(path: Path, config: GrooVAEConfig) -> QuickEncoder | None:
-    """The distilled follow encoder beside the checkpoint, or None (a missing, damaged or stale
-    one is logged and skipped: ``encode_quick`` then uses the full encoder)."""
-    try:
-        ckpt = resolve_checkpoint(path)
-    except CheckpointError:
-        return None
-    if not (ckpt / FOLLOW_FILE).is_file():
-        log.debug("no follow encoder beside %s; encode_quick uses the full encoder", ckpt)
-        return None
-    try:
-        return load_follow_encoder(ckpt, weights_fingerprint(ckpt), config)
-    except (FollowEncoderError, OSError) as e:
-        log.warning("%s; encode_quick uses the full encoder", e)
-        return None
+    """The distilled follow encoder beside the checkpoint (else ``encode_quick`` uses the full
+    encoder; most checkpoints have none)."""
+    return _beside(path, FOLLOW_FILE, lambda ckpt: load_follow_encoder(ckpt, weights_fingerprint(ckpt), config),
+                   (FollowEncoderError,), "encode_quick uses the full encoder")

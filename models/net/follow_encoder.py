@@ -29,13 +29,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from models.atomic_io import atomic_write, write_text_atomic
 from models.net.config import ConfigError, GrooVAEConfig
 from models.net.fast_decode import NATIVE_ENCODE_MAX_BATCH, encode_threads
 from models.net.fast_kernel import NativeEncoder, load_kernel, stored
+from models.net.sidecar import read_sidecar
 from models.net.vae import Encoder, lstm_params
 
 FOLLOW_FILE = "follow_encoder.safetensors"
@@ -125,14 +125,9 @@ def load_follow_encoder(ckpt_dir: str | Path, fingerprint: str | None, teacher: 
     """The student stored in ``ckpt_dir`` for the teacher with weights ``fingerprint``;
     FollowEncoderError when it is missing, damaged or distilled from other weights."""
     d = Path(ckpt_dir)
-    if not (d / FOLLOW_FILE).is_file() or not (d / FOLLOW_JSON).is_file():
-        raise FollowEncoderError(f"no follow encoder in {d}")
-    try:
-        meta = json.loads((d / FOLLOW_JSON).read_text(encoding="utf-8"))
-        t = load_file(str(d / FOLLOW_FILE))
-    except (OSError, ValueError, SafetensorError) as e:
-        raise FollowEncoderError(f"cannot read the follow encoder in {d}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_TAG or meta.get("format_version") != FORMAT:
+    meta, t = read_sidecar(d, FOLLOW_FILE, FOLLOW_JSON, load_file, FollowEncoderError, "follow encoder",
+                           f"no follow encoder in {d}")
+    if meta.get("format") != FORMAT_TAG or meta.get("format_version") != FORMAT:
         raise FollowEncoderError(f"{d / FOLLOW_JSON}: not a GrooveBridge follow encoder (format {FORMAT})")
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise FollowEncoderError(f"the follow encoder in {d} was distilled from other weights")

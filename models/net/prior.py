@@ -28,11 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from safetensors.numpy import load_file, save
 
 from models.atomic_io import atomic_write, write_text_atomic
 from models.net.attributes import ATTRIBUTE_NAMES
+from models.net.sidecar import read_sidecar
 
 PRIOR_FILE = "prior.safetensors"
 PRIOR_JSON = "prior.json"
@@ -116,14 +116,9 @@ class LatentPrior:
 def load_prior(ckpt_dir: str | Path, fingerprint: str | None = None, z_size: int | None = None) -> LatentPrior:
     """The prior stored in ``ckpt_dir``; PriorError when absent, damaged or for other weights."""
     d = Path(ckpt_dir)
-    if not (d / PRIOR_FILE).is_file() or not (d / PRIOR_JSON).is_file():
-        raise PriorError(f"no fitted prior in {d} (run `groovebridge fit-prior`)")
-    try:
-        meta = json.loads((d / PRIOR_JSON).read_text(encoding="utf-8"))
-        t = load_file(str(d / PRIOR_FILE))
-    except (OSError, ValueError, SafetensorError) as e:
-        raise PriorError(f"cannot read the prior in {d}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    meta, t = read_sidecar(d, PRIOR_FILE, PRIOR_JSON, load_file, PriorError, "prior",
+                           f"no fitted prior in {d} (run `groovebridge fit-prior`)")
+    if meta.get("format") != FORMAT:
         raise PriorError(f"{d / PRIOR_JSON}: not a GrooveBridge prior (format {FORMAT})")
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise PriorError(f"the prior in {d} was fitted for other weights; fit it again with `groovebridge fit-prior`")

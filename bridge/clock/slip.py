@@ -33,13 +33,6 @@ LOCAL_TICKS = 6  # a line through this many ticks before two off ones: are they 
 EDGE_TICKS = 6  # before the fit settles: a line through the first (or last) this many ticks
 
 
-def curve_fit(dn: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares t = c0 + c1 dn + c2 dn^2 (coefficients, absolute residuals)."""
-    x = np.stack((np.ones_like(dn), dn, dn * dn), axis=1)
-    coef = np.linalg.lstsq(x, y, rcond=None)[0]
-    return coef, np.abs(y - x @ coef)
-
-
 def integer_offset(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float, band_sec: float = 0.0) -> int:
     """Whole ticks by which ``residuals`` (seconds, a run off the line) sit off; 0 if not whole."""
     if residuals.size == 0:
@@ -82,18 +75,23 @@ def find_step(residuals: np.ndarray, sec_per_tick: float, tolerance_sec: float,
     if j == 0:
         return None
     target = j * spt
-    before = np.concatenate(([0.0], np.cumsum(rs**2)))  # cost of rs[:s] at 0
-    after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))  # rs[s:] at target
-    costs = before[: m - min_after + 1] + after[: m - min_after + 1]
+    costs = _step_costs(rs, target)[: m - min_after + 1]
     s = int(np.argmin(costs))
     post = rs[s:]
     if abs(_drift(post)) > drift_limit(spt, band_sec):  # growing: a tempo change, not a slip
         return None
     if abs(float(post.mean()) - target) > max(tolerance_sec, spt / 4):
         return None
-    if versus_change and _change_fits_better(rs, float(costs[s])):
-        return None
+    if versus_change and _change_sse(rs) < float(costs[s]):
+        return None  # (through noise of half a tick a change just begun sits as flat as a step)
     return s, j
+
+
+def _step_costs(rs: np.ndarray, target: float) -> np.ndarray:
+    """For each step point s (0..m): the squared error of ``rs[:s]`` at 0 and ``rs[s:]`` at ``target``."""
+    before = np.concatenate(([0.0], np.cumsum(rs**2)))
+    after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))
+    return before + after
 
 
 def _change_sse(rs: np.ndarray) -> float:
@@ -109,22 +107,13 @@ def _change_sse(rs: np.ndarray) -> float:
     return float(((rs[None, :] - slope[:, None] * g) ** 2).sum(axis=1)[ok].min())
 
 
-def _change_fits_better(rs: np.ndarray, step_sse: float) -> bool:
-    """Does a tempo change fit ``rs`` at least as well as the step did? Through noise of half a
-    tick a change that has just begun sits as flat as a step within its first beat."""
-    return _change_sse(rs) < step_sse
-
-
 def step_not_change(rs: np.ndarray, sec_per_tick: float, newest: int) -> bool:
     """Do residuals ``rs`` (oldest first) whose ``newest`` ticks are a run beyond the band sit
     on a whole-tick step (lost or duplicated ticks) better than on a tempo change?"""
     j = round(float(np.median(rs[-newest:])) / sec_per_tick)
     if j == 0:
         return False
-    target = j * sec_per_tick
-    before = np.concatenate(([0.0], np.cumsum(rs**2)))
-    after = np.concatenate((np.cumsum(((rs - target) ** 2)[::-1])[::-1], [0.0]))
-    return float((before + after).min()) < _change_sse(rs)
+    return float(_step_costs(rs, j * sec_per_tick).min()) < _change_sse(rs)
 
 
 class SlipMixin:

@@ -71,12 +71,15 @@ class EchoFilter:
     def is_loop(self) -> bool | None:
         """True: most of our recent notes came back; False: they did not; None: too few yet."""
         with self._lock:
-            if len(self._verdicts) < MIN_EVIDENCE:
-                return None
-            return 2 * sum(self._verdicts) >= len(self._verdicts)
+            return self._loop()
+
+    def _loop(self) -> bool | None:
+        if len(self._verdicts) < MIN_EVIDENCE:
+            return None
+        return 2 * sum(self._verdicts) >= len(self._verdicts)
 
     def _loop_or_undecided(self) -> bool:
-        return len(self._verdicts) < MIN_EVIDENCE or 2 * sum(self._verdicts) >= len(self._verdicts)
+        return self._loop() is not False
 
     def _expire(self, now_sec: float) -> None:
         """Sent note-ons whose window has passed by ``now_sec`` become verdicts. Only moves

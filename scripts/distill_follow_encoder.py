@@ -41,6 +41,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from follow_decoder_loss import log, student_means, teacher_targets  # noqa: E402  (scripts/: beside this script)
+
 from models.data.io import load_windows  # noqa: E402
 from models.generate import GrooveModel, load_model, resolve_model_path  # noqa: E402
 from models.latent import slerp  # noqa: E402
@@ -57,10 +59,6 @@ from models.train.augment import augment_batch  # noqa: E402
 from models.train.checkpoint import resolve_checkpoint  # noqa: E402
 
 
-def log(msg: str) -> None:
-    print(time.strftime("%H:%M:%S"), msg, flush=True)
-
-
 def hardware() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
@@ -68,18 +66,6 @@ def hardware() -> str:
     except (OSError, subprocess.SubprocessError):
         name = platform.processor() or "?"
     return f"{name}, {os.cpu_count()} CPUs (KVM guest), torch {torch.__version__}"
-
-
-def teacher_targets(model: GrooveModel, tensors: np.ndarray, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """The deployed teacher's (mu, sigma) of (N, T, 27) windows."""
-    mus, sigmas = [], []
-    with torch.inference_mode():
-        for i in range(0, len(tensors), batch):
-            x, _ = encoder_inputs(model.config, torch.from_numpy(tensors[i : i + batch]), training=False)
-            mu, sigma = model.fast.encode(x)
-            mus.append(mu.numpy())
-            sigmas.append(sigma.numpy())
-    return np.concatenate(mus), np.concatenate(sigmas)
 
 
 def training_set(model: GrooveModel, args: argparse.Namespace) -> dict[str, np.ndarray]:
@@ -108,15 +94,6 @@ def training_set(model: GrooveModel, args: argparse.Namespace) -> dict[str, np.n
 
 def precision(sigma: torch.Tensor, cap: float, scale: float) -> torch.Tensor:
     return torch.clamp(1.0 / sigma.square(), max=cap) / scale
-
-
-def student_means(model: GrooveModel, enc: torch.nn.Module, x: np.ndarray, batch: int = 512) -> torch.Tensor:
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            xi, _ = encoder_inputs(model.config, torch.from_numpy(x[i : i + batch]), training=False)
-            out.append(enc(xi)[0])
-    return torch.cat(out)
 
 
 def refit_head(model: GrooveModel, enc: torch.nn.Module, args: argparse.Namespace, info: dict[str, object]) -> None:
@@ -328,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         enc.load_state_dict(load_file(str(best_path)), strict=False)  # a shipped one has no sigma head
         info = json.loads(info_path.read_text())
     elif args.loss == "decoder":
-        from follow_decoder_loss import train_decoder_loss  # scripts/: beside this script
+        from follow_decoder_loss import train_decoder_loss
 
         Path(args.work).mkdir(parents=True, exist_ok=True)
         enc, info = train_decoder_loss(model, args, best_path, info_path)

@@ -35,26 +35,29 @@ from models.net.transforms import encoder_inputs
 from models.train.augment import augment_batch
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S"), msg, flush=True)
 
 
-def _means(model: GrooveModel, enc: torch.nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
+def _batched(model: GrooveModel, encode, x: np.ndarray, batch: int = 512) -> list:  # type: ignore[no-untyped-def]
+    """``encode`` (encoder inputs -> (mu, sigma)) over ``x`` (N, T, 27) in batches, no gradients."""
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch):
             xi, _ = encoder_inputs(model.config, torch.from_numpy(x[i : i + batch]), training=False)
-            out.append(enc(xi)[0].numpy())
-    return np.concatenate(out)
+            out.append(encode(xi))
+    return out
 
 
-def _teacher_means(model: GrooveModel, x: np.ndarray, batch: int = 512) -> np.ndarray:
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            xi, _ = encoder_inputs(model.config, torch.from_numpy(x[i : i + batch]), training=False)
-            out.append(model.fast.encode(xi)[0].numpy())
-    return np.concatenate(out)
+def teacher_targets(model: GrooveModel, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The deployed teacher's (mu, sigma) of (N, T, 27) windows."""
+    parts = _batched(model, model.fast.encode, x)
+    return np.concatenate([p[0].numpy() for p in parts]), np.concatenate([p[1].numpy() for p in parts])
+
+
+def student_means(model: GrooveModel, enc: torch.nn.Module, x: np.ndarray) -> torch.Tensor:
+    """The student's means of (N, T, 27) windows."""
+    return torch.cat([p[0] for p in _batched(model, enc, x)])
 
 
 def validation_f1(model: GrooveModel, z: np.ndarray, target: np.ndarray, bpm: np.ndarray) -> dict[str, float]:
@@ -93,12 +96,12 @@ def train_decoder_loss(model: GrooveModel, args: argparse.Namespace, best_path: 
         missing = enc.load_state_dict(load_file(args.init), strict=False).missing_keys
         if [k for k in missing if not k.startswith("sigma.")]:
             raise SystemExit(f"{args.init}: not a {args.units}-unit student ({missing})")
-        _log(f"warm start from {args.init}")
+        log(f"warm start from {args.init}")
     enc.keep_prob = args.student_keep  # input dropout while training (the student overfits the train split)
     dec = model.model.decoder
     dec.requires_grad_(False)
     scale, cap = precision_scale(args.init), args.precision_cap
-    vmu = _teacher_means(model, vx)
+    vmu = teacher_targets(model, vx)[0]
     teacher_val = validation_f1(model, vmu, vx, vbpm)
     opt = torch.optim.Adam(enc.parameters(), lr=args.lr)
     gen = torch.Generator().manual_seed(args.seed + 1)
@@ -116,7 +119,7 @@ def train_decoder_loss(model: GrooveModel, args: argparse.Namespace, best_path: 
         nonlocal best, best_step
         enc.eval()
         dec.eval()
-        zs = _means(model, enc, vx)
+        zs = student_means(model, enc, vx).numpy()
         s = validation_f1(model, zs, vx, vbpm)
         cos = float(((zs * vmu).sum(1) / (np.linalg.norm(zs, axis=1) * np.linalg.norm(vmu, axis=1))).mean())
         history.append({"step": step, "recon_loss": round(run_r, 3), "anchor_loss": round(run_a, 5),
@@ -127,7 +130,7 @@ def train_decoder_loss(model: GrooveModel, args: argparse.Namespace, best_path: 
         info.update(selected_step=best_step, validation_hit_f1=best, history=history,
                     train_seconds=round(time.perf_counter() - t0, 1))
         info_path.write_text(json.dumps(info, indent=1))
-        _log(f"step {step}/{args.steps} recon {run_r:.3f} anchor {run_a:.5f} val F1 {s['hit_f1']:.4f} "
+        log(f"step {step}/{args.steps} recon {run_r:.3f} anchor {run_a:.5f} val F1 {s['hit_f1']:.4f} "
              f"vel {s['velocity_mae_midi']:.2f} timing {s['timing_mae_ms']:.2f} cos {cos:.4f} "
              f"(best {best:.4f} at {best_step}; teacher {teacher_val['hit_f1']:.4f}) {time.perf_counter() - t0:.0f} s")
 
@@ -164,7 +167,7 @@ def train_decoder_loss(model: GrooveModel, args: argparse.Namespace, best_path: 
         opt.step()
         run_r = 0.98 * run_r + 0.02 * float(r.detach()) if step > 1 else float(r.detach())
         if step % 10 == 0 and step <= 30:
-            _log(f"step {step}: recon {run_r:.3f} anchor {run_a:.5f}, {step * args.batch / (time.perf_counter() - t1):.1f} windows/s")
+            log(f"step {step}: recon {run_r:.3f} anchor {run_a:.5f}, {step * args.batch / (time.perf_counter() - t1):.1f} windows/s")
         if step % args.eval_every == 0 or step == args.steps:
             check(step)
     dec.eval()

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from note_streams import JackMidiDump
 
 from models.groove import STEPS_PER_QUARTER
 
@@ -54,17 +54,11 @@ class PlayedHit:
     index: int  # its place among the sender's note messages
 
 
-class DumpReader:
-    """``jack_midi_dump -a CLIENT`` in its own process, its output in a temporary file."""
+class DumpReader(JackMidiDump):
+    """``jack_midi_dump -a CLIENT``: every event with its absolute frame time."""
 
     def __init__(self, client: str) -> None:
-        self.client = client
-        self.file = tempfile.TemporaryFile("w+")  # noqa: SIM115
-        self.proc = subprocess.Popen(["jack_midi_dump", "-a", client], stdout=self.file, stderr=subprocess.DEVNULL)
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("jack_midi_dump") is not None and shutil.which("jack_connect") is not None
+        super().__init__(client, absolute=True)
 
     def connect(self, source: str) -> None:
         for _ in range(100):
@@ -74,16 +68,7 @@ class DumpReader:
         raise SystemExit(f"jack_midi_dump could not connect to {source}")
 
     def finish(self) -> list[tuple[int, tuple[int, ...]]]:
-        self.proc.send_signal(2)  # SIGINT: it flushes and exits
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.file.seek(0)
-        text = self.file.read()
-        self.file.close()
-        return parse_dump(text)
+        return parse_dump(self.stop())
 
 
 class JackLog:

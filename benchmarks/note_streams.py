@@ -2,7 +2,7 @@
 
 * ``NoteReceiver``: a second process reading a port with python-rtmidi, polled (see
   ``NOTE_RECEIVER`` for why not a callback), times from JACK's delta times;
-* ``DumpReceiver``: ``jack_midi_dump`` (C) on the same port, as a check on it;
+* ``JackMidiDump`` / ``DumpReceiver``: ``jack_midi_dump`` (C) on the same port, as a check on it;
 * ``SentLog``: wraps the engine's MIDI port and records every note message handed to it;
 * ``align_streams`` / ``match_notes`` / ``stuck_notes`` / ``unbalanced_notes``: comparisons;
 * ``NoteLog`` (the engine's "note" events), ``proc_status`` (RSS, threads).
@@ -123,13 +123,41 @@ class SentLog:
 _DUMP_LINE = re.compile(r"^\s*\d+:\s+([0-9a-f]{2}) ([0-9a-f]{2}) ([0-9a-f]{2})\b")
 
 
-class DumpReceiver:
-    """``jack_midi_dump`` reading ``port``: a receiver in C (its process callback only copies
-    events to a ring buffer), as a check on the Python receiver. No timestamps we can use."""
+class JackMidiDump:
+    """``jack_midi_dump`` (a JACK client in C whose process callback only copies events to a
+    ring buffer) in its own process, its output in a temporary file: a second reader beside
+    ours. ``absolute``: ``-a``, each event with its absolute frame time."""
+
+    def __init__(self, client: str, absolute: bool = False) -> None:
+        self.client = client
+        self.file = tempfile.TemporaryFile("w+")  # noqa: SIM115
+        args = ["jack_midi_dump", *(["-a"] if absolute else []), client]
+        self.proc = subprocess.Popen(args, stdout=self.file, stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("jack_midi_dump") is not None and shutil.which("jack_connect") is not None
+
+    def stop(self) -> str:
+        """Stop it (SIGINT: it flushes and exits) and return what it printed."""
+        self.proc.send_signal(2)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.file.seek(0)
+        text = self.file.read()
+        self.file.close()
+        return text
+
+
+class DumpReceiver(JackMidiDump):
+    """``jack_midi_dump`` reading ``port``, as a check on the Python receiver. No timestamps
+    we can use."""
 
     def __init__(self, port: str = OUT_PORT_NAME, client: str = "soak-dump") -> None:
-        self.file = tempfile.NamedTemporaryFile("w+", prefix="soak-dump-", suffix=".txt")  # noqa: SIM115
-        self.proc = subprocess.Popen(["jack_midi_dump", client], stdout=self.file, stderr=subprocess.DEVNULL)
+        super().__init__(client)
         src = f"GrooveBridge:{port}"
         for _ in range(100):
             lsp = subprocess.run(["jack_lsp"], capture_output=True, text=True).stdout
@@ -141,21 +169,10 @@ class DumpReceiver:
         self.proc.terminate()
         raise SystemExit("jack_midi_dump did not start or connect")
 
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("jack_midi_dump") is not None and shutil.which("jack_connect") is not None
-
     def finish(self) -> dict[str, np.ndarray]:
         time.sleep(0.3)
-        self.proc.send_signal(2)  # SIGINT: it flushes and exits
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
-            self.proc.wait(5)
-        self.file.seek(0)
         kinds, pitches, vels = [], [], []
-        for line in self.file:
+        for line in self.stop().splitlines():
             m = _DUMP_LINE.match(line)
             if m is None:
                 continue
@@ -164,7 +181,6 @@ class DumpReceiver:
                 kinds.append(status & 0xF0 == 0x90 and vel > 0)
                 pitches.append(pitch)
                 vels.append(vel)
-        self.file.close()
         return {"t": np.full(len(kinds), np.nan), "on": np.array(kinds, bool), "pitch": np.array(pitches, int),
                 "vel": np.array(vels, int)}
 

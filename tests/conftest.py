@@ -22,6 +22,17 @@ def gmd_dir() -> Path:
     return GMD_DIR
 
 
+@pytest.fixture(scope="session")
+def gmd_gbds(gmd_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole Groove MIDI Dataset preprocessed as `groovebridge preprocess` writes it (about a
+    second), once per session: tests read it as training does, on a clean clone too."""
+    from models.data.dataset import preprocess
+
+    out = tmp_path_factory.mktemp("gmd_full") / "gmd.gbds"
+    preprocess(gmd_dir, out, workers=1)
+    return out
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ARG001
     """A failed ``jack`` test's report ends with the tail of the newest private jackd's log

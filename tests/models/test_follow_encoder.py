@@ -37,7 +37,6 @@ from models.net.transforms import encoder_inputs
 DEFAULT = PRETRAINED_DIR / "default"
 CANDIDATE = PRETRAINED_DIR / "candidates" / "follow_encoder_u256"  # not loaded: see MODEL_CARD.md
 STUDENT = DEFAULT if (DEFAULT / FOLLOW_FILE).is_file() else CANDIDATE
-DATASET = Path(__file__).resolve().parents[2] / "data" / "gmd.gbds"
 # the trained 256-unit student on the 48 windows below: mean cosine 0.809, decoded hit F1 0.832
 # (test split: 0.807 / 0.839); randomly initialised ones: ~0.0 / ~0.30; after 20 steps: 0.39 / 0.53
 # reconstruction of these windows (decode of encode_quick vs the played window): hit F1 0.780
@@ -71,10 +70,8 @@ def model(student_dir: Path) -> GrooveModel:
 
 
 @pytest.fixture(scope="module")
-def windows() -> np.ndarray:
-    if not DATASET.exists():
-        pytest.skip("no data/gmd.gbds")
-    wins = load_windows(DATASET, "test", num_bars=4, hop_bars=4).tensors
+def windows(gmd_gbds: Path) -> np.ndarray:
+    wins = load_windows(gmd_gbds, "test", num_bars=4, hop_bars=4).tensors
     return wins[np.random.default_rng(0).permutation(len(wins))[:48]].astype(np.float32)
 
 

@@ -50,7 +50,6 @@ from tests.models.net.kernel_builds import build_or_skip
 torch.set_num_threads(1)
 
 pytestmark = pytest.mark.skipif(load_kernel() is None, reason="no C compiler: native kernels unavailable")
-DATASET = Path(__file__).resolve().parents[3] / "data" / "gmd.gbds"
 
 
 def _model(cfg, noise: float, seed: int = 0) -> GrooVAE:
@@ -188,14 +187,12 @@ def test_int8_decoder_on_the_shipped_model() -> None:
     assert float(diff.max()) <= 0.1 and float(diff.mean()) <= 0.01
 
 
-def test_int8_encoder_on_real_test_windows() -> None:
+def test_int8_encoder_on_real_test_windows(gmd_gbds: Path) -> None:
     """Encoder means of 32 GMD test windows: within 3 % of fp32 (relative, median), 5 % max."""
-    if not DATASET.exists():
-        pytest.skip("no data/gmd.gbds")
     from models.data.io import load_windows
 
     model = _shipped()
-    wins = load_windows(DATASET, "test", num_bars=4, hop_bars=4).tensors
+    wins = load_windows(gmd_gbds, "test", num_bars=4, hop_bars=4).tensors
     windows = torch.from_numpy(wins[np.random.default_rng(0).permutation(len(wins))[:32]])
     x, _ = encoder_inputs(model.config, windows, training=False)
     fm = FastGrooVAE(model, use_native=True, native_weights="int8")

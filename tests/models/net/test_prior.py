@@ -49,15 +49,6 @@ def default_model():
     return model
 
 
-@pytest.fixture(scope="module")
-def full_gmd(gmd_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from models.data.dataset import preprocess
-
-    out = tmp_path_factory.mktemp("gmd_full") / "gmd.gbds"
-    preprocess(gmd_dir, out, workers=1)
-    return out
-
-
 # ---- exact units -----------------------------------------------------------------------------------
 def test_em_recovers_two_separated_gaussians() -> None:
     rng = np.random.default_rng(0)
@@ -165,8 +156,8 @@ def test_seeded_sampling_is_reproducible_and_the_prior_is_used(default_model) ->
     assert np.linalg.norm(z, axis=1).mean() < 8 < np.linalg.norm(zn, axis=1).mean()  # near the data
 
 
-def test_fitted_prior_restores_the_class_balance(default_model, full_gmd: Path) -> None:
-    train = load_windows(full_gmd, "train", 4).tensors
+def test_fitted_prior_restores_the_class_balance(default_model, gmd_gbds: Path) -> None:
+    train = load_windows(gmd_gbds, "train", 4).tensors
     want = class_shares(train)
     got = {p: class_shares(np.stack([g.to_tensor() for g in default_model.sample(400, 1.0, seed=5, prior=p)]))
            for p in ("fitted", "normal")}

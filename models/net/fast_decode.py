@@ -57,7 +57,7 @@ def decode_threads() -> int:
     benchmarks/bench_inference.py), and one thread already decodes a groove in ~2 ms while
     leaving a core to the live scheduler. Batches of NATIVE_THREADED_MIN_BATCH or more carry
     enough work per step to gain from torch's thread count (16 grooves: 20 vs 27 ms measured
-    with 2 vs 1 thread on the busy machine). The encoder's threads (one per direction) never wait for each other and follow torch."""
+    with 2 vs 1 thread on the busy machine). The encoder's threads never wait: ``encode_threads``."""
     env = os.environ.get("GROOVEBRIDGE_NATIVE_THREADS", "")
     return max(1, int(env)) if env.isdigit() else 1
 
@@ -65,11 +65,14 @@ def decode_threads() -> int:
 def encode_threads() -> int:
     """Threads of the native encoder (one per direction, at most 2 used): torch's thread count
     (``native_threads``; 1 in the engine) unless GROOVEBRIDGE_NATIVE_ENCODE_THREADS=N. Its
-    threads never wait for each other, but a second one competes with the playback threads for
-    the other core. Measured in the engine over JACK (benchmarks/bench_follow.py, 30 s at 174
-    BPM, int8, two runs each, 2-core machine with 1.0-1.7 cores busy with other processes):
-    follow generation 22.1 -> 19.4 ms per bar with 2 threads; with the follow job's model calls
-    at SCHED_FIFO (``--gen-rt-priority 5``) 12.6 vs 13.0 ms: no gain, so the default stays."""
+    threads never wait for each other (and the results do not depend on the count), but a
+    second one competes with the playback threads for the other core. Measured in the engine
+    over JACK (benchmarks/bench_follow.py, 174 BPM, int8, the full encoder): session 16, 30 s,
+    1.0-1.7 of the 2 cores busy with other processes: 22.1 -> 19.4 ms per bar with 2 threads
+    (12.6 vs 13.0 with the model calls at SCHED_FIFO); session 18, quiet machine, 60 s runs
+    paired: 1 thread 10.4-10.7 ms, 2 threads 10.1-10.9 ms (the generation thread's CPU 9.3 ->
+    7.5 ms, but the second direction, on the core JACK and the other clients use, ends as late;
+    one 5-minute pair 10.4 vs 9.7), jitter p99 alike: no clear gain, so the default stays."""
     env = os.environ.get("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", "")
     return max(1, int(env)) if env.isdigit() else native_threads()
 

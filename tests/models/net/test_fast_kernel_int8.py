@@ -258,12 +258,20 @@ def test_int8_setting_without_native_kernels_falls_back_to_fp32_torch(monkeypatc
 
 
 def test_encoder_threads_follow_torch_unless_set(monkeypatch) -> None:
+    """torch's count (this module: torch.set_num_threads(1) at its top) unless the environment
+    variable says; the encoder's summary is the same, bit for bit, with one or two threads."""
     from models.net.fast_decode import encode_threads
 
     monkeypatch.delenv("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", raising=False)
-    assert encode_threads() == 1  # torch.set_num_threads(1) at the top of this module
+    assert encode_threads() == 1
     monkeypatch.setenv("GROOVEBRIDGE_NATIVE_ENCODE_THREADS", "2")
     assert encode_threads() == 2
+    model = _shipped()
+    x, _ = encoder_inputs(model.config, torch.rand(2, model.config.num_steps, 27, generator=torch.Generator().manual_seed(3)))
+    encoder = FastGrooVAE(model, use_native=True, native_weights="int8").native_encoder
+    assert encoder is not None
+    one, two = encoder.final_states(x, 1), encoder.final_states(x, 2)
+    assert torch.equal(one, two) and float(one.abs().max()) > 1e-3
 
 
 @pytest.mark.parametrize("weights", ["int8", "fp16"])

@@ -237,32 +237,37 @@ def jack_loopback(bpm: float, bpm2: float, seconds: float, trace: str = "", inpu
     return result
 
 
-def fault_table(bpm: float, periods: list[int], modes: list[str], jack_mode: str) -> int:
-    """Per JACK period and mode: each fault's largest phase error after it, the beats until
-    it stays under 1 ms, false slips; the ramp 60 -> 180 BPM in 8 bars; one JSON line."""
+def fault_table(bpm: float, periods: list[int], modes: list[str], jack_mode: str, masters: tuple[str, ...] | list[str] = ("rtmidi",),
+                reader: str = "auto") -> int:
+    """Per JACK period, mode and master: each fault's largest phase error after it, the beats
+    until it stays under 1 ms, false slips; the ramp 60 -> 180 BPM in 8 bars; one JSON line.
+    Master "rtmidi" writes every message at its period's first frame (python-rtmidi's output),
+    "frames" on its own frame (as a DAW on JACK does); the reader is the engine's
+    (bridge.midi.jack_frames where it builds) unless ``reader`` says."""
     from clock_fault_table import fault_rows, ramp_rows
     from jack_bench import jack_server
 
     summary: dict[str, object] = {}
-    for period in periods:
-        for mode in modes:
-            with jack_server(period, jack_mode, sync=mode == "sync") as realtime:
-                faults, ramp = fault_rows(bpm), ramp_rows()
-            where = f"JACK p{period} {'-S' if mode == 'sync' else 'async'} {'-R' if realtime else '--no-realtime'}"
-            print(f"\n{where}, {bpm:g} BPM: latency {faults['latency_ms']:.2f} ms (removed); "
-                  f"{faults['ticks']} ticks, {faults['duplicates']} duplicates and {faults['lost']} lost recognised, "
-                  f"{faults['tempo_changes']} tempo changes, {faults['resyncs']} resyncs; "
-                  f"phase p99 {faults['phase_p99_ms']:.3f} ms (next beat), {faults['tick_p99_ms']:.3f} ms (next tick)")
-            print(f"  {'fault':<22}{'max |e| ms':>12}{'settle beats':>14}{'false slips':>13}  slips")
-            for row in faults["table"]:
-                print(f"  {row['fault']:<22}{row['max_ms']:>12.3f}{row['settle_beats']:>14.2f}{row['false_slips']:>13d}  {row['slips']}")
-            print(f"  {'ramp 60->180, 8 bars':<22}{ramp['phase_max_ms']:>12.3f}  phase p99 {ramp['phase_p99_ms']:.3f} ms "
-                  f"(next tick), {ramp['bpm_end']:.2f} BPM at the end, {ramp['slips']} slips")
-            key = f"p{period}_{mode}"
-            summary[key] = {"table": [{k: row[k] for k in ("fault", "max_ms", "settle_beats", "false_slips")}
-                                      for row in faults["table"]],
-                            "phase_p99_ms": round(faults["phase_p99_ms"], 4), "ramp_p99_ms": round(ramp["phase_p99_ms"], 4),
-                            "realtime": realtime}
+    for period, mode, master in ((p, m, s) for p in periods for m in modes for s in masters):
+        frames = master == "frames"
+        with jack_server(period, jack_mode, sync=mode == "sync") as realtime:
+            faults, ramp = fault_rows(bpm, frames=frames, reader_kind=reader), ramp_rows(frames=frames, reader_kind=reader)
+        where = (f"JACK p{period} {'-S' if mode == 'sync' else 'async'} {'-R' if realtime else '--no-realtime'}, "
+                 f"master {master}, reader {faults['reader']}")
+        print(f"\n{where}, {bpm:g} BPM: latency {faults['latency_ms']:.2f} ms (removed); "
+              f"{faults['ticks']} ticks, {faults['duplicates']} duplicates and {faults['lost']} lost recognised, "
+              f"{faults['tempo_changes']} tempo changes, {faults['resyncs']} resyncs; "
+              f"phase p99 {faults['phase_p99_ms']:.3f} ms (next beat), {faults['tick_p99_ms']:.3f} ms (next tick)")
+        print(f"  {'fault':<22}{'max |e| ms':>12}{'settle beats':>14}{'false slips':>13}  slips")
+        for row in faults["table"]:
+            print(f"  {row['fault']:<22}{row['max_ms']:>12.3f}{row['settle_beats']:>14.2f}{row['false_slips']:>13d}  {row['slips']}")
+        print(f"  {'ramp 60->180, 8 bars':<22}{ramp['phase_max_ms']:>12.3f}  phase p99 {ramp['phase_p99_ms']:.3f} ms "
+              f"(next tick), {ramp['bpm_end']:.2f} BPM at the end, {ramp['slips']} slips")
+        key = f"p{period}_{mode}" + ("_frames" if frames else "")
+        summary[key] = {"table": [{k: row[k] for k in ("fault", "max_ms", "settle_beats", "false_slips")}
+                                  for row in faults["table"]],
+                        "phase_p99_ms": round(faults["phase_p99_ms"], 4), "ramp_p99_ms": round(ramp["phase_p99_ms"], 4),
+                        "realtime": realtime}
     print(json.dumps({"bench": "clock_follow_faults", "bpm": bpm, **summary}))
     return 0
 
@@ -284,9 +289,14 @@ def main(argv: list[str] | None = None) -> int:
                         "--periods, synchronous (-S) and asynchronous (benchmarks/clock_fault_table.py)")
     p.add_argument("--periods", default="32,256", help="JACK periods (frames) for --faults")
     p.add_argument("--modes", default="sync,async", help="JACK modes for --faults")
+    p.add_argument("--masters", default="rtmidi", help="for --faults: rtmidi (every message at its period's "
+                   "first frame), frames (each on its frame, as a DAW on JACK), or both: rtmidi,frames")
+    p.add_argument("--reader", choices=("auto", "frames", "rtmidi"), default="auto",
+                   help="for --faults: GrooveBridge's JACK input (auto: the frame reader where it builds)")
     args = p.parse_args(argv)
     if args.faults:
-        return fault_table(args.bpm, [int(x) for x in args.periods.split(",")], args.modes.split(","), args.jack)
+        return fault_table(args.bpm, [int(x) for x in args.periods.split(",")], args.modes.split(","), args.jack,
+                           args.masters.split(","), args.reader)
     bpm2 = args.bpm2 if args.bpm2 is not None else round(args.bpm * 1.1, 3)
     results: dict[str, dict] = {}
     results[f"synthetic +-{args.jitter_ms:g} ms"] = synthetic(args.bpm, max(args.seconds, 30.0), args.jitter_ms)

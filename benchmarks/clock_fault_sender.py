@@ -7,7 +7,10 @@ PLAN: {"client": JACK client name, "bpm": float or [[tick, bpm], ...] (the tempo
 tick on, linear in between: a ramp), "ticks": n, "duplicates": [tick, ...], "drops": [tick,
 ...], "jitter": [[first, last, sigma_ms], ...], "lead_sec": float, "notes": [[beat, [bytes]], ...]
 (messages sent at the master's time of that beat, between the ticks: a groove played along),
-"stop_at": tick or null}.
+"stop_at": tick or null, "frames": bool}.
+With ``"frames": true`` it writes through a JACK-Client process callback, each message at its
+frame inside the period (as a DAW on JACK does: due - the callback's time, in frames), instead
+of rtmidi's output (every message at the frame the period starts with).
 It opens a JACK MIDI output ``<client>:out``, prints "ready", waits for a line on stdin
 (the reader connects it meanwhile), sends Start then the ticks at their ideal times (plus
 the jitter), and prints one JSON line: {"ideal": [time.monotonic() of each tick as meant],
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -35,12 +39,60 @@ def tempo_fn(spec):
     return lambda k: float(np.interp(k, ks, bs))
 
 
+class FrameOut:
+    """The rtmidi ``MidiOut`` calls used below, through a JACK-Client port whose process
+    callback writes each queued message at its due time's frame (``send_at``)."""
+
+    def __init__(self, client_name: str) -> None:
+        import collections
+        import threading
+
+        import jack
+
+        self.client = jack.Client(client_name, no_start_server=True)
+        self.port = self.client.midi_outports.register("out")
+        self.rate = float(self.client.samplerate)
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.lock = threading.Lock()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+
+    def _process(self, frames: int) -> None:
+        self.port.clear_buffer()
+        now = time.monotonic()
+        end = now + frames / self.rate
+        last = 0
+        with self.lock:
+            while self.queue and self.queue[0][0] < end:
+                due, data = self.queue.popleft()
+                last = max(last, min(frames - 1, int(round((due - now) * self.rate))))
+                self.port.write_midi_event(last, data)  # (in order: never before the previous)
+
+    def send_at(self, due: float, message: list[int]) -> None:
+        with self.lock:
+            self.queue.append((due, bytes(message)))
+
+    def send_message(self, message: list[int]) -> None:
+        self.send_at(0.0, message)
+
+    def set_error_callback(self, _fn: object) -> None:
+        pass
+
+    def close_port(self) -> None:
+        self.client.deactivate()
+
+    def delete(self) -> None:
+        self.client.close()
+
+
 def main() -> int:
     import rtmidi
 
     plan = json.loads(open(sys.argv[1]).read())
-    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=plan["client"])
-    out.open_virtual_port("out")
+    frames = bool(plan.get("frames"))
+    out: Any = FrameOut(plan["client"]) if frames else rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name=plan["client"])
+    if not frames:
+        out.open_virtual_port("out")
     print("ready", flush=True)
     sys.stdin.readline()
     bpm_at = tempo_fn(plan["bpm"])
@@ -88,6 +140,15 @@ def main() -> int:
 
     send([0xFA])
     for due, _order, message in events:
+        if frames:  # handed over a little ahead: the process callback places it on its frame
+            while due - time.monotonic() > 0.02:
+                time.sleep(0.005)
+            out.send_at(due, message)
+            if message == [0xF8]:
+                ticks_sent += 1
+            else:
+                sent.append((due, message))
+            continue
         while True:
             left = due - time.monotonic()
             if left <= 0:

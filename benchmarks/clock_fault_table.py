@@ -63,15 +63,19 @@ class Reader:
     """The follower behind a polled JACK input; a row per tick received:
     (arrival, beat the follower predicts next, its predicted time, next tick's beat and time, locked)."""
 
-    def __init__(self, client: str) -> None:
+    def __init__(self, client: str, reader: str = "auto") -> None:
         import rtmidi
 
+        from bridge.midi import jack_frames
         from bridge.midi.input import PolledInput, new_midi_in
 
         self.follower = MidiClockFollower()
         self.rows: list[tuple[float, float, float, float, float, float]] = []
         self.slips: list[tuple[float, int]] = []
-        self.handle = new_midi_in(rtmidi, rtmidi.API_UNIX_JACK, client)
+        # the engine's choice (bridge.midi.ports): the frame-keeping reader where it builds
+        frames = reader == "frames" or (reader == "auto" and jack_frames.available())
+        self.kind = "frames" if frames else "rtmidi"
+        self.handle = jack_frames.JackFrameMidiIn(client) if frames else new_midi_in(rtmidi, rtmidi.API_UNIX_JACK, client)
         self.handle.open_virtual_port("in")
         self.reader = PolledInput(self.handle, self._on)
 
@@ -118,10 +122,13 @@ def beat_times(ideal: np.ndarray, beats: np.ndarray) -> np.ndarray:
     return ideal[idx]
 
 
-def fault_rows(bpm: float, seed: int = 0) -> dict:
+def fault_rows(bpm: float, seed: int = 0, frames: bool = False, reader_kind: str = "auto") -> dict:
+    """``frames``: the master places each message on its frame (as a DAW on JACK), else at the
+    period's start (python-rtmidi's output)."""
     tag = f"{os.getpid()}-{seed}"
-    reader = Reader(f"gbfollow{tag}")
+    reader = Reader(f"gbfollow{tag}", reader_kind)
     plan, windows = fault_plan(bpm, f"gbfaults{tag}", seed)
+    plan["frames"] = frames
     try:
         ideal = run_sender(plan, f"gbfollow{tag}:in")
         time.sleep(0.05)
@@ -152,19 +159,19 @@ def fault_rows(bpm: float, seed: int = 0) -> dict:
         table.append({"fault": name, "max_ms": float(e.max()) if e.size else float("nan"), "settle_beats": float(settle),
                       "false_slips": int(false), "slips": slips, "rows": int(sel.sum())})
     f = reader.follower
-    return {"latency_ms": latency, "table": table, "ticks": f.ticks_received, "duplicates": f.duplicates,
+    return {"latency_ms": latency, "table": table, "ticks": f.ticks_received, "reader": reader.kind, "duplicates": f.duplicates,
             "lost": f.lost_ticks, "tempo_changes": f.tempo_changes, "resyncs": f.resyncs,
             "phase_p99_ms": float(np.percentile(np.abs(err[rows[:, 0] > ideal[WARMUP_BEATS * PPQN]] - latency), 99)),
             "tick_p99_ms": float(np.percentile(np.abs(tick_err - np.median(tick_err)), 99))}
 
 
-def ramp_rows(seed: int = 0) -> dict:
+def ramp_rows(seed: int = 0, frames: bool = False, reader_kind: str = "auto") -> dict:
     """60 -> 180 BPM over 8 bars (after 2 bars at 60), then 2 bars at 180: phase of the next
     tick (the next beat is not yet known in a ramp) and of the next beat at 180."""
     tag = f"{os.getpid()}-r{seed}"
-    reader = Reader(f"gbfollow{tag}")
+    reader = Reader(f"gbfollow{tag}", reader_kind)
     plan = {"client": f"gbramp{tag}", "bpm": [[0, 60.0], [8 * PPQN, 60.0], [40 * PPQN, 180.0]],
-            "ticks": 48 * PPQN, "lead_sec": 0.3}
+            "ticks": 48 * PPQN, "lead_sec": 0.3, "frames": frames}
     try:
         ideal = run_sender(plan, f"gbfollow{tag}:in")
         time.sleep(0.05)
@@ -178,4 +185,4 @@ def ramp_rows(seed: int = 0) -> dict:
     dev = np.abs(tick_err - latency) if tick_err.size else np.array([np.nan])
     f = reader.follower
     return {"phase_p99_ms": float(np.percentile(dev, 99)), "phase_max_ms": float(dev.max()),
-            "bpm_end": f.bpm, "slips": len(reader.slips), "tempo_changes": f.tempo_changes}
+            "bpm_end": f.bpm, "slips": len(reader.slips), "tempo_changes": f.tempo_changes, "reader": reader.kind}

@@ -115,6 +115,8 @@ class PolledInput:
                 last_event = monotonic()
             while item is not None:  # batch: everything queued since the last wake-up
                 t_sec = stamp(item[1], now())
+                if len(item) > 2:  # bridge.midi.jack_frames: the event's place in its period
+                    t_sec += item[2]
                 self.events += 1
                 try:
                     self.on_event(item[0], t_sec)

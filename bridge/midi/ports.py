@@ -18,7 +18,9 @@
   within ``ECHO_WINDOW_SEC`` of the same note sent by us is dropped as an echo when our notes
   come back (a MIDI loop), not when a player merely hit the same note (``bridge.midi.echo``).
 * Input is polled (``bridge.midi.input.PolledInput``: a thread drains rtmidi's queue every
-  1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load.
+  1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load. Under
+  JACK the input is read by ``bridge.midi.jack_frames`` where it builds (C, on first use):
+  each event keeps its frame in the period (rtmidi's JACK backend stamps the period).
   ``GROOVEBRIDGE_MIDI_INPUT=callback`` brings back the callback, for before/after benchmarks.
 * Stand-ins for exact unit tests (``RecordingOutput``, ``FakeMidiIO``) live in ``tests/rigs/midi_fakes.py``.
 """
@@ -34,6 +36,7 @@ from typing import Any
 
 from bridge.midi.echo import ECHO_WINDOW_SEC, EchoFilter
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
+from bridge.midi.jack_frames import JackFrameError
 from bridge.midi.port import InputCallback
 
 CLIENT_NAME = "GrooveBridge"
@@ -178,10 +181,15 @@ class MidiIO:
         if self.api == self.rtmidi.API_UNIX_JACK:  # one JACK client per port: named, not renamed "-01"
             client = jack_client_name(client, "In" if reading else "Out")
         try:
+            if reading and self.api == self.rtmidi.API_UNIX_JACK and self.input_mode == "poll":
+                from bridge.midi import jack_frames
+
+                if jack_frames.available():  # each event's frame kept (bridge.midi.jack_frames)
+                    return jack_frames.JackFrameMidiIn(client)
             if reading:  # our input: a queue large enough for polling
                 return new_midi_in(self.rtmidi, self.api, client)
             return cls(self.api, name=client)
-        except self.rtmidi.RtMidiError as e:
+        except (self.rtmidi.RtMidiError, JackFrameError) as e:
             raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
 
     def _connect(self, port: _Port, cls: Any, own_name: str, other_name: str, hint: str) -> Any:
@@ -193,7 +201,7 @@ class MidiIO:
         if port.wanted == "":
             try:
                 handle.open_virtual_port(own_name)
-            except self.rtmidi.RtMidiError:
+            except (self.rtmidi.RtMidiError, JackFrameError):
                 handle.delete()
                 raise MidiPortError(f"{api_name(self.api)} has no virtual ports: {hint}") from None
             port.connected_name, port.present = own_name, True

@@ -39,18 +39,14 @@ are used. Agreement with the plain nn.LSTMCell loop: tests/models/net/test_fast_
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
-import platform
-import shutil
 import subprocess
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.native_build import build_shared, compiler
 from models.net.fast_kernel_src import C_SOURCE
 
 _FLAGS = {
@@ -67,31 +63,11 @@ _tried = False
 _variants: dict[str, ctypes.CDLL | None] = {}
 
 
-def _cache_dir() -> Path:
-    try:
-        import platformdirs
-
-        return Path(platformdirs.user_cache_dir("groovebridge")) / "native"
-    except Exception:  # pragma: no cover
-        return Path(tempfile.gettempdir()) / "groovebridge-native"
-
-
 def _compile(cc: str, variant: str) -> ctypes.CDLL | None:
-    base = ["-O3", "-fPIC", "-shared", "-pthread", "-std=c11"]
-    flags = base + _FLAGS[variant]
-    key = hashlib.sha256((C_SOURCE + cc + " ".join(flags) + platform.node() + platform.machine()).encode()).hexdigest()[:16]
-    out_dir = _cache_dir()
-    lib = out_dir / f"gb_kernels_{variant}_{key}.so"
-    if not lib.exists():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-            src = Path(tmp) / "gb_kernels.c"
-            src.write_text(C_SOURCE, encoding="utf-8")
-            tmp_lib = Path(tmp) / lib.name
-            cmd = [cc, *flags, str(src), "-o", str(tmp_lib), "-lm"]
-            if subprocess.run(cmd, capture_output=True, timeout=120).returncode != 0:
-                return None
-            os.replace(tmp_lib, lib)
+    flags = ["-O3", "-fPIC", "-shared", "-pthread", "-std=c11"] + _FLAGS[variant]
+    lib = build_shared(C_SOURCE, f"gb_kernels_{variant}", cc, flags, ["-lm"])
+    if lib is None:
+        return None
     dll = ctypes.CDLL(str(lib))
     p, i = ctypes.c_void_p, ctypes.c_int
     dll.gb_decode.restype = i
@@ -110,9 +86,9 @@ def load_variant(variant: str) -> ctypes.CDLL | None:
     """One build of the kernels: "native" (-march=native), "avx2" or "portable" (plain flags)."""
     with _lock:
         if variant not in _variants:
-            cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+            cc = compiler()
             dll = None
-            if cc is not None and platform.system() != "Windows":
+            if cc is not None:
                 try:
                     dll = _compile(cc, variant)
                 except (OSError, subprocess.SubprocessError):

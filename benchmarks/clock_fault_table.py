@@ -72,8 +72,8 @@ class Reader:
         self.follower = MidiClockFollower()
         self.rows: list[tuple[float, float, float, float, float, float]] = []
         self.slips: list[tuple[float, int]] = []
-        # the engine's choice (bridge.midi.ports): the frame-keeping reader where it builds
-        frames = reader == "frames" or (reader == "auto" and jack_frames.available())
+        # the engine's choice (bridge.midi.ports): the frame-keeping reader when enabled
+        frames = reader == "frames" or (reader == "auto" and jack_frames.enabled())
         self.kind = "frames" if frames else "rtmidi"
         self.handle = jack_frames.JackFrameMidiIn(client) if frames else new_midi_in(rtmidi, rtmidi.API_UNIX_JACK, client)
         self.handle.open_virtual_port("in")

@@ -19,7 +19,13 @@ A sender that writes at frame 0 (python-rtmidi's output does) reads exactly as t
 
 Built with the system C compiler against libjack.so.0 (no JACK headers needed); where that
 fails (no compiler, no libjack) ``available()`` is False and rtmidi reads as before.
-``GROOVEBRIDGE_MIDI_FRAMES=0`` turns it off.
+Opt-in for now: ``GROOVEBRIDGE_MIDI_FRAMES=1`` (``enabled()``).
+
+Under a server started without ``-R`` JACK runs its clients' process threads at normal
+priority; on a busy machine the OS wakes them late, and asynchronous JACK drops the cycles a
+client misses, with the MIDI in them (bench_sync_scenario traced such losses at GrooveBridge
+In). The reader asks for SCHED_FIFO (``RT_PRIORITY``) for its own process thread on its first
+callback where the OS allows it; elsewhere it stays as JACK made it.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ C_SOURCE = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <pthread.h>
+#include <sched.h>
 
 typedef struct _jack_client jack_client_t;
 typedef struct _jack_port jack_port_t;
@@ -70,12 +78,22 @@ typedef struct {
     jack_port_t *port;
     _Atomic uint32_t w, r, dropped;
     _Atomic int dead;
+    int rt_priority, rt_tried; /* SCHED_FIFO asked for the process thread (first callback) */
     double rate;
     Rec ring[RING];
 } Reader;
 
 static int process(jack_nframes_t n, void *arg) {
     Reader *rd = (Reader *)arg;
+    if (!rd->rt_tried) { /* a server without -R runs its clients' threads at normal priority: */
+        rd->rt_tried = 1; /* the OS wakes them late on a busy machine, and asynchronous JACK then */
+        int policy;       /* drops the cycles they miss (and the MIDI in them); ours asks for FIFO */
+        struct sched_param sp;
+        if (rd->rt_priority > 0 && pthread_getschedparam(pthread_self(), &policy, &sp) == 0 && policy == SCHED_OTHER) {
+            sp.sched_priority = rd->rt_priority;
+            pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* refused without rtprio: stays */
+        }
+    }
     if (!rd->port) return 0;
     void *buf = jack_port_get_buffer(rd->port, n);
     uint32_t count = jack_midi_get_event_count(buf);
@@ -101,7 +119,7 @@ static int process(jack_nframes_t n, void *arg) {
 
 static void on_shutdown(void *arg) { atomic_store(&((Reader *)arg)->dead, 1); }
 
-void *gbm_open(const char *client_name) {
+void *gbm_open(const char *client_name, int rt_priority) {
     Reader *rd = (Reader *)malloc(sizeof(Reader));
     if (!rd) return NULL;
     memset(rd, 0, sizeof(Reader)); /* touched now: no page faults in the process callback */
@@ -109,6 +127,7 @@ void *gbm_open(const char *client_name) {
     rd->client = jack_client_open(client_name, 0x01 /* JackNoStartServer */, &status);
     if (!rd->client) { free(rd); return NULL; }
     rd->rate = (double)jack_get_sample_rate(rd->client);
+    rd->rt_priority = rt_priority;
     jack_set_process_callback(rd->client, process, rd);
     jack_on_shutdown(rd->client, on_shutdown, rd);
     return rd;
@@ -176,6 +195,8 @@ void gbm_close(void *h) {
 """
 
 BATCH = 256
+RT_PRIORITY = 60  # SCHED_FIFO for the reader's JACK thread where the server did not make it real-time
+# (jackd without -R) and the OS allows it (rtprio limit or CAP_SYS_NICE); below a -R server's clients (69)
 _lock = threading.Lock()
 _dll: Any = None
 _tried = False
@@ -190,7 +211,7 @@ def _build() -> ctypes.CDLL | None:
         return None
     dll = ctypes.CDLL(str(lib))
     p, c = ctypes.c_void_p, ctypes.c_char_p
-    dll.gbm_open.restype, dll.gbm_open.argtypes = p, [c]
+    dll.gbm_open.restype, dll.gbm_open.argtypes = p, [c, ctypes.c_int]
     dll.gbm_register.argtypes = [p, c]
     dll.gbm_connect.argtypes = [p, c]
     dll.gbm_ports.argtypes = [p, c, ctypes.c_int]
@@ -202,21 +223,27 @@ def _build() -> ctypes.CDLL | None:
 
 
 def library() -> ctypes.CDLL | None:
-    """The compiled reader, or None (off, no compiler, no libjack). Built once."""
+    """The compiled reader, or None (no compiler, no libjack). Built once."""
     global _dll, _tried
     with _lock:
         if not _tried:
             _tried = True
-            if os.environ.get("GROOVEBRIDGE_MIDI_FRAMES", "1") != "0":
-                try:
-                    _dll = _build()
-                except (OSError, subprocess.SubprocessError):
-                    _dll = None
+            try:
+                _dll = _build()
+            except (OSError, subprocess.SubprocessError):
+                _dll = None
         return _dll
 
 
 def available() -> bool:
     return library() is not None
+
+
+def enabled() -> bool:
+    """Whether ``bridge.midi.ports`` reads JACK input with it: ``GROOVEBRIDGE_MIDI_FRAMES=1``
+    and it builds. Opt-in for now: with it, tests/bridge/clock/test_sync_jack.py's capture
+    showed one hit 7 ms off in 2 of 5 runs (0 of 3 without), not yet understood."""
+    return os.environ.get("GROOVEBRIDGE_MIDI_FRAMES", "0") == "1" and available()
 
 
 class JackFrameError(RuntimeError):
@@ -226,12 +253,12 @@ class JackFrameError(RuntimeError):
 class JackFrameMidiIn:
     """The ``rtmidi.MidiIn`` calls ``bridge.midi.ports`` makes, on a frame-keeping C reader."""
 
-    def __init__(self, client_name: str) -> None:
+    def __init__(self, client_name: str, rt_priority: int = RT_PRIORITY) -> None:
         dll = library()
         if dll is None:
             raise JackFrameError("the JACK frame reader is not available")
         self._dll = dll
-        self._h = dll.gbm_open(client_name.encode())
+        self._h = dll.gbm_open(client_name.encode(), max(0, min(99, int(rt_priority))))
         if not self._h:
             raise JackFrameError(f"JACK client {client_name!r} could not be opened (is a JACK server running?)")
         self._open = False

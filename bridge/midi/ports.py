@@ -19,8 +19,8 @@
   come back (a MIDI loop), not when a player merely hit the same note (``bridge.midi.echo``).
 * Input is polled (``bridge.midi.input.PolledInput``: a thread drains rtmidi's queue every
   1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load. Under
-  JACK the input is read by ``bridge.midi.jack_frames`` where it builds (C, on first use):
-  each event keeps its frame in the period (rtmidi's JACK backend stamps the period).
+  JACK with ``GROOVEBRIDGE_MIDI_FRAMES=1`` the input is read by ``bridge.midi.jack_frames``
+  (C, built on first use): each event keeps its frame in the period (rtmidi's stamps the period).
   ``GROOVEBRIDGE_MIDI_INPUT=callback`` brings back the callback, for before/after benchmarks.
 * Stand-ins for exact unit tests (``RecordingOutput``, ``FakeMidiIO``) live in ``tests/rigs/midi_fakes.py``.
 """
@@ -184,7 +184,7 @@ class MidiIO:
             if reading and self.api == self.rtmidi.API_UNIX_JACK and self.input_mode == "poll":
                 from bridge.midi import jack_frames
 
-                if jack_frames.available():  # each event's frame kept (bridge.midi.jack_frames)
+                if jack_frames.enabled():  # each event's frame kept (bridge.midi.jack_frames, opt-in)
                     return jack_frames.JackFrameMidiIn(client)
             if reading:  # our input: a queue large enough for polling
                 return new_midi_in(self.rtmidi, self.api, client)

@@ -1,10 +1,13 @@
 """The frame-keeping JACK MIDI input (bridge.midi.jack_frames) over a real JACK server: a second
 process writes notes at exact frames inside 256-frame periods (as a DAW on JACK does); their
-times at GrooveBridge In keep those places (python-rtmidi's input stamped them all alike)."""
+times at GrooveBridge In keep those places (python-rtmidi's input stamped them all alike).
+Opt-in for now (GROOVEBRIDGE_MIDI_FRAMES=1): these tests turn it on."""
 
 from __future__ import annotations
 
 import json
+import os
+import resource
 import subprocess
 import sys
 import time
@@ -56,9 +59,10 @@ def received(times: int = 12) -> tuple[str, np.ndarray]:
     return kind, t - t[:, :1]
 
 
-def test_events_keep_their_frame_inside_the_period(jack: JackServer) -> None:
+def test_events_keep_their_frame_inside_the_period(jack: JackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     if not jack_frames.available():
         pytest.skip("the frame reader does not build here (no C compiler or no libjack.so.0)")
+    monkeypatch.setenv("GROOVEBRIDGE_MIDI_FRAMES", "1")
     kind, rel = received()
     assert kind == "JackFrameMidiIn"
     np.testing.assert_allclose(rel, np.tile(np.array(OFFSETS) / RATE, (rel.shape[0], 1)), atol=20e-6)
@@ -67,6 +71,7 @@ def test_events_keep_their_frame_inside_the_period(jack: JackServer) -> None:
 def test_without_it_rtmidi_stamps_the_period(jack: JackServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the reader fixes (and what reads where it does not build): every note of a period
     at one time, up to 5.3 ms off its frame."""
+    monkeypatch.setenv("GROOVEBRIDGE_MIDI_FRAMES", "1")
     monkeypatch.setattr(jack_frames, "library", lambda: None)
     kind, rel = received(6)
     assert kind == "MidiIn"
@@ -82,3 +87,38 @@ def test_the_reader_refuses_with_one_line_without_a_server(monkeypatch: pytest.M
     with pytest.raises(jack_frames.JackFrameError, match="could not be opened"):
         jack_frames.JackFrameMidiIn("GrooveBridge test")
 
+
+
+def _fifo_threads() -> list[int]:
+    """Priorities of this process's SCHED_FIFO threads."""
+    out = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            if os.sched_getscheduler(int(tid)) == os.SCHED_FIFO:
+                out.append(os.sched_getparam(int(tid)).sched_priority)
+        except OSError:
+            continue
+    return out
+
+
+def test_the_readers_thread_asks_for_real_time_under_a_server_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """jackd without -R runs clients' threads at normal priority; asynchronous JACK then drops
+    the cycles a late one misses (bench_sync_scenario: hits lost at GrooveBridge In). The reader
+    asks for SCHED_FIFO for its own thread where the OS allows it (fails on the first version)."""
+    if not jack_frames.available():
+        pytest.skip("the frame reader does not build here")
+    if os.geteuid() != 0 and resource.getrlimit(resource.RLIMIT_RTPRIO)[0] < jack_frames.RT_PRIORITY:
+        pytest.skip("real-time priority is not allowed here")
+    from tests.rigs.jack_server import private_jack_server as server
+
+    monkeypatch.setenv("GROOVEBRIDGE_MIDI_FRAMES", "1")
+    with server("groovebridge-test", 256, mode="no-rt"):
+        before = _fifo_threads()
+        io = MidiIO(resolve_api("jack"), "", "none")
+        try:
+            deadline = time.monotonic() + 2.0
+            while jack_frames.RT_PRIORITY not in _fifo_threads() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert _fifo_threads().count(jack_frames.RT_PRIORITY) == before.count(jack_frames.RT_PRIORITY) + 1
+        finally:
+            io.close()

@@ -181,7 +181,6 @@ int gbm_read(void *h, uint64_t *t_us, double *offset_sec, uint8_t *bytes, int ma
     return n;
 }
 
-int gbm_dead(void *h) { return atomic_load(&((Reader *)h)->dead); }
 unsigned gbm_dropped(void *h) { return atomic_load(&((Reader *)h)->dropped); }
 
 void gbm_close(void *h) {
@@ -216,7 +215,6 @@ def _build() -> ctypes.CDLL | None:
     dll.gbm_connect.argtypes = [p, c]
     dll.gbm_ports.argtypes = [p, c, ctypes.c_int]
     dll.gbm_read.argtypes = [p, p, p, p, ctypes.c_int]
-    dll.gbm_dead.argtypes = [p]
     dll.gbm_dropped.restype, dll.gbm_dropped.argtypes = ctypes.c_uint, [p]
     dll.gbm_close.argtypes = [p]
     return dll

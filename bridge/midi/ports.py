@@ -34,9 +34,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.midi import jack_frames
 from bridge.midi.echo import ECHO_WINDOW_SEC, EchoFilter
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
-from bridge.midi.jack_frames import JackFrameError
 from bridge.midi.port import InputCallback
 
 CLIENT_NAME = "GrooveBridge"
@@ -181,15 +181,12 @@ class MidiIO:
         if self.api == self.rtmidi.API_UNIX_JACK:  # one JACK client per port: named, not renamed "-01"
             client = jack_client_name(client, "In" if reading else "Out")
         try:
-            if reading and self.api == self.rtmidi.API_UNIX_JACK and self.input_mode == "poll":
-                from bridge.midi import jack_frames
-
-                if jack_frames.enabled():  # each event's frame kept (bridge.midi.jack_frames, opt-in)
-                    return jack_frames.JackFrameMidiIn(client)
+            if reading and self.api == self.rtmidi.API_UNIX_JACK and self.input_mode == "poll" and jack_frames.enabled():
+                return jack_frames.JackFrameMidiIn(client)  # each event's frame kept (opt-in)
             if reading:  # our input: a queue large enough for polling
                 return new_midi_in(self.rtmidi, self.api, client)
             return cls(self.api, name=client)
-        except (self.rtmidi.RtMidiError, JackFrameError) as e:
+        except (self.rtmidi.RtMidiError, jack_frames.JackFrameError) as e:
             raise MidiPortError(f"MIDI API {api_name(self.api)} does not answer: {e}") from None
 
     def _connect(self, port: _Port, cls: Any, own_name: str, other_name: str, hint: str) -> Any:
@@ -201,7 +198,7 @@ class MidiIO:
         if port.wanted == "":
             try:
                 handle.open_virtual_port(own_name)
-            except (self.rtmidi.RtMidiError, JackFrameError):
+            except (self.rtmidi.RtMidiError, jack_frames.JackFrameError):
                 handle.delete()
                 raise MidiPortError(f"{api_name(self.api)} has no virtual ports: {hint}") from None
             port.connected_name, port.present = own_name, True

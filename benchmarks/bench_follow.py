@@ -23,7 +23,7 @@ note hung for a while even if a later note-off ends it.
 Targets: jitter p99 <= 0.5 ms, generation <= 10 ms per bar on 2 cores, every bar answered in
 time, no stuck notes (sent by the engine).
 
-    .venv/bin/python benchmarks/bench_follow.py [--seconds 300] [--bpm 174] [--period 32] [--dump] [--sync]
+    .venv/bin/python benchmarks/bench_follow.py [--seconds 300] [--bpm 174] [--period 32] [--dump] [--sync] [--full-encoder]
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ class TimedModel:
         self.calls: list[tuple[float, float, float]] = []  # (start, seconds, CPU seconds)
         self.kernel_calls: list[tuple[float, float, float]] = []
         self._lock = threading.Lock()
-        fast = getattr(model, "fast", None)
+        fast, quick = getattr(model, "fast", None), getattr(model, "quick_encoder", None)
         for native, method in ((getattr(fast, "native_encoder", None), "final_states"),
+                               (getattr(quick, "native", None), "final_states"),  # the follow encoder's
                                (getattr(fast, "native", None), "decode")):
             if native is not None:  # instance attributes shadow the methods
                 setattr(native, method, _timed(getattr(native, method), self.kernel_calls, self._lock))
@@ -147,8 +148,9 @@ def jackd_pid() -> int:
 
 
 def follow_job_alone(model: Any, groove: Any, repeats: int) -> dict[str, float]:
-    """The follow job's model calls (encode 4 bars, slerp, decode) on this thread, nothing else
-    running in this process: median wall ms and CPU ms, for the ratio to the figure in the engine."""
+    """The follow job's model calls (encode 4 bars as the engine does, by the follow encoder where
+    the model ships one; slerp, decode) on this thread, nothing else running in this process:
+    median wall ms and CPU ms, for the ratio to the figure in the engine."""
     from models.latent import slerp
 
     played, current = groove.window(0, 4), groove.window(4, 4) if groove.num_bars >= 8 else groove.window(0, 4)
@@ -156,7 +158,7 @@ def follow_job_alone(model: Any, groove: Any, repeats: int) -> dict[str, float]:
     walls, cpus = [], []
     for _ in range(repeats):
         t0, c0 = time.perf_counter(), time.thread_time()
-        target = model.encode([played])[0]
+        target = model.encode_quick([played])[0]
         model.decode(slerp(z_current, target, 0.5)[None, :], temperature=1.0, seed=4321)
         walls.append(time.perf_counter() - t0)
         cpus.append(time.thread_time() - c0)
@@ -200,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sync", action="store_true", help="JACK2's synchronous mode (jackd -S): a cycle waits for "
                     "every client, so a late client delays events instead of losing them")
     ap.add_argument("--dump", action="store_true", help="also read GrooveBridge Out with jack_midi_dump (C)")
+    ap.add_argument("--full-encoder", action="store_true",
+                    help="encode the played window with the full encoder, not the model's follow encoder (the baseline)")
     args = ap.parse_args(argv)
     import torch
 
@@ -207,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.midi.files import read_midi
 
     base, model_desc = load_bench_model()
+    if args.full_encoder:
+        base.quick_encoder = None  # encode_quick is then encode
     groove = read_midi(GMD_FILE).groove
     groove = groove.window(0, 4 * (groove.num_bars // 4))
     alone = follow_job_alone(base, groove, 30)
@@ -291,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         "model_call_ms": stats_ms(per_call), "stuck_notes": stuck, "stuck_sent": stuck_sent, "hung_sent": hung_sent, "stop_ms": stop_ms, "lost_at_all_receivers": lost_all,
         "receivers": {k: {n: v[n] for n in ("ons", "offs", "missing", "extra", "missing_by", "extra_by", "stuck")}
                       for k, v in views.items()}, "per_bar_ms": split,
-        "follow_job_alone_ms": alone, "cpu_share": cpu_share, "gen_rt_priority": args.gen_rt_priority, "native_weights": getattr(getattr(base.fast, "native", None), "weights", None),
+        "follow_job_alone_ms": alone, "cpu_share": cpu_share, "gen_rt_priority": args.gen_rt_priority,
+        "follow_encoder": bool(getattr(base, "has_quick_encoder", False)), "native_weights": getattr(getattr(base.fast, "native", None), "weights", None),
     }
     print(f"follow at {args.bpm:g} BPM for {args.seconds:g} s, JACK period {args.period} frames "
           f"(jackd {'-R' if jack_rt else '--no-realtime'}{' -S' if args.sync else ''}), input {GMD_FILE.name}, model {model_desc}")

@@ -41,12 +41,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from follow_decoder_loss import log, student_means, teacher_targets  # noqa: E402  (scripts/: beside this script)
+from follow_decoder_loss import log, precision_scale, student_means, teacher_targets  # noqa: E402  (scripts/: beside this script)
 
 from models.data.io import load_windows  # noqa: E402
 from models.generate import GrooveModel, load_model, resolve_model_path  # noqa: E402
 from models.latent import slerp  # noqa: E402
 from models.metrics import reconstruction_scores  # noqa: E402
+from models.net.factored_encoder import FactoredEncoder  # noqa: E402
 from models.net.follow_encoder import (  # noqa: E402
     QuickEncoder,
     new_student,
@@ -267,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="data/gmd.gbds")
     p.add_argument("--work", default="runs/follow_distill")
     p.add_argument("--units", type=int, default=256)
+    p.add_argument("--arch", choices=("bilstm", "factored"), default="bilstm",
+                   help="factored: the teacher's encoder with W_hh = U V of --rank (scripts/follow_factored.py)")
+    p.add_argument("--rank", type=int, default=128, help="--arch factored: the rank of U V")
+    p.add_argument("--resume", action="store_true", help="--arch factored: go on from --work's saved state")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -297,13 +302,26 @@ def main(argv: list[str] | None = None) -> int:
 
     model = load_model(args.model)
     ckpt = resolve_checkpoint(resolve_model_path(args.model)[0])
-    best_path = Path(args.work) / f"best_u{args.units}.safetensors"
-    info_path = Path(args.work) / f"best_u{args.units}.json"
+    tag = f"r{args.rank}" if args.arch == "factored" else f"u{args.units}"
+    best_path = Path(args.work) / f"best_{tag}.safetensors"
+    info_path = Path(args.work) / f"best_{tag}.json"
     cmd = " ".join(["nice -n 10 .venv/bin/python", "scripts/distill_follow_encoder.py", *map(shlex.quote, sys.argv[1:])])
+    enc: torch.nn.Module
     if args.evaluate_only:
-        enc = new_student(model.config, args.units)
-        enc.load_state_dict(load_file(str(best_path)), strict=False)  # a shipped one has no sigma head
+        if args.arch == "factored":
+            enc = FactoredEncoder(model.config.input_depth, model.config.enc_rnn_size[0], args.rank, model.config.z_size)
+            enc.load_state_dict(load_file(str(best_path)))
+        else:
+            enc = new_student(model.config, args.units)
+            enc.load_state_dict(load_file(str(best_path)), strict=False)  # a shipped one has no sigma head
         info = json.loads(info_path.read_text())
+    elif args.arch == "factored":
+        from follow_factored import train_factored
+
+        Path(args.work).mkdir(parents=True, exist_ok=True)
+        enc, info = train_factored(model, args, best_path, info_path)
+        info["command"] = cmd
+        info_path.write_text(json.dumps(info, indent=1))
     elif args.loss == "decoder":
         from follow_decoder_loss import train_decoder_loss
 
@@ -323,12 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     round_to_stored(enc).eval()  # evaluated as shipped (float16 weights)
     quick = QuickEncoder(enc)
     log("evaluating on the test split")
-    report = evaluate(model, quick, enc, args.data, args.seed, args.precision_cap, float(info["precision_scale"]))
+    scale = info.get("precision_scale") or precision_scale(args.init)  # (a factored run's info may lack it)
+    report = evaluate(model, quick, enc, args.data, args.seed, args.precision_cap, float(scale))
     log(json.dumps(report, indent=1))
     info["evaluation"] = report
     info_path.write_text(json.dumps(info, indent=1))
     if args.ship:
-        aug = ("the config's augmentation drawn afresh per batch" if info.get("loss") == "decoder"
+        aug = ("the config's augmentation drawn afresh per batch" if info.get("loss") == "decoder" or args.arch == "factored"
                else f"+{args.copies} augmented copies per window")
         meta = {"teacher": args.model, "data": f"{args.data}: train split ({aug}), "
                 "selection on the validation split, evaluation on the test split", "evaluation_command": cmd,

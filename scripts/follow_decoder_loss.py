@@ -70,9 +70,9 @@ def validation_f1(model: GrooveModel, z: np.ndarray, target: np.ndarray, bpm: np
 
 def precision_scale(init: str, fallback: float = 129034.3359375) -> float:
     """The ``--loss mu`` run's normaliser of 1/sigma^2 (its JSON beside ``init``), else the candidate's."""
-    for name in ("follow_encoder.json", Path(init).with_suffix(".json").name):
+    for name in ("follow_encoder.json", Path(init).with_suffix(".json").name if init else ""):
         p = Path(init).parent / name
-        if init and p.is_file():
+        if init and name and p.is_file():
             v = json.loads(p.read_text()).get("precision_scale")
             if isinstance(v, (int, float)) and v > 0:
                 return float(v)

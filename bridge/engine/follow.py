@@ -187,8 +187,8 @@ class Follow:
                 return out
             played = drums.fit_steps(num_steps)
         z_current = None if current.num_hits == 0 else latents.get(current)
-        # the played window by the distilled follow encoder where the model ships one (a third of
-        # the full encoder's time: models/pretrained/MODEL_CARD.md); the pattern's latent, when
+        # the played window by the distilled follow encoder where the model ships one (the
+        # default's: 0.47x the full encoder's time, models/pretrained/MODEL_CARD.md); the pattern's latent, when
         # not cached (the first bar after a pattern that did not come from follow), by the full one
         target = np.asarray(model.encode_quick([played]))[0]
         if current.num_hits and z_current is None:

@@ -73,7 +73,7 @@ def _compile(cc: str, variant: str) -> ctypes.CDLL | None:
     dll.gb_decode.restype = i
     dll.gb_decode.argtypes = [i, i, i, i, i, ctypes.c_float, ctypes.c_float, p, p, p, p, p, p, p, p, p, p]
     dll.gb_encode.restype = i
-    dll.gb_encode.argtypes = [i, i, i, i, i, i, p, p, p, p]
+    dll.gb_encode.argtypes = [i, i, i, i, i, i, p, p, p, p, i, p, p]
     dll.gb_block_units.restype = i
     dll.gb_simd_level.restype = i
     dll.gb_quant_rows.restype = i
@@ -301,16 +301,22 @@ class NativeEncoder:
     """A single-layer bidirectional LSTM (the GrooVAE encoder) in the kernel's layout."""
 
     def __init__(self, dll: ctypes.CDLL, directions: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                 weights: str | None = None) -> None:
+                 weights: str | None = None, projections: list[torch.Tensor] | None = None) -> None:
         """``directions``: per direction (w_ih (4H, D), w_hh (4H, H), bias (4H,)) in torch's gate
-        order (i, f, g, o), bias = bias_ih + bias_hh."""
+        order (i, f, g, o), bias = bias_ih + bias_hh. ``projections``: factored recurrent weights
+        (models.net.factored_encoder): per direction V (r, H), and w_hh is then U (4H, r),
+        W_hh = U V (r padded to the kernel's CB columns with zeros)."""
         self.dll = dll
         self.weights = weights or default_weights(dll)
         if self.weights not in WEIGHTS:
             raise ValueError(f"native weights {self.weights!r}: one of {', '.join(WEIGHTS)}")
         ub = dll.gb_block_units()
-        h = directions[0][1].shape[1]
+        h = directions[0][1].shape[1] if projections is None else projections[0].shape[1]
         self.size, self.hp = h, _padded(h, ub)
+        r = 0 if projections is None else projections[0].shape[0]
+        self.rank = _padded(r, 4 * ub)  # 0: full W_hh
+        self.v: list[np.ndarray] = []
+        self.v_scales: list[torch.Tensor | None] = []
         self.w_ih: list[torch.Tensor] = []
         self.bias: list[torch.Tensor] = []
         self.w_hh: list[np.ndarray] = []
@@ -321,13 +327,21 @@ class NativeEncoder:
 
             self.w_ih.append(pack_columns(ifog(w_ih).t(), h, self.hp, ub))
             self.bias.append(pack_columns(ifog(bias), h, self.hp, ub))
-            parts = _parts([(h, self.hp)], self.weights)
+            parts = _parts([(r or h, self.rank or self.hp)], self.weights)
             rec = pad_rows(pack_columns(ifog(w_hh).t(), h, self.hp, ub), parts)
             blocks, scale = _blocks(rec, self.hp, ub, self.weights, parts)
             self.w_hh.append(blocks)
             self.scales.append(scale)
+        for v in projections or []:  # V^T (H, r): r output columns in blocks of CB, h's rows padded
+            vt = torch.cat([v.t(), v.new_zeros(h, self.rank - r)], 1)
+            parts = _parts([(h, self.hp)], self.weights)
+            blocks, scale = _blocks(pad_rows(vt, parts), self.rank // 4, ub, self.weights, parts)
+            self.v.append(blocks)
+            self.v_scales.append(scale)
         self._wp = (ctypes.c_void_p * len(self.w_hh))(*[_ptr(w) for w in self.w_hh])
         self._scp = (ctypes.c_void_p * len(self.w_hh))(*[_ptr(sc) for sc in self.scales])
+        self._vp = (ctypes.c_void_p * len(self.v))(*[_ptr(w) for w in self.v]) if self.v else None
+        self._vscp = (ctypes.c_void_p * len(self.v))(*[_ptr(sc) for sc in self.v_scales]) if self.v else None
 
     def final_states(self, x: torch.Tensor, num_threads: int) -> torch.Tensor:
         """x (B, T, D) fp32 CPU -> (B, 2H): [h_fw(T-1), h_bw(0)] (backward runs over x reversed)."""
@@ -340,7 +354,7 @@ class NativeEncoder:
         h_out = torch.empty(b, len(xp), self.hp)
         ptrs = (ctypes.c_void_p * len(xp))(*[_ptr(p) for p in xp])
         rc = self.dll.gb_encode(len(xp), b, t, self.hp, max(1, num_threads), WEIGHTS[self.weights],
-                                self._wp, self._scp, ptrs, _ptr(h_out))
+                                self._wp, self._scp, ptrs, _ptr(h_out), self.rank, self._vp, self._vscp)
         if rc != 0:
             raise RuntimeError(f"native encode failed ({rc})")
         return h_out[:, :, : self.size].reshape(b, -1)

@@ -1,10 +1,12 @@
 """The distilled follow encoder (issue 25): the shipped student, its native int8 path, its
 agreement with the full encoder on real GMD test windows, and its loader's refusals.
 
-The trained student is the shipped one (models/pretrained/default/follow_encoder.*) or, while
-none is shipped, the candidate (models/pretrained/candidates/follow_encoder_u256/, which
-``load_model`` does not read: MODEL_CARD.md says why), tested beside a copy of the default's
-weights. Bounds come from its evaluation with margin; a randomly initialised student fails them."""
+The trained student is the shipped one (models/pretrained/default/follow_encoder.*: since
+session 19 the default's encoder with factored recurrent weights) or, where none is shipped, the
+session-17 candidate (models/pretrained/candidates/follow_encoder_u256/, which ``load_model``
+does not read: MODEL_CARD.md says why), tested beside a copy of the default's weights. Bounds
+come from its evaluation with margin; a randomly initialised student fails them, and so does the
+factored student before its distillation (the teacher's truncated SVD)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import torch
 from models.data.io import load_windows
 from models.generate import PRETRAINED_DIR, GrooveModel, load_model
 from models.metrics import reconstruction_scores
+from models.net.factored_encoder import FactoredEncoder
 from models.net.fast_kernel import load_kernel
 from models.net.follow_encoder import (
     FOLLOW_FILE,
@@ -41,9 +44,15 @@ STUDENT = DEFAULT if (DEFAULT / FOLLOW_FILE).is_file() else CANDIDATE
 # (test split: 0.807 / 0.839); randomly initialised ones: ~0.0 / ~0.30; after 20 steps: 0.39 / 0.53
 # reconstruction of these windows (decode of encode_quick vs the played window): hit F1 0.780
 # (the full encoder 0.880; test split 0.802 / 0.906); the random student below: 0.293
-COSINE_MIN = 0.75  # mean cosine of encode_quick vs encode over the windows below
-DECODED_F1_MIN = 0.75  # hit F1 between the two z's decodes at temperature 0
-RECONSTRUCTION_F1_MIN = 0.70  # hit F1 of the played windows vs their decodes from encode_quick
+# the shipped factored student (rank 128) on the same 48 windows: cosine 0.981, decoded hit F1
+# 0.962, reconstruction 0.876 (the full encoder 0.880; test split 0.982 / 0.967 / 0.900 vs 0.906);
+# the same before distillation (truncated SVD): 0.706 / 0.827 / 0.779; a random 256-unit student
+# -0.01 / 0.30 / 0.29
+FACTORED = json.loads((STUDENT / FOLLOW_JSON).read_text())["architecture"]["kind"] == "factored-bilstm" \
+    if (STUDENT / FOLLOW_JSON).is_file() else False
+COSINE_MIN = 0.95 if FACTORED else 0.75  # mean cosine of encode_quick vs encode over the windows below
+DECODED_F1_MIN = 0.92 if FACTORED else 0.75  # hit F1 between the two z's decodes at temperature 0
+RECONSTRUCTION_F1_MIN = 0.84 if FACTORED else 0.70  # hit F1 of the played windows vs their decodes from encode_quick
 shipped = pytest.mark.skipif(not (STUDENT / FOLLOW_FILE).is_file(), reason="no trained follow encoder")
 
 
@@ -91,7 +100,11 @@ def test_the_trained_student_loads_and_belongs_to_the_shipped_default(model: Gro
     meta = json.loads((STUDENT / FOLLOW_JSON).read_text(encoding="utf-8"))
     assert meta["fingerprint"] == weights_fingerprint(DEFAULT)
     assert model.has_quick_encoder and model.quick_encoder is not None
-    assert model.quick_encoder.units == meta["architecture"]["units"] < model.config.enc_rnn_size[0]
+    arch, quick = meta["architecture"], model.quick_encoder
+    if arch["kind"] == "factored-bilstm":  # the teacher's units, each W_hh of a lower rank
+        assert quick.units == arch["units"] == model.config.enc_rnn_size[0] and 0 < quick.rank == arch["rank"] < quick.units
+    else:
+        assert quick.units == arch["units"] < model.config.enc_rnn_size[0]
     assert load_model("default").has_quick_encoder == (STUDENT == DEFAULT)
     for key in ("data", "command", "steps", "hardware", "evaluation"):
         assert meta[key], key
@@ -111,6 +124,18 @@ def test_a_random_student_fails_the_agreement_bounds(model: GrooveModel, windows
     random = GrooveModel(model.model, quick_encoder=QuickEncoder(new_student(model.config, 256)))
     cos, f1 = agreement(random, windows)
     assert cos < COSINE_MIN and f1 < DECODED_F1_MIN, (cos, f1)
+
+
+@shipped
+@pytest.mark.skipif(not FACTORED, reason="the shipped student is not factored")
+def test_the_factored_student_before_distillation_fails_the_bounds(model: GrooveModel, windows: np.ndarray) -> None:
+    """The teacher's truncated SVD alone (where the distillation started) is not good enough:
+    the bounds ask for what the training added."""
+    svd = GrooveModel(model.model, quick_encoder=QuickEncoder(FactoredEncoder.from_teacher(model.model.encoder,
+                                                                                           model.quick_encoder.rank)))
+    cos, f1 = agreement(svd, windows)
+    assert cos < COSINE_MIN and f1 < DECODED_F1_MIN, (cos, f1)
+    assert reconstruction_f1(svd, windows) < RECONSTRUCTION_F1_MIN
 
 
 def reconstruction_f1(model: GrooveModel, windows: np.ndarray) -> float:
@@ -139,7 +164,9 @@ def test_the_native_int8_student_agrees_with_its_fp32_torch_version(model: Groov
     mu8 = torch.cat([int8.encode(x[i : i + 1]) for i in range(len(x))])
     ref = fp32.encode(x)  # batch: the torch LSTM, fp32 weights
     rel = (mu8 - ref).norm(dim=1) / ref.norm(dim=1)
-    assert float(rel.median()) <= 0.03 and float(rel.max()) <= 0.06, rel
+    # factored: h and then p = V h rounded each step (on these windows median 2.8 %, max 4.4 %)
+    median, top = (0.04, 0.07) if FACTORED else (0.03, 0.06)
+    assert float(rel.median()) <= median and float(rel.max()) <= top, rel
     assert float(rel.min()) > 0  # int8 does change the numbers (this is not the fp32 path)
 
 

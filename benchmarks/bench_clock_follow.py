@@ -243,7 +243,7 @@ def fault_table(bpm: float, periods: list[int], modes: list[str], jack_mode: str
     until it stays under 1 ms, false slips; the ramp 60 -> 180 BPM in 8 bars; one JSON line.
     Master "rtmidi" writes every message at its period's first frame (python-rtmidi's output),
     "frames" on its own frame (as a DAW on JACK does); the reader is the engine's
-    (bridge.midi.jack_frames with GROOVEBRIDGE_MIDI_FRAMES=1) unless ``reader`` says."""
+    (bridge.midi.jack_frames where it builds, unless GROOVEBRIDGE_MIDI_FRAMES=0) unless ``reader`` says."""
     from clock_fault_table import fault_rows, ramp_rows
     from jack_bench import jack_server
 
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--masters", default="rtmidi", help="for --faults: rtmidi (every message at its period's "
                    "first frame), frames (each on its frame, as a DAW on JACK), or both: rtmidi,frames")
     p.add_argument("--reader", choices=("auto", "frames", "rtmidi"), default="auto",
-                   help="for --faults: GrooveBridge's JACK input (auto: the engine's: the frame reader with GROOVEBRIDGE_MIDI_FRAMES=1)")
+                   help="for --faults: GrooveBridge's JACK input (auto: the engine's: the frame reader unless GROOVEBRIDGE_MIDI_FRAMES=0)")
     args = p.parse_args(argv)
     if args.faults:
         return fault_table(args.bpm, [int(x) for x in args.periods.split(",")], args.modes.split(","), args.jack,

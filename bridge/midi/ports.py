@@ -19,8 +19,9 @@
   come back (a MIDI loop), not when a player merely hit the same note (``bridge.midi.echo``).
 * Input is polled (``bridge.midi.input.PolledInput``: a thread drains rtmidi's queue every
   1 ms), not read by an rtmidi callback, whose JACK backend misreads events under load. Under
-  JACK with ``GROOVEBRIDGE_MIDI_FRAMES=1`` the input is read by ``bridge.midi.jack_frames``
-  (C, built on first use): each event keeps its frame in the period (rtmidi's stamps the period).
+  JACK the input is read by ``bridge.midi.jack_frames`` (C, built on first use; where it does
+  not build, or with ``GROOVEBRIDGE_MIDI_FRAMES=0``, by rtmidi): each event keeps its frame in
+  the period (rtmidi's stamps the period).
   ``GROOVEBRIDGE_MIDI_INPUT=callback`` brings back the callback, for before/after benchmarks.
 * Stand-ins for exact unit tests (``RecordingOutput``, ``FakeMidiIO``) live in ``tests/rigs/midi_fakes.py``.
 """
@@ -182,7 +183,7 @@ class MidiIO:
             client = jack_client_name(client, "In" if reading else "Out")
         try:
             if reading and self.api == self.rtmidi.API_UNIX_JACK and self.input_mode == "poll" and jack_frames.enabled():
-                return jack_frames.JackFrameMidiIn(client)  # each event's frame kept (opt-in)
+                return jack_frames.JackFrameMidiIn(client)  # each event's frame kept
             if reading:  # our input: a queue large enough for polling
                 return new_midi_in(self.rtmidi, self.api, client)
             return cls(self.api, name=client)

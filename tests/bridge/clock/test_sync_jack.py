@@ -64,6 +64,43 @@ def test_midi_clock_sync_over_jack_with_faults(mode: str, gmd_dir: Path) -> None
         server_cm.__exit__(None, None, None)
 
 
+def sender_lateness_ms(groove: Groove, ideal: np.ndarray, sent: list) -> dict[tuple[int, int], float]:
+    """Per (step, class) of the groove: how late the master handed that note over (its send log
+    against the note's ideal time), ms. The master sends the planned notes in plan order (sorted
+    by beat, then class, as ``Groove.to_events``)."""
+    notes = sorted(groove.notes(min_velocity=0), key=lambda n: ((n[0] - n[2]) / 4, n[1]))
+    sent_notes = [(t, m) for t, m in sent if m[0] == 0x99]
+    assert len(sent_notes) == len(notes), (len(sent_notes), len(notes))
+    out = {}
+    for (step, k, off, _vel), (t_sent, message) in zip(notes, sent_notes, strict=True):
+        assert message[1] == ROLAND.output_pitch(k)
+        due = float(np.interp((GROOVE_BAR * 4 + (step - off) / 4) * PPQN, np.arange(ideal.size), ideal))
+        out[(step, k)] = (t_sent - due) * 1000.0
+    return out
+
+
+def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: list, strict: bool) -> None:
+    """Each captured hit's time against when the master actually sent it: what GrooveBridge's input
+    and clock follower add. (A note the master's Python thread sent late on a busy machine is late
+    at GrooveBridge too; seen: 6.8 ms once in 16 runs with another job on both cores, with the
+    rtmidi and the frame reader alike. Judged against the intended times it failed the test.)"""
+    late = sender_lateness_ms(groove, ideal, sent)
+    ms_per_unit = 60000.0 / BPM / 8  # an offset of 1 is half a 16th (positive: early)
+    keys = sorted(late)
+    captured_late = np.array([-(got.offsets[s, k] - groove.offsets[s, k]) * ms_per_unit for s, k in keys])
+    sender = np.array([late[key] for key in keys])
+    own = np.abs(captured_late - sender)
+    print(f"capture vs the master's sends: p50 {np.median(own):.2f}, p90 {np.percentile(own, 90):.2f}, max "
+          f"{own.max():.2f} ms (vs the intended times: max {np.abs(captured_late).max():.2f} ms; the master sent "
+          f"up to {sender.max():.2f} ms late)")
+    if strict:  # -S: hits within 1 ms; a single outlier up to 3 ms is the loaded machine's
+        # scheduling of the engine (seen: one of ~80 hits 2.56 ms off in a full `make test` run on
+        # 2 shared cores; p90 stayed under 0.5 ms)
+        assert np.percentile(own, 95) < 1.0 and own.max() < 3.0, f"offsets off by up to {own.max():.2f} ms"
+    else:  # asynchronous JACK on a loaded machine delivers a few notes late itself (1-3 ms seen)
+        assert np.percentile(own, 90) < 1.0 and own.max() < 5.0, own
+
+
 def run_scenario(groove: Groove, strict: bool) -> None:
     engine = Engine(Settings(sync="midi", midi_api="jack", input_drum_map="roland", bpm=BPM),
                     model_loader=lambda _n: FakeModel(), auto_sample=False)
@@ -97,16 +134,7 @@ def run_scenario(groove: Groove, strict: bool) -> None:
         got = engine.snapshot().slots["A"]
         assert np.array_equal(got.hits, groove.hits)
         np.testing.assert_array_equal(np.round(got.velocities * 127), np.round(groove.velocities * 127))
-        ms_per_unit = 60000.0 / BPM / 8  # an offset of 1 is half a 16th
-        off_ms = np.abs(got.offsets - groove.offsets)[groove.hits > 0.5] * ms_per_unit
-        print(f"capture offsets vs the master's send times: p50 {np.median(off_ms):.2f}, p90 "
-              f"{np.percentile(off_ms, 90):.2f}, max {off_ms.max():.2f} ms")
-        if strict:  # -S: hits within 1 ms; a single outlier up to 3 ms is the loaded machine's
-            # scheduling of the sender or the engine (seen: one of ~80 hits 2.56 ms off in a full
-            # `make test` run on 2 shared cores; p90 stayed under 0.5 ms)
-            assert np.percentile(off_ms, 95) < 1.0 and off_ms.max() < 3.0, f"offsets off by up to {off_ms.max():.2f} ms"
-        else:  # asynchronous JACK on a loaded machine delivers a few notes late itself (1-3 ms seen)
-            assert np.percentile(off_ms, 90) < 1.0 and off_ms.max() < 5.0, off_ms
+        # (the offsets are judged below, against the master's own log of when it sent each note)
 
         # /query/slot a over UDP: the capture, in the /pattern encoding, and nothing changes
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -126,8 +154,10 @@ def run_scenario(groove: Groove, strict: bool) -> None:
         wait_for(lambda: not engine.snapshot().playing, 2.0, "stopped")
         t_stop = time.monotonic()
         stop_beat = beat_now()
-        ideal = np.array(json.loads(proc.stdout.readline())["ideal"])
+        report = json.loads(proc.stdout.readline())
+        ideal = np.array(report["ideal"])
         proc.wait(timeout=20)
+        check_capture_offsets(groove, got, ideal, report["sent"], strict)
         assert stop_beat < ideal.size / PPQN - 1, "the master stopped before our stop was tested"
         notes_after_stop = [t for t, m in list(rx.messages) if m[0] == 0x99 and m[2] > 0 and t > t_stop + 0.05]
         assert notes_after_stop == [], f"{len(notes_after_stop)} note-ons after /stop"

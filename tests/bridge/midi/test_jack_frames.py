@@ -1,7 +1,7 @@
 """The frame-keeping JACK MIDI input (bridge.midi.jack_frames) over a real JACK server: a second
 process writes notes at exact frames inside 256-frame periods (as a DAW on JACK does); their
 times at GrooveBridge In keep those places (python-rtmidi's input stamped them all alike).
-Opt-in for now (GROOVEBRIDGE_MIDI_FRAMES=1): these tests turn it on."""
+On by default where it builds (GROOVEBRIDGE_MIDI_FRAMES=0: rtmidi); these tests say which they want."""
 
 from __future__ import annotations
 

@@ -297,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ship", action="store_true", help="write follow_encoder.* beside the teacher's weights")
     p.add_argument("--ship-dir", default="", help="with --ship: write there instead (e.g. the candidates folder)")
     args = p.parse_args(argv)
+    if args.refit_head and args.arch == "factored":
+        p.error("--refit-head fits the head on a plain bi-LSTM's final states; not with --arch factored")
     torch.set_num_threads(args.threads)
     from safetensors.torch import load_file, save_file
 
@@ -315,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
             enc = new_student(model.config, args.units)
             enc.load_state_dict(load_file(str(best_path)), strict=False)  # a shipped one has no sigma head
         info = json.loads(info_path.read_text())
+        info.setdefault("command", cmd)  # (a run stopped before its end wrote none)
     elif args.arch == "factored":
         from follow_factored import train_factored
 

@@ -9,7 +9,8 @@ them as targets (computed on the fly). Loss: squared error of the mean relative 
 targets' mean square. Adam, cosine decay from ``--lr`` to ``--min-lr``. Every ``--eval-every``
 steps the relative error and cosine on the whole validation split; each new best is written
 at once (``--work``/best_r<rank>.safetensors + .json), the run's state (weights, Adam moments,
-step, generator) too, so a stopped run goes on with ``--resume``. Nothing is pickled.
+generator, and step / best / history in the file's metadata) too, each file written whole and
+moved into place, so a stopped run goes on with ``--resume``. Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from follow_decoder_loss import log  # scripts/: beside this script
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from models.data.io import load_windows
@@ -37,7 +39,16 @@ def _means(enc: torch.nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Ten
         return torch.cat([enc(x[i : i + batch])[0] for i in range(0, len(x), batch)])
 
 
+def _save_atomic(tensors: dict[str, torch.Tensor], path: Path, meta: dict | None = None) -> None:
+    """safetensors written beside and moved into place: a kill never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=None if meta is None else {"meta": json.dumps(meta)})
+    tmp.replace(path)
+
+
 def _save_state(path: Path, enc: FactoredEncoder, opt: torch.optim.Adam, gen: torch.Generator, meta: dict) -> None:
+    """Weights, Adam moments, generator and the run's progress (``meta``, in the file's metadata:
+    one file, so they always belong together)."""
     tensors = {f"model.{k}": v.contiguous() for k, v in enc.state_dict().items()}
     for i, p in enumerate(enc.parameters()):
         st = opt.state.get(p, {})
@@ -45,15 +56,14 @@ def _save_state(path: Path, enc: FactoredEncoder, opt: torch.optim.Adam, gen: to
             if k in st:
                 tensors[f"adam.{i}.{k}"] = st[k].contiguous()
     tensors["generator"] = gen.get_state()
-    save_file(tensors, str(path) + ".tmp")
-    Path(str(path) + ".tmp").replace(path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    _save_atomic(tensors, path, meta)
 
 
 def _load_state(path: Path, enc: FactoredEncoder, opt: torch.optim.Adam, gen: torch.Generator) -> dict:
     t = load_file(str(path))
     enc.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
-    meta = json.loads(path.with_suffix(".json").read_text())
+    with safe_open(str(path), "pt") as fh:
+        meta = json.loads((fh.metadata() or {})["meta"])
     for i, p in enumerate(enc.parameters()):
         if f"adam.{i}.exp_avg" in t:
             opt.state[p] = {"step": torch.tensor(float(meta["step"])), "exp_avg": t[f"adam.{i}.exp_avg"],
@@ -116,10 +126,11 @@ def train_factored(model: GrooveModel, args: argparse.Namespace, best_path: Path
                             "validation_cosine": round(cos, 5)})
             if err < best:
                 best, best_step = err, step
-                save_file({k: v.contiguous() for k, v in enc.state_dict().items()}, str(best_path))
+                _save_atomic({k: v.contiguous() for k, v in enc.state_dict().items()}, best_path)
             meta = {"step": step, "best": best, "best_step": best_step, "history": history}
             _save_state(state_path, enc, opt, gen, meta)
-            info_path.write_text(json.dumps({**meta, "rank": args.rank}, indent=1))
+            info_path.write_text(json.dumps({**meta, "arch": "factored", "rank": args.rank, "precision_scale": scale,
+                                             "torch_threads": args.threads}, indent=1))
             log(f"step {step}/{args.steps} loss {run:.4f} val relative error {err:.4f} cosine {cos:.4f} "
                 f"(best {best:.4f} at {best_step}) {time.perf_counter() - t0:.0f} s")
     enc.load_state_dict(load_file(str(best_path)))
@@ -128,5 +139,5 @@ def train_factored(model: GrooveModel, args: argparse.Namespace, best_path: Path
         "arch": "factored", "rank": args.rank, "steps": args.steps, "selected_step": best_step,
         "validation_relative_error": round(best, 5), "batch_size": args.batch, "lr": args.lr, "min_lr": args.min_lr,
         "loss": "relative squared error of the mean (teacher fp32 targets, augmentation drawn afresh each step)",
-        "precision_scale": scale, "history": history, "train_seconds_this_run": round(time.perf_counter() - t0, 1)}
+        "precision_scale": scale, "torch_threads": args.threads, "history": history, "train_seconds_this_run": round(time.perf_counter() - t0, 1)}
     return enc, info

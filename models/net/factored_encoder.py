@@ -13,7 +13,7 @@ Per step and direction: p = V h (r x 512), gates = W_ih x + b + U p (2,048 x r):
 with a recurrent projection (torch's ``nn.LSTM(proj_size=r)``: ``weight_hr_l0`` = V,
 ``weight_hh_l0`` = U) except at the end: the mean head reads the full h of the last step
 (as the teacher's does), which LSTMP's output (V h) hides, so the last step is run here.
-The native kernel (``gb_encode_lr``, models/net/fast_kernel_encoder_src.py) runs the same.
+The native kernel (``gb_encode`` with a rank, models/net/fast_kernel_encoder_src.py) runs the same.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ import torch
 from torch import nn
 
 from models.net.vae import Encoder, lstm_params
+
+# torch says so on every LSTMP call on the CPU: known (the native kernel is the fast path)
+warnings.filterwarnings("ignore", message="LSTM with projections is not supported with oneDNN", category=UserWarning)
 
 
 class FactoredEncoder(nn.Module):
@@ -69,9 +72,7 @@ class FactoredEncoder(nn.Module):
         """The full h (B, units) after the last step of x (B, T, D)."""
         b = x.shape[0]
         if x.shape[1] > 1:
-            with warnings.catch_warnings():  # "LSTM with projections is not supported with oneDNN": known
-                warnings.simplefilter("ignore", UserWarning)
-                _, (p, c) = lstm(x[:, :-1])
+            _, (p, c) = lstm(x[:, :-1])
             p, c = p[0], c[0]
         else:
             p, c = x.new_zeros(b, lstm.proj_size), x.new_zeros(b, lstm.hidden_size)

@@ -314,6 +314,9 @@ class NativeEncoder:
         h = directions[0][1].shape[1] if projections is None else projections[0].shape[1]
         self.size, self.hp = h, _padded(h, ub)
         r = 0 if projections is None else projections[0].shape[0]
+        if projections is not None and (len(projections) != len(directions) or any(
+                v.shape != (r, h) or d[1].shape != (4 * h, r) for v, d in zip(projections, directions, strict=False))):
+            raise ValueError(f"factored weights: one V ({r}, {h}) and one U ({4 * h}, {r}) per direction")
         self.rank = _padded(r, 4 * ub)  # 0: full W_hh
         self.v: list[np.ndarray] = []
         self.v_scales: list[torch.Tensor | None] = []

@@ -82,8 +82,9 @@ def sender_lateness_ms(groove: Groove, ideal: np.ndarray, sent: list) -> dict[tu
 def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: list, strict: bool) -> None:
     """Each captured hit's time against when the master actually sent it: what GrooveBridge's input
     and clock follower add. (A note the master's Python thread sent late on a busy machine is late
-    at GrooveBridge too; seen: 6.8 ms once in 16 runs with another job on both cores, with the
-    rtmidi and the frame reader alike. Judged against the intended times it failed the test.)"""
+    at GrooveBridge too; seen: 6.8 ms once in 16 interleaved runs with another job on both cores,
+    through rtmidi's input (0 of 8 through the frame reader; session 18 saw 7.2 ms through it).
+    Judged against the intended times it failed the test.)"""
     late = sender_lateness_ms(groove, ideal, sent)
     ms_per_unit = 60000.0 / BPM / 8  # an offset of 1 is half a 16th (positive: early)
     keys = sorted(late)

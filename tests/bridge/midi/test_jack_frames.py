@@ -79,6 +79,19 @@ def test_without_it_rtmidi_stamps_the_period(jack: JackServer, monkeypatch: pyte
     assert float(np.abs(rel[:, -1] - OFFSETS[-1] / RATE).min()) > 4e-3
 
 
+def test_the_reader_is_the_default_where_it_builds_and_0_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jack_frames, "library", lambda: object())  # built
+    for value, want in ((None, True), ("1", True), ("0", False)):
+        if value is None:
+            monkeypatch.delenv("GROOVEBRIDGE_MIDI_FRAMES", raising=False)
+        else:
+            monkeypatch.setenv("GROOVEBRIDGE_MIDI_FRAMES", value)
+        assert jack_frames.enabled() is want, value
+    monkeypatch.delenv("GROOVEBRIDGE_MIDI_FRAMES", raising=False)
+    monkeypatch.setattr(jack_frames, "library", lambda: None)  # no compiler / no libjack: rtmidi
+    assert jack_frames.enabled() is False
+
+
 def test_the_reader_refuses_with_one_line_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
     if not jack_frames.available():
         pytest.skip("the frame reader does not build here")

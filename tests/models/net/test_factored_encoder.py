@@ -82,10 +82,12 @@ def test_from_teacher_is_the_truncated_svd_and_keeps_every_other_weight() -> Non
 
 
 @needs_kernel
-@pytest.mark.parametrize("rank", [64, 40])  # 40: padded to the kernel's block of columns
-def test_the_native_low_rank_path_matches_torch(rank: int) -> None:
+@pytest.mark.parametrize(("units", "rank"), [(128, 64), (128, 40), (72, 70)])
+def test_the_native_low_rank_path_matches_torch(units: int, rank: int) -> None:
+    """40: padded to the kernel's block of columns; 72 units: h padded to the kernel's block of
+    units (UB 16 with AVX2, 32 with AVX-512), 70 > one block of columns (CB 64 with AVX2)."""
     dll = load_kernel()
-    enc = FactoredEncoder.from_teacher(_teacher(128, seed=rank), rank).eval()
+    enc = FactoredEncoder.from_teacher(_teacher(units, seed=rank), rank).eval()
     x = torch.rand(3, 64, 27, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref = enc.summary(x)
@@ -101,6 +103,15 @@ def test_the_native_low_rank_path_matches_torch(rank: int) -> None:
     assert 0 < errors["fp16"] < 5e-3 and 0 < errors["int8"] < 0.05, errors
     full = NativeEncoder(dll, [(w, u @ v, b) for w, u, v, b in dirs], "fp32")  # the same W_hh, unfactored
     assert torch.allclose(full.final_states(x, 1), ref, atol=1e-4)
+
+
+@needs_kernel
+def test_mismatched_factors_are_refused() -> None:
+    dirs = FactoredEncoder.from_teacher(_teacher(64), 16).directions()
+    with pytest.raises(ValueError, match="per direction"):  # one V for two directions: C would read past it
+        NativeEncoder(load_kernel(), [(w, u, b) for w, u, _, b in dirs], "fp32", [dirs[0][2]])
+    with pytest.raises(ValueError, match="per direction"):
+        NativeEncoder(load_kernel(), [(w, u[:, :8], b) for w, u, _, b in dirs], "fp32", [v for _, _, v, _ in dirs])
 
 
 def test_a_factored_student_round_trips_and_a_wrong_rank_is_refused(tmp_path: Path) -> None:

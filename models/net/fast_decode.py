@@ -34,7 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.net.fast_kernel import NativeDecoder, NativeEncoder, load_kernel, stored
+from models.net.fast_kernel import (
+    NativeDecoder,
+    NativeEncoder,
+    load_kernel,
+    round_as_stored_,
+    stored,
+)
 from models.net.vae import GrooVAE, lstm_params
 
 SMALL_BATCH = 2  # up to this batch size the transposed (matrix-vector) weight layout is faster
@@ -220,9 +226,7 @@ class FastGrooVAE:
                         # the kernel's activation rounding); cols are views of rows
                         for li, w in [*enumerate(self.w_rows), *enumerate(self.w_cols)]:  # (in + H, 4H)
                             w.copy_(stored(w, self.native.weights, split=w.shape[0] - self.sizes[li]))
-                        for name in ("weight_hh_l0", "weight_hh_l0_reverse"):  # (4H, H)
-                            w = getattr(self.enc_lstm, name)
-                            w.copy_(stored(w.t(), self.native.weights).t())
+                        round_as_stored_(self.enc_lstm, ("weight_hh_l0", "weight_hh_l0_reverse"), self.native.weights)
         self.native_for_single = self.native is not None
         self.decode_threads = decode_threads()
 

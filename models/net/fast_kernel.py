@@ -164,6 +164,17 @@ def stored(m: torch.Tensor, weights: str, split: int | None = None) -> torch.Ten
     return m.clone()
 
 
+def round_as_stored_(module: torch.nn.Module, names: tuple[str, ...], weights: str) -> None:
+    """The (out, in) matrices ``names`` of ``module`` rounded in place as the kernels store them in
+    ``weights`` storage, so its torch path (batches) uses the same numbers; fp32: unchanged."""
+    if weights == "fp32":
+        return
+    with torch.no_grad():
+        for name in names:
+            w = module.get_parameter(name)
+            w.copy_(stored(w.t(), weights).t())
+
+
 def pack_columns(m: torch.Tensor, h: int, hp: int, ub: int) -> torch.Tensor:
     """(..., 4h) in gate blocks (i, f, o, g) -> (..., 4hp) in the kernel's order: blocks of ub
     units, each [i(ub) f(ub) o(ub) g(ub)]; padded units get zero columns."""

@@ -40,7 +40,7 @@ from models.atomic_io import atomic_write, write_text_atomic
 from models.net.config import ConfigError, GrooVAEConfig
 from models.net.factored_encoder import FactoredEncoder
 from models.net.fast_decode import NATIVE_ENCODE_MAX_BATCH, encode_threads
-from models.net.fast_kernel import NativeEncoder, load_kernel, stored
+from models.net.fast_kernel import NativeEncoder, load_kernel, round_as_stored_
 from models.net.sidecar import read_sidecar
 from models.net.vae import Encoder, lstm_params
 
@@ -89,11 +89,8 @@ class QuickEncoder:
                 if dll is not None:
                     self.native = NativeEncoder(dll, [(w_ih, u, b) for w_ih, u, _, b in dirs], native_weights,
                                                 [v for _, _, v, _ in dirs])
-                    if self.native.weights != "fp32":  # batches use the same rounded matrices
-                        for lstm in (self.factored.fw, self.factored.bw):
-                            for name in ("weight_hh_l0", "weight_hr_l0"):
-                                w = getattr(lstm, name)
-                                w.copy_(stored(w.t(), self.native.weights).t())
+                    for lstm in (self.factored.fw, self.factored.bw):  # batches: the same rounded matrices
+                        round_as_stored_(lstm, ("weight_hh_l0", "weight_hr_l0"), self.native.weights)
             else:
                 bi = torch.nn.LSTM(enc.fw.input_size, self.units, batch_first=True, bidirectional=True)
                 for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
@@ -104,10 +101,7 @@ class QuickEncoder:
                     self.native = NativeEncoder(
                         dll, [(p[0].detach(), p[1].detach(), (p[2] + p[3]).detach())
                               for p in (lstm_params(enc.fw), lstm_params(enc.bw))], native_weights)
-                    if self.native.weights != "fp32":  # batches use the same rounded matrices
-                        for name in ("weight_hh_l0", "weight_hh_l0_reverse"):
-                            w = getattr(self.lstm, name)
-                            w.copy_(stored(w.t(), self.native.weights).t())
+                    round_as_stored_(self.lstm, ("weight_hh_l0", "weight_hh_l0_reverse"), self.native.weights)
             self.mu_w, self.mu_b = enc.mu.weight.detach().clone(), enc.mu.bias.detach().clone()
 
     @torch.inference_mode()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from engine_fakes import Events, FakeModel, wait_for
+from jack_helpers import LOG_DIR, logs
 from test_midi_jack import Receiver, _gmd_groove
 from test_osc_udp import Receiver as OscReceiver
 
@@ -54,12 +55,14 @@ def test_midi_clock_sync_over_jack_with_faults(mode: str, gmd_dir: Path) -> None
         pytest.skip("python-rtmidi was built without JACK")
     groove = _gmd_groove(gmd_dir)
     try:
-        server_cm = private_jack_server("groovebridge-test", 32, sync=mode == "sync")
-        server_cm.__enter__()
+        server_cm = private_jack_server("groovebridge-test", 32, sync=mode == "sync", log_dir=LOG_DIR)
+        server = server_cm.__enter__()
     except JackUnavailable as e:
         pytest.skip(str(e))
+    if server.log_path is not None:
+        logs.append(server.log_path)  # its tail goes into a failure's report (tests/conftest.py)
     try:
-        run_scenario(groove, strict=mode == "sync")
+        run_scenario(groove, strict=mode == "sync", jack_log=server.log_path)
     finally:
         server_cm.__exit__(None, None, None)
 
@@ -79,7 +82,17 @@ def sender_lateness_ms(groove: Groove, ideal: np.ndarray, sent: list) -> dict[tu
     return out
 
 
-def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: list, strict: bool) -> None:
+def jack_xruns(log: Path | None) -> list[str]:
+    """The lines of jackd's log that report a cycle JACK itself missed ("JackTimedDriver::Process
+    XRun = 11578 usec": the dummy driver's timer woke that late; "... was not finished": a client's
+    thread was)."""
+    if log is None or not log.exists():
+        return []
+    return [line for line in log.read_text(errors="replace").splitlines() if "XRun" in line or "not finished" in line]
+
+
+def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: list, strict: bool,
+                          xruns: list[str]) -> None:
     """Each captured hit's time against when the master actually sent it: what GrooveBridge's input
     and clock follower add. (A note the master's Python thread sent late on a busy machine is late
     at GrooveBridge too; seen: 6.8 ms once in 16 interleaved runs with another job on both cores,
@@ -98,11 +111,17 @@ def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: 
         # scheduling of the engine (seen: one of ~80 hits 2.56 ms off in a full `make test` run on
         # 2 shared cores; p90 stayed under 0.5 ms)
         assert np.percentile(own, 95) < 1.0 and own.max() < 3.0, f"offsets off by up to {own.max():.2f} ms"
-    else:  # asynchronous JACK on a loaded machine delivers a few notes late itself (1-3 ms seen)
-        assert np.percentile(own, 90) < 1.0 and own.max() < 5.0, own
+    else:  # asynchronous JACK on a loaded machine delivers a few notes late itself (1-3 ms seen),
+        # and a cycle JACK itself ran late delivers its notes that late to every client (the clean-clone
+        # CI run of session 19: one hit 14.2 ms late, the rest within 0.5 ms): one such hit is excused
+        # per xrun in jackd's log, two at most
+        outliers = int(np.sum(own >= 5.0))
+        if outliers:
+            print(f"{outliers} hit(s) 5 ms or more off; jackd reported {len(xruns)} xrun(s): {xruns[:4]}")
+        assert np.percentile(own, 90) < 1.0 and outliers <= min(2, len(xruns)), own
 
 
-def run_scenario(groove: Groove, strict: bool) -> None:
+def run_scenario(groove: Groove, strict: bool, jack_log: Path | None = None) -> None:
     engine = Engine(Settings(sync="midi", midi_api="jack", input_drum_map="roland", bpm=BPM),
                     model_loader=lambda _n: FakeModel(), auto_sample=False)
     events = Events()
@@ -158,7 +177,7 @@ def run_scenario(groove: Groove, strict: bool) -> None:
         report = json.loads(proc.stdout.readline())
         ideal = np.array(report["ideal"])
         proc.wait(timeout=20)
-        check_capture_offsets(groove, got, ideal, report["sent"], strict)
+        check_capture_offsets(groove, got, ideal, report["sent"], strict, jack_xruns(jack_log))
         assert stop_beat < ideal.size / PPQN - 1, "the master stopped before our stop was tested"
         notes_after_stop = [t for t, m in list(rx.messages) if m[0] == 0x99 and m[2] > 0 and t > t_stop + 0.05]
         assert notes_after_stop == [], f"{len(notes_after_stop)} note-ons after /stop"
@@ -187,8 +206,10 @@ def run_scenario(groove: Groove, strict: bool) -> None:
         # in phase: the constant part is JACK's (a period each way and the clock's delivery);
         # single notes on this loaded 2-core machine (no real-time JACK) may wake late
         assert abs(np.median(errors)) < 3.0 and np.percentile(np.abs(errors), 90) < 3.0, errors
-        # the injected faults were recognised (asynchronous JACK on a busy machine may add its own)
-        assert clock.duplicates >= 2 and clock.lost_ticks >= 4
+        # the injected faults were recognised (asynchronous JACK on a busy machine may add its own,
+        # and may drop one copy of a duplicated tick: then there is nothing to recognise, as in 1 of
+        # 8 asynchronous runs beside a busy loop, "1 duplicates, 4 lost", phase as good as the rest)
+        assert clock.duplicates >= (2 if strict else 1) and clock.lost_ticks >= 4
     finally:
         if proc.poll() is None:
             try:

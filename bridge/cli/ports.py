@@ -2,7 +2,8 @@
 
 Under JACK it also prints GrooveBridge's own ports by their exact full names (each on a
 client of its own: "GrooveBridge In:GrooveBridge In", "GrooveBridge Out:GrooveBridge Out")
-and a ``jack_connect`` line for each, to each port there is to connect it with."""
+and a ``jack_connect`` line for each, to each port there is to connect it with, and how the
+server runs (real-time or not, synchronous or not) with a warning where it can drop MIDI."""
 
 from __future__ import annotations
 
@@ -52,7 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(f"  {i}: {n}" for i, n in enumerate(outputs)) or "  (none)")
     if api == rtmidi.API_UNIX_JACK:
         print("\n".join(jack_lines(inputs, outputs)))
+        print(jack_server_line())
     return 0
+
+
+def jack_server_line() -> str:
+    """How the running JACK server schedules its cycle, and the warning where it can drop MIDI."""
+    from bridge.midi.jack_watch import JackWatch, server_is_synchronous
+
+    watch = JackWatch.open()
+    if watch is None:
+        return "JACK server: not answering"
+    try:
+        realtime, warning = watch.realtime(), watch.timing_warning()
+    finally:
+        watch.close()
+    sync = {True: "synchronous (-S)", False: "asynchronous", None: "mode unknown"}[server_is_synchronous()]
+    line = f"JACK server: {'real-time' if realtime else 'not real-time'}, {sync}"
+    return line + (f"\nwarning: {warning}" if warning else "")
 
 
 def jack_lines(inputs: list[str], outputs: list[str]) -> list[str]:

@@ -9,6 +9,7 @@ all notes off, threads joined, ports closed.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -83,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from bridge.engine import Engine
 
+    # warnings on stderr as before, except the engine's user lines: the status loop prints those
+    # ("! ..."); Python's last-resort handler printed each of them a second time
+    shown = logging.StreamHandler(sys.stderr)
+    shown.setLevel(logging.WARNING)
+    shown.addFilter(lambda record: not getattr(record, "shown_to_user", False))
+    logging.getLogger().addHandler(shown)
     try:
         engine = Engine(settings)
     except (RuntimeError, ValueError) as e:  # a clock that cannot start (e.g. Link)

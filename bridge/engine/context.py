@@ -78,7 +78,7 @@ class EngineContext:
 
     def error(self, message: str) -> None:
         """One line for the user: the snapshot's ``last_error`` and an ``error`` event."""
-        log.warning("%s", message)
+        log.warning("%s", message, extra={"shown_to_user": True})  # (serve prints the event: not twice)
         self.update(last_error=message)
         self.emit("error", message)
 

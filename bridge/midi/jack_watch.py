@@ -11,13 +11,23 @@ in ``ORPHANS``, never freed) and tries ``reconnect()`` each poll until a server 
 No server when the engine starts: ``JackWatch.open(wait=True)`` returns a watch that is
 ``lost`` from the start, so the same ``reconnect()`` path opens the ports once a server answers.
 Without libjack (not Linux, no JACK) ``JackWatch.open()`` returns None and nothing changes.
+
+``JackWatch.timing_warning()``: one line when the server can drop MIDI on a busy machine, i.e.
+runs without real-time scheduling (``jack_is_realtime``) in JACK2's default asynchronous mode:
+its own threads and its clients' then wake late, and an asynchronous server drops the events
+of a cycle a reader is late for (clock ticks, played hits: measured, issue 22). Whether the
+server is synchronous (``-S``) is not in JACK's API; it is read from the jackd command line of
+the server's name (``server_is_synchronous``: /proc on Linux; None where no jackd is found,
+e.g. PipeWire's JACK, and then nothing is said about the mode).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 JACK_NO_START_SERVER = 0x01
@@ -39,6 +49,8 @@ def _libjack() -> Any:
         lib.jack_on_shutdown.argtypes = [ctypes.c_void_p, _SHUTDOWN, ctypes.c_void_p]
         lib.jack_activate.argtypes = [ctypes.c_void_p]
         lib.jack_client_close.argtypes = [ctypes.c_void_p]
+        lib.jack_is_realtime.argtypes = [ctypes.c_void_p]
+        lib.jack_is_realtime.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -101,7 +113,68 @@ class JackWatch:
             return True
         return False
 
+    def realtime(self) -> bool | None:
+        """Whether the server runs its cycle with real-time scheduling (None: not connected)."""
+        if self._client is None or self.lost:
+            return None
+        return bool(self._lib.jack_is_realtime(self._client))
+
+    def timing_warning(self) -> str | None:
+        """One line when this server can drop MIDI events on a busy machine (module doc)."""
+        return timing_warning(self.realtime(), server_is_synchronous())
+
     def close(self) -> None:
         client, self._client = self._client, None
         if client is not None and not self.lost:
             self._lib.jack_client_close(client)
+
+
+def jackd_options(argv: list[str]) -> tuple[str, bool]:
+    """(server name, synchronous) from a jackd command line's server options (before ``-d``)."""
+    name, sync, i = "default", False, 1
+    while i < len(argv) and argv[i] not in ("-d", "--driver") and not argv[i].startswith("--driver="):
+        arg = argv[i]
+        if arg in ("-n", "--name") and i + 1 < len(argv):
+            name, i = argv[i + 1], i + 1
+        elif arg.startswith("--name="):
+            name = arg.split("=", 1)[1]
+        elif arg.startswith("-n") and len(arg) > 2 and not arg.startswith("--"):
+            name = arg[2:]
+        elif arg in ("-S", "--sync"):
+            sync = True
+        i += 1
+    return name, sync
+
+
+def server_is_synchronous(server: str | None = None, proc: Path = Path("/proc")) -> bool | None:
+    """Whether the jackd serving ``server`` (default: $JACK_DEFAULT_SERVER or "default") was
+    started with ``-S``; None when no such jackd process is found."""
+    server = server or os.environ.get("JACK_DEFAULT_SERVER") or "default"
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        args = [a.decode(errors="replace") for a in argv if a]
+        if not args or os.path.basename(args[0]) not in ("jackd", "jackdmp"):
+            continue
+        name, sync = jackd_options(args)
+        if name == server:
+            return sync
+    return None
+
+
+def timing_warning(realtime: bool | None, synchronous: bool | None) -> str | None:
+    """The line for a server that can drop MIDI (pure; see the module doc), or None."""
+    if realtime is not False or synchronous is True:
+        return None
+    mode = "in asynchronous mode " if synchronous is False else ""
+    return ("JACK runs without real-time scheduling " + mode + "(no -R): on a busy machine it drops MIDI "
+            "events (clock ticks, played hits); restart jackd with -R, or with -S (synchronous mode) "
+            "where real-time is not allowed")

@@ -161,6 +161,7 @@ class MidiIO:
         self.server_down = False
         self._reports: list[str] = []  # for the next poll()
         self._opened_once = False
+        self._timing_warned: str | None = None
         if api == self.rtmidi.API_UNIX_JACK:
             from bridge.midi.jack_watch import JackWatch
 
@@ -176,6 +177,10 @@ class MidiIO:
         self._open_output()
         self._open_input()
         self._opened_once = True
+        warning = self._watch.timing_warning() if self._watch is not None else None
+        if warning is not None and warning != self._timing_warned:  # once per server set-up
+            self._reports.append(warning)
+        self._timing_warned = warning
 
     def _new(self, cls: Any, reading: bool = False) -> Any:
         client = self.client_name

@@ -24,7 +24,8 @@ jitter it cannot. Tempo error = |follower bpm - true bpm| at each tick after loc
         [--input both|poll|callback]   (JACK loopback read by the engine's polled reader,
         the previous rtmidi callback, or both in turn: the default)
     .venv/bin/python benchmarks/bench_clock_follow.py --faults [--bpm 138] [--periods 32,256]
-        [--modes sync,async] [--jack no-rt]   (the fault table: benchmarks/clock_fault_table.py)
+        [--modes sync,async] [--masters frames,rtmidi] [--jack no-rt]   (the fault table:
+        benchmarks/clock_fault_table.py; both masters by default, the DAW-like one first)
 
 Prints a table, then one JSON line.
 """
@@ -289,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
                         "--periods, synchronous (-S) and asynchronous (benchmarks/clock_fault_table.py)")
     p.add_argument("--periods", default="32,256", help="JACK periods (frames) for --faults")
     p.add_argument("--modes", default="sync,async", help="JACK modes for --faults")
-    p.add_argument("--masters", default="rtmidi", help="for --faults: rtmidi (every message at its period's "
-                   "first frame), frames (each on its frame, as a DAW on JACK), or both: rtmidi,frames")
+    p.add_argument("--masters", default="frames,rtmidi", help="for --faults: frames (each message on its own "
+                   "frame, as a DAW on JACK or a2jmidid places it), rtmidi (every message at its period's first "
+                   "frame: python-rtmidi's output, a worst case), or both (the default)")
     p.add_argument("--reader", choices=("auto", "frames", "rtmidi"), default="auto",
                    help="for --faults: GrooveBridge's JACK input (auto: the engine's: the frame reader unless GROOVEBRIDGE_MIDI_FRAMES=0)")
     args = p.parse_args(argv)

@@ -29,6 +29,7 @@ from gui.audio_export import export_audio_dialog
 from gui.engine_adapter import EngineAdapter
 from gui.export import DraggableThumb
 from gui.first_pattern import FirstPattern
+from gui.saved_ports import wanted_port
 from gui.settings_store import SettingsStore
 from gui.widgets.attributes_panel import AttributesPanel
 from gui.widgets.follow_box import FollowBox
@@ -51,6 +52,8 @@ OSC_KEYS = ("osc_enabled", "osc_host", "osc_port", "osc_out_host", "osc_out_port
 def saved_engine_settings(store: SettingsStore) -> dict[str, Any]:
     """The engine settings (and OSC fields) the app saved, to start the next engine with."""
     out = {k: store.get(f"engine.{k}") for k in ENGINE_KEYS}
+    for key in ("midi_input", "midi_output"):  # our own port's name, stored by older versions
+        out[key] = wanted_port(out[key])
     out.update({k: store.get(k) for k in OSC_KEYS})
     return {k: v for k, v in out.items() if v is not None}
 
@@ -361,7 +364,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
                 engine_values["model"] = snap.model_name
             for key in ("input", "output"):
                 if ports.get("api") not in (None, "fake") and isinstance(ports.get(key), str):
-                    engine_values[f"midi_{key}"] = ports[key]
+                    engine_values[f"midi_{key}"] = wanted_port(ports[key])  # virtual: ""
             for k, v in engine_values.items():
                 self.store.set(f"engine.{k}", v)
         err = self.store.save()

@@ -214,6 +214,7 @@ class Capture:
             if groove.num_hits == 0:
                 raise ValueError("nothing was played in the last 4 complete bars")
             self._patterns.set_slot(key, groove)
+            ctx.emit("capture", {"state": "done", "slot": key, "hits": groove.num_hits})  # /capture echoes
         elif mode == "next":
             bars = int(count_in_bars)
             rec = next_recording(key, beat, bars)
@@ -254,6 +255,10 @@ class Capture:
         if beat >= rec.done_beat:
             self._armed = None
             groove = self.buffer.window(rec.start_beat, bpm=clock.bpm)
+            if groove.num_hits == 0:  # an empty take never replaces the slot (as "last" refuses)
+                ctx.emit("capture", {"state": "cancelled", "slot": rec.slot})
+                ctx.error(f"nothing was played in the {CAPTURE_BARS} recorded bars: slot {rec.slot} kept")
+                return
             ctx.emit("capture", {"state": "done", "slot": rec.slot, "hits": groove.num_hits})
             self._patterns.set_slot(rec.slot, groove)
         elif beat >= rec.start_beat - EARLY_BEATS and phase != "recording":

@@ -72,6 +72,15 @@ class ModelCommands:
     def _model_state(self, state: str, name: str, error: str, device: str = "",
                      timings: dict[str, float] | None = None) -> None:
         ctx = self._ctx
+        worker = ctx.worker
+        if state == "error" and worker is not None and worker.model is not None:
+            # The previous model is still loaded and keeps playing: say why the new one failed
+            # and go back to it (not a lasting "error" state beside a model that works).
+            previous = worker.model_name
+            ctx.error(f"model {name!r} could not be loaded ({error}); keeping {previous!r}")
+            ctx.update(model_state="ready", model_name=previous)
+            ctx.emit("model", {"state": "ready", "name": previous, "error": "", "device": device})
+            return
         changes: dict[str, Any] = {"model_state": state, "model_name": name}
         if device:
             changes["device"] = device
@@ -165,11 +174,11 @@ class ModelCommands:
         if not math.isfinite(p):
             raise ValueError(f"interpolation position {position!r} is not a number")
         p = min(1.0, max(0.0, p))
+        a, b = ctx.snap.slots.get("A"), ctx.snap.slots.get("B")
+        if a is None or b is None:  # refused before anything changes: no echo of the value
+            raise ValueError("interpolation needs grooves in slots A and B")
         ctx.update(interpolation=p)
         ctx.emit("settings", {"interpolation": p})
-        a, b = ctx.snap.slots.get("A"), ctx.snap.slots.get("B")
-        if a is None or b is None:
-            raise ValueError("interpolation needs grooves in slots A and B")
         self._morph_target = p
         temp = ctx.snap.temperature
         latents = ctx.running_worker().latents

@@ -2,15 +2,16 @@
 
 ``OscControl.handle(address, args, sender)`` validates one message against the address table
 (``bridge.osc.table``) and calls the engine; it returns the replies a query asks for. Unknown
-addresses and bad arguments are logged (rate-limited, ``RateLimitedLog``) and dropped: nothing a
-controller sends can raise out of it. Tested by calling it; ``bridge.osc.server`` puts it on UDP.
+addresses and bad arguments are logged (rate-limited, ``RateLimitedLog``) and dropped (a refused
+value is also told to ``on_refused``: the server answers it on /error): nothing a controller
+sends can raise out of it. Tested by calling it; ``bridge.osc.server`` puts it on UDP.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bridge.engine.api import Command, command_name
@@ -49,11 +50,24 @@ class RateLimitedLog:
 class OscControl:
     """Incoming messages -> engine commands. ``handle`` never raises."""
 
-    def __init__(self, engine: Any, warn: RateLimitedLog | None = None) -> None:
+    def __init__(self, engine: Any, warn: RateLimitedLog | None = None,
+                 on_refused: Callable[[str], None] | None = None) -> None:
         self.engine = engine
         self.warn = warn or RateLimitedLog()
+        # a refused value's one line, for the controller (``OscServer``: sent on /error)
+        self.on_refused = on_refused
         self.handled = 0
         self.rejected = 0
+
+    def refuse(self, key: str, text: str) -> None:
+        """A message whose value was refused: logged (rate-limited) and told to ``on_refused``."""
+        self.rejected += 1
+        self.warn.warn(key, f"{text}; ignored")
+        if self.on_refused is not None:
+            try:
+                self.on_refused(text)
+            except Exception:  # noqa: BLE001 - a controller must never bring the server down
+                log.debug("on_refused failed", exc_info=True)
 
     def unknown(self, address: Any) -> None:
         self.rejected += 1
@@ -66,8 +80,7 @@ class OscControl:
         try:
             getattr(self.engine, command_name(method))(*args, **kwargs)
         except (ValueError, TypeError) as e:
-            self.rejected += 1
-            self.warn.warn(name, f"{name}: {e}; ignored")
+            self.refuse(name, f"{name}: {e}")
         except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
             self.rejected += 1
             self.warn.warn(name, f"{name}: failed ({type(e).__name__}: {e})")
@@ -103,12 +116,8 @@ class OscControl:
             ctx.reply = reply
             route.action(ctx, tuple(args))
             self.handled += 1
-        except OscArgError as e:
-            self.rejected += 1
-            self.warn.warn(address, f"{address}: {e}; ignored")
-        except (ValueError, TypeError) as e:  # the engine refused the value
-            self.rejected += 1
-            self.warn.warn(address, f"{address}: {e}; ignored")
+        except (OscArgError, ValueError, TypeError) as e:  # a bad argument, or the engine refused the value
+            self.refuse(address, f"{address}: {e}")
         except Exception as e:  # noqa: BLE001 - a controller must never bring the server down
             self.rejected += 1
             self.warn.warn(address, f"{address}: failed ({type(e).__name__}: {e})")

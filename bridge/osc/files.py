@@ -105,11 +105,25 @@ def osc_model(name: str) -> str:
     if text and text == Path(text).name and text not in (".", "..") and "\\" not in text:
         from models.magenta.fetch import models_dir
 
-        return str(models_dir() / text)  # a plain name: the user model folder only, never the cwd
+        # a plain name: the user model folder only, never the cwd
+        return _existing_model(str(models_dir() / text), name)
     path = Path(text).expanduser()
     if any(_inside(path, root) for root in model_roots()):
-        return str(path)
+        return _existing_model(str(path), name)
     raise OscPathError(
         f"model {name!r}: OSC loads shipped names, imported model names or paths inside the "
         "user model/data folder only (choose other files in the app)"
     )
+
+
+def _existing_model(path: str, name: str) -> str:
+    """``path`` if a model can be found there (a checkpoint or a run folder), else OscPathError:
+    a name that leads nowhere is refused before the engine changes anything."""
+    from models.generate import resolve_model_path
+    from models.train.checkpoint import CheckpointError
+
+    try:
+        resolve_model_path(path)
+    except CheckpointError:
+        raise OscPathError(f"model {name!r} not found (no shipped name, imported model or model path)") from None
+    return path

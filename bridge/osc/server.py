@@ -30,7 +30,7 @@ from typing import Any
 from bridge.osc.control import Address, OscControl
 from bridge.osc.echo import EVENT_GROUPS, Message, group_messages, note_message, slip_message
 from bridge.osc.intake import Intake, quiet_gate
-from bridge.osc.table import STATE_GROUPS
+from bridge.osc.table import PREFIX, STATE_GROUPS
 from bridge.osc.wire import encode_message
 
 
@@ -53,7 +53,7 @@ class OscServer:
         self.replies_to_target = replies_to_target  # answer queries at out_host:out_port
         self.host, self.port = host, port
         self.out_host, self.out_port = out_host, out_port
-        self.control = OscControl(engine)
+        self.control = OscControl(engine, on_refused=lambda text: self._events.put(("refused", text)))
         self.sent = 0
         self.bad_packets = 0
         self._sock: socket.socket | None = None
@@ -145,6 +145,8 @@ class OscServer:
                         self.control.warn.warn("note", f"cannot encode note {payload!r}")
                 elif event == "sync_slip" and self.out_port:
                     self.send(slip_message(payload))
+                elif event == "refused":  # a value this server refused: one line on /error
+                    self.send((PREFIX + "/error", [str(payload)]))
                 elif event not in ("note", "sync_slip"):
                     for g in EVENT_GROUPS.get(event, STATE_GROUPS):
                         if g not in groups:

@@ -1,0 +1,81 @@
+"""Refused OSC values answer on /error (one line each) and change nothing: real UDP on
+127.0.0.1, the real Engine with a fake model (session 20 trial findings 2, 17, 18, 19)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from engine_fakes import FakeModel, wait_for
+
+from bridge.clock.base import InternalClock
+from bridge.engine import Engine
+from bridge.osc import OscServer
+from bridge.settings import Settings
+from tests.rigs.midi_fakes import FakeMidiIO
+from tests.rigs.osc_peer import OscPeer
+
+P = "/groovebridge"
+
+
+class Receiver(OscPeer):
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[Any]]] = []
+        super().__init__()
+
+    def on_message(self, t: float, address: str, args: list[Any]) -> None:
+        self.messages.append((address, args))
+
+    def of(self, address: str) -> list[list[Any]]:
+        return [a for addr, a in list(self.messages) if addr == address]
+
+
+@pytest.fixture
+def live(tmp_path, monkeypatch):
+    monkeypatch.setenv("GROOVEBRIDGE_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("GROOVEBRIDGE_DATA_DIR", str(tmp_path / "data"))
+    engine = Engine(Settings(bpm=240.0, osc_save_dir=str(tmp_path / "exports")),
+                    model_loader=lambda _name: FakeModel(), midi=FakeMidiIO(), clock=InternalClock(240.0))
+    engine.start()
+    wait_for(lambda: engine.snapshot().model_state == "ready" and engine.snapshot().variations, what="ready")
+    rx = Receiver()
+    server = OscServer(engine, "127.0.0.1", 0, "127.0.0.1", rx.port)
+    server.start()
+    yield engine, server, rx
+    server.close()
+    rx.close()
+    engine.close()
+
+
+def _send_and_settle(rx: Receiver, port: int, address: str, *args: Any, errors: int) -> None:
+    rx.send(port, P + address, *args)
+    wait_for(lambda: len(rx.of(P + "/error")) >= errors, what=f"/error for {address} {args}")
+    time.sleep(0.2)  # anything else it would echo has arrived by now
+
+
+@pytest.mark.parametrize(("address", "args", "words"), [
+    ("/tempo", (500.0,), "tempo"),
+    ("/sample", (20,), "variations"),
+    ("/variation", (99,), "variation"),
+    ("/save", ("../evil",), "export folder"),
+    ("/model", ("nope",), "nope"),
+])
+def test_a_refused_value_answers_one_line_on_error_and_changes_nothing(live, address, args, words) -> None:
+    engine, server, rx = live
+    before = engine.snapshot()
+    _send_and_settle(rx, server.address[1], address, *args, errors=1)
+    errors = rx.of(P + "/error")
+    assert len(errors) == 1 and words in errors[0][0] and "\n" not in errors[0][0]
+    after = engine.snapshot()
+    assert (after.bpm, after.model_name, after.model_state, len(after.variations)) == (
+        before.bpm, before.model_name, "ready", len(before.variations))
+    assert not rx.of(P + "/model")  # the bad model name is never echoed (old code: /model .../nope, loading, error)
+
+
+def test_interpolate_with_empty_slots_is_refused_without_echoing_the_value(live) -> None:
+    engine, server, rx = live
+    _send_and_settle(rx, server.address[1], "/interpolate", 0.3, errors=1)
+    assert "slots A and B" in rx.of(P + "/error")[-1][0]
+    assert not rx.of(P + "/interpolate")  # old code echoed 0.3 as if accepted
+    assert engine.snapshot().interpolation == 0.0

@@ -303,6 +303,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
 
     # ---- persistence -------------------------------------------------------------------
     def _restore(self) -> None:
+        self.apply_minimum_size()
         geo = self.store.get_bytes("window_geometry")
         if geo is None or not self.restoreGeometry(QByteArray(geo)):
             screen = self.screen()

@@ -65,6 +65,7 @@ QPushButton:checked, QToolButton:checked { background: #4a3a1c; border-color: #f
 QPushButton:disabled, QToolButton:disabled { color: #5d6472; background: #22262e; }
 QPushButton#primary { background: #3b2d12; border-color: #f0a030; color: #ffd08a; font-weight: 600; }
 QPushButton#primary:hover { background: #4a3a1c; }
+QPushButton#primary:disabled { background: #22262e; border-color: #3a404d; color: #5d6472; }
 QComboBox, QLineEdit {
     background: #12141a; border: 1px solid #3a404d; border-radius: 4px; padding: 0.15em 0.4em;
     selection-background-color: #f0a030; selection-color: #15171c;

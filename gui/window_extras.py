@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PyQt6.QtCore import QSize, Qt, QTimer, QUrl
+from PyQt6.QtCore import QEvent, QSize, Qt, QTimer, QUrl
 from PyQt6.QtGui import QDesktopServices
 from PyQt6.QtWidgets import (
     QFrame,
@@ -34,6 +34,7 @@ else:
     _Base = object
 
 ROOT = Path(__file__).resolve().parent.parent
+MIN_SIZE = (900, 600)  # the smallest window the layout is made for (README)
 ERROR_SHOW_MS = 12000  # a red message stays this long (the tooltip keeps the last 30)
 DOCS = (("user guide (README)", ROOT / "README.md"), ("OSC address table", ROOT / "docs" / "osc.md"))
 
@@ -79,6 +80,7 @@ class SideScroll(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setWidget(bar)
+        bar.installEventFilter(self)
         self._fit()
 
     def _fit(self) -> None:
@@ -94,6 +96,11 @@ class SideScroll(QScrollArea):
     def resizeEvent(self, event: Any) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._fit()
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - the bar went to two rows or back
+        if watched is self.widget() and event.type() == QEvent.Type.LayoutRequest:
+            QTimer.singleShot(0, self._fit)
+        return super().eventFilter(watched, event)
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return QSize(120, super().minimumSizeHint().height())
@@ -127,7 +134,8 @@ class WindowExtrasMixin(_Base):
         label = ElidedLabel(old.text(), max_width=300, min_width=110, shorten=short_model_text,
                             tip_prefix="The active model and its state")
         label.setObjectName(old.objectName())
-        layout = self.transport.layout()
+        parent = old.parentWidget()
+        layout = parent.layout() if parent is not None else None
         if layout is not None and layout.replaceWidget(old, label) is not None:
             old.hide()
             old.setParent(None)  # out of the window now (deleteLater alone waits for the event loop)
@@ -166,6 +174,10 @@ class WindowExtrasMixin(_Base):
             card.tempoOffered.connect(self.offer_tempo)
             card.last_dir = self.store.get("load_dir", "")
             card.loadRequested.connect(self._remember_load_dir)
+
+    def apply_minimum_size(self) -> None:
+        """The documented minimum (README: down to 900x600): below it the bars would scroll."""
+        self.setMinimumSize(*MIN_SIZE)
 
     def _remember_load_dir(self, _slot: str, path: str) -> None:
         """Both slots' Load dialogs open where the last file came from (kept between launches)."""

@@ -1,6 +1,7 @@
 """Models panel: shipped, imported and user-trained models; pick the active one; details.
 
-Entries: the shipped ``default`` and ``humanize`` models (``models/pretrained/``), imported
+Entries: the shipped models (``default``, ``humanize``, ``drumify``: every model folder in
+``models/pretrained/``), imported
 Magenta checkpoints (the user's model folder, ``models.magenta.fetch.models_dir``), and training runs
 (``<data dir>/runs``). Details show the config and any evaluation numbers found beside the
 checkpoint. The device row shows where the model runs and reloads it on the one chosen. Import (file or folder) and fetch run the CLIs in a child process.
@@ -41,7 +42,17 @@ from models.inference_device import DEVICE_CHOICES
 from models.train import run_folder
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained"
-SHIPPED = (("default", "Default"), ("humanize", "Humanize"))
+
+
+def shipped_models(folder: Path = PRETRAINED_DIR) -> tuple[tuple[str, str], ...]:
+    """(key, title) of every model shipped in ``models/pretrained`` (a folder with a config.json),
+    the default first: read from the package, so a model added there is listed without code."""
+    keys = sorted((d.name for d in folder.iterdir() if (d / "config.json").is_file()) if folder.is_dir() else ())
+    keys.sort(key=lambda k: k != "default")
+    return tuple((k, k.replace("_", " ").capitalize()) for k in keys)
+
+
+SHIPPED = shipped_models()
 CONFIG_KEYS = ("name", "description", "num_bars", "z_size", "enc_rnn_size", "dec_rnn_size",
                "humanize", "free_bits", "max_beta", "batch_size", "learning_rate")
 

@@ -42,10 +42,9 @@ from gui.widgets.prior_box import PriorBox
 from models import progress
 from models.train.run_folder import read_checkpoints
 
-CONFIG_NAMES = (
-    "groovae_4bar", "groovae_4bar_humanize", "groovae_4bar_humanize_control", "groovae_tiny",
-    "groovae_tiny_humanize",
-)
+CONFIG_NAMES = ("groovae_4bar", "groovae_4bar_humanize", "groovae_4bar_humanize_control", "groovae_tiny",
+                "groovae_tiny_humanize")
+USE_TIP = "Hot-swap the engine to the selected checkpoint (playback keeps going)"
 
 
 # "Start from" choices -> the --warm_start value of a new run ("" = random initial weights)
@@ -231,7 +230,6 @@ class TrainPanel(QWidget):
         lay.addWidget(self.ckpt_table)
         self.use_button = QPushButton("Use this model")
         self.use_button.setObjectName("primary")
-        self.use_button.setToolTip("Hot-swap the engine to the selected checkpoint (playback keeps going)")
         self.use_button.clicked.connect(self.use_selected)
         lay.addWidget(self.use_button)
         self.prior_box = PriorBox(self)
@@ -386,7 +384,9 @@ class TrainPanel(QWidget):
         self.start_button.setEnabled(not busy_train)
         self.resume_button.setEnabled(not busy_train and bool(self.run_edit.text().strip()))
         self.stop_button.setEnabled(busy_train)
-        self.use_button.setEnabled(self.ckpt_table.rowCount() > 0)
+        chosen = self.selected_checkpoint() is not None
+        self.use_button.setEnabled(chosen)  # greyed, with the reason, until there is a checkpoint
+        self.use_button.setToolTip(USE_TIP if chosen else "No checkpoint yet: train a run (or choose a run folder with checkpoints)")
         self.prior_box.fit_button.setEnabled(
             not busy_train and not self.prior_box.is_running() and self.selected_checkpoint() is not None
             and bool(self.dataset_edit.text().strip())

@@ -16,6 +16,7 @@ from PyQt6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent
 from PyQt6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -28,6 +29,14 @@ from bridge.engine.api import EngineCommands
 from gui import theme
 from gui.engine_adapter import EngineAdapter
 from gui.widgets.sound import SoundBox
+
+
+def _row(widget: QWidget) -> QHBoxLayout:
+    lay = QHBoxLayout(widget)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.setSpacing(8)
+    return lay
+
 
 SYNC_SOURCES = tuple(zip(commands.SYNC_SOURCES, ("Internal", "MIDI clock", "Ableton Link"), strict=True))
 HEALTH_COLORS = {"locked": theme.OK, "settling": theme.ACCENT, "lost": theme.MUTE}
@@ -102,9 +111,14 @@ class TransportBar(QWidget):
     def __init__(self, adapter: EngineAdapter, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.adapter = adapter
-        lay = QHBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(8)
+        # Two groups: one row when the window is wide enough, else the latency, sound and model
+        # go to a second row (a 900 px window shows the whole bar, never scrolls it).
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(8)
+        self._grid.setVerticalSpacing(4)
+        self.head, self.tail = QWidget(), QWidget()
+        lay = _row(self.head)
 
         self.play_button = QPushButton("▶  Play")
         self.play_button.setObjectName("primary")
@@ -156,7 +170,9 @@ class TransportBar(QWidget):
             lay.addWidget(w)
         self._slip = self._health_base = ""
         adapter.engineEvent.connect(self._on_event)
+        lay.addStretch(1)
 
+        lay = _row(self.tail)
         lay.addWidget(QLabel("Latency"))
         self.latency = QSpinBox()
         self.latency.setRange(-500, 500)
@@ -177,6 +193,31 @@ class TransportBar(QWidget):
         self.model_label.setObjectName("dim")
         self.model_label.setToolTip("The active GrooVAE model and its state")
         lay.addWidget(self.model_label)
+        self._grid.addWidget(self.head, 0, 0)
+        self.two_rows: bool | None = None
+        self._arrange(False)
+
+    # ---- one row or two ---------------------------------------------------------------------------
+    def one_row_width(self) -> int:
+        return self.head.minimumSizeHint().width() + self._grid.horizontalSpacing() + self.tail.minimumSizeHint().width()
+
+    def _arrange(self, two_rows: bool) -> None:
+        if two_rows == self.two_rows:
+            return
+        self.two_rows = two_rows
+        self._grid.removeWidget(self.tail)
+        self._grid.addWidget(self.tail, *((1, 0) if two_rows else (0, 1)))
+        self._grid.setColumnStretch(0, 1 if two_rows else 0)
+        self._grid.setColumnStretch(1, 0 if two_rows else 1)
+        self.updateGeometry()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - as narrow as the wider group: two rows below that
+        hint = super().minimumSizeHint()
+        return QSize(max(self.head.minimumSizeHint().width(), self.tail.minimumSizeHint().width()), hint.height())
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        self._arrange(self.width() < self.one_row_width())
+        super().resizeEvent(event)
 
     def _on_play_clicked(self, checked: bool) -> None:
         self.adapter.command(EngineCommands.play if checked else EngineCommands.stop)

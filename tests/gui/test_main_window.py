@@ -194,9 +194,18 @@ def test_models_panel_lists_shipped_models_and_switches(window, qtbot):
     panel = window.models_panel
     window.tabs.setCurrentWidget(panel)  # filled when first shown
     shipped = panel.tree.topLevelItem(0)
-    assert shipped.childCount() == 2
-    panel.tree.setCurrentItem(shipped.child(1))
+    # Every model the package ships (trial B3: Drumify was missing from a hand-written list).
+    from models.generate import PRETRAINED_DIR, SHIPPED
+
+    keys = [shipped.child(i).data(0, Qt.ItemDataRole.UserRole) for i in range(shipped.childCount())]
+    assert keys[0] == "default" and sorted(keys) == sorted(SHIPPED) and "drumify" in keys
+    assert all((PRETRAINED_DIR / k / "config.json").is_file() for k in keys)
+    titles = [shipped.child(i).text(0) for i in range(shipped.childCount())]
+    assert titles == ["Default", "Drumify", "Humanize"]
+    panel.tree.setCurrentItem(shipped.child(titles.index("Humanize")))
     assert "Humanize" in panel.details.toPlainText()
+    panel.tree.setCurrentItem(shipped.child(titles.index("Drumify")))
+    assert "Drumify" in panel.details.toPlainText() and "not installed" not in shipped.child(1).text(1)
     panel.tree.setCurrentItem(shipped.child(0))
     panel.use_selected()
     qtbot.waitUntil(lambda: snap(window).model_state == "ready" and snap(window).model_name == "default", timeout=30000)

@@ -161,3 +161,34 @@ def test_fine_tune_the_shipped_model(window, qtbot, small_dataset):
     assert config["free_bits"] == shipped["free_bits"] and config["batch_size"] == 8
     first = float(next(r for r in (run / "metrics.csv").read_text().splitlines()[1:]).split(",")[4])
     assert first < 200, f"r_loss {first}: not the trained weights (random init gives ~450)"
+
+
+def test_use_this_model_is_greyed_with_the_reason_until_there_is_a_checkpoint(window, qtbot, tmp_path):
+    """Trial B4: with no checkpoint "Use this model" looked enabled (the primary style had no
+    disabled look) and a click did nothing, silently."""
+    from models.net.config import get_config
+    from models.net.vae import GrooVAE
+    from models.train.checkpoint import save_checkpoint
+
+    panel = window.train_panel
+    window.tabs.setCurrentWidget(panel)
+    run = tmp_path / "run"
+    run.mkdir()
+    panel.show_run(run)
+    qtbot.wait(30)
+    use, start = panel.use_button, panel.start_button
+    assert not use.isEnabled() and "No checkpoint yet" in use.toolTip()
+
+    def middle_colour(button):
+        image = button.grab().toImage()
+        return image.pixelColor(image.width() // 2, 3).name()
+
+    assert start.isEnabled()  # the other primary button: enabled, the highlighted look
+    assert middle_colour(use) != middle_colour(start)
+    cfg = get_config("groovae_tiny")
+    save_checkpoint(run / "checkpoints" / "ckpt-00000005", GrooVAE(cfg), cfg, 5)
+    panel.refresh_checkpoints()
+    assert use.isEnabled() and "Hot-swap" in use.toolTip()
+    assert middle_colour(use) == middle_colour(start)
+    qtbot.mouseClick(use, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "ckpt-00000005" in str(window.adapter.engine.snapshot().model_name), timeout=20000)

@@ -52,6 +52,30 @@ def test_play_tab_at_900x600_scrolls_instead_of_overlapping(window, qtbot):
     assert window.transport.play_button.isVisible()
 
 
+def test_the_window_keeps_900x600_and_shows_the_whole_transport_bar_there(window, qtbot):
+    """Trial B2: the window shrank to 800x600, where the transport bar scrolled sideways
+    (Latency, Sound, Kit and the model name out of sight)."""
+    window.resize(800, 500)
+    for _ in range(3):
+        qtbot.wait(10)
+    assert (window.width(), window.height()) == (900, 600)
+    bar = window.transport
+    for width in (900, 1024, 1280):
+        fit(window, width, 600 if width < 1280 else 720)
+        qtbot.wait(30)
+        scroll = bar.parentWidget().parentWidget()
+        assert not scroll.horizontalScrollBar().isVisible(), width
+        assert bar.width() <= scroll.viewport().width(), width
+        view = scroll.viewport().rect()
+        for w in (bar.play_button, bar.tempo, bar.sync, bar.latency, bar.sound, bar.model_label):
+            assert w.isVisible(), (width, w)
+            top_left = w.mapTo(scroll.viewport(), w.rect().topLeft())
+            assert view.contains(top_left) and view.contains(top_left + w.rect().bottomRight()), (width, w, view)
+        assert scroll.height() >= bar.minimumSizeHint().height()  # the second row is not cut off
+        assert not layout_problems(window), width
+    assert bar.two_rows is False  # from 1280 wide: one row, as before
+
+
 def test_a_long_model_name_never_sets_the_window_minimum(window, qtbot):
     fit(window, 1280, 720)
     window.transport.model_label.setText("/home/someone/.local/share/groovebridge/runs/" + "x" * 300 + "/checkpoints/ckpt-00012000")

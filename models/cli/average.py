@@ -6,14 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.cli.common import check_device, make_parser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="groovebridge average",
-        description="Average the weights of checkpoints (the last ones of a run, or a list) into "
+    p = make_parser(
+        "groovebridge average",
+        "Average the weights of checkpoints (the last ones of a run, or a list) into "
         "a new checkpoint directory. Train with --keep_checkpoints large enough to keep the steps "
         "you want to average.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--run_dir", help="a training run: its checkpoints from --from_step to --to_step")
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples_path", default="",
                    help="a dataset: also report the validation loss of the average and of the newest "
                    "checkpoint (the loss training logs), and store it with the average")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps (for --examples_path)")
     return p
 
 
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"val_loss": losses[0]}
 
     try:
+        args.device = check_device(args.device)
         if args.run_dir:
             paths = run_checkpoints(args.run_dir, args.from_step, args.to_step)
         else:

@@ -8,28 +8,28 @@ import sys
 import time
 from pathlib import Path
 
+from models.cli.common import check_device, check_output_file, make_parser
 from models.data.io import DatasetError, load_windows
 from models.train.checkpoint import CheckpointError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="groovebridge evaluate",
-        description="Evaluate a model: reconstruction (hit F1, velocity/timing error) and sample "
+    p = make_parser(
+        "groovebridge evaluate",
+        "Evaluate a model: reconstruction (hit F1, velocity/timing error) and sample "
         "realism (Yang & Lerch overlap), with baselines. No checkpoint flag = the shipped default.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint_file", help="a checkpoint directory or model.safetensors")
     src.add_argument("--run_dir", help="a training run (its best checkpoint)")
-    src.add_argument("--model", help="a shipped model name: default or humanize")
+    src.add_argument("--model", help="a shipped model name (default, humanize, drumify) or an imported one; default: default")
     p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`")
-    p.add_argument("--split", default="test", choices=("train", "validation", "test"))
+    p.add_argument("--split", default="test", choices=("train", "validation", "test"), help="split to reconstruct")
     p.add_argument("--temperature", type=float, default=1.0, help="for the realism samples")
     p.add_argument("--num_samples", type=int, default=1000, help="realism set size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--output_json", help="write the full report here")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or mps")
     p.add_argument("--raw_outputs", action="store_true",
                    help="evaluate the network's raw velocities/offsets (Magenta's decoding)")
     return p
@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     from models.train.checkpoint import resolve_checkpoint
 
     try:
+        args.device = check_device(args.device)
+        if args.output_json:
+            check_output_file(args.output_json, "--output_json")
+        if args.temperature < 0:
+            raise ValueError(f"--temperature {args.temperature:g}: give a number >= 0")
         if args.run_dir:
             source: str | Path = resolve_checkpoint(args.run_dir, prefer="best")
         else:
@@ -69,5 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     print(format_report(report))
     print(f"\n({report['seconds']} s)")
     if args.output_json:
-        Path(args.output_json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        try:
+            Path(args.output_json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        except OSError as e:
+            print(f"groovebridge evaluate: cannot write {args.output_json}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return 0

@@ -18,6 +18,7 @@ from models.magenta.fetch import PUBLISHED, FetchError, fetch_pretrained, models
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="groovebridge fetch-pretrained",
+        allow_abbrev=False,
         description="Download a published Magenta GrooVAE checkpoint and import it.",
     )
     p.add_argument("name", nargs="?", help="checkpoint name (see --list)")

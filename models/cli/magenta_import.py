@@ -17,6 +17,7 @@ from models.magenta.importer import MagentaImportError, import_magenta
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="groovebridge import-magenta",
+        allow_abbrev=False,
         description="Import Magenta GrooVAE weights (TF1 checkpoint, .tar or magenta.js folder) "
         "into a GrooveBridge checkpoint (safetensors + JSON), without TensorFlow.",
     )

@@ -30,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog=PROG,
+        allow_abbrev=False,
         description="Turn a folder of drum MIDI files (or Magenta's NoteSequence TFRecord) into "
         "a GrooveBridge dataset, or into a NoteSequence TFRecord for Magenta.",
     )

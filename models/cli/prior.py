@@ -10,22 +10,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from models.cli.common import make_parser
+
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="groovebridge fit-prior",
-        description="Fit a sampling prior (a Gaussian mixture over the training windows' encodings) "
+    p = make_parser(
+        "groovebridge fit-prior",
+        "Fit a sampling prior (a Gaussian mixture over the training windows' encodings) "
         "and the musical attribute directions for a model, and store them beside its weights.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint_file", help="a checkpoint directory or model.safetensors")
     src.add_argument("--run_dir", help="a training run (its latest checkpoint)")
-    src.add_argument("model", nargs="?", help="a shipped or imported model name (default: default)")
+    src.add_argument("model", nargs="?", help="a shipped (default, humanize, drumify) or imported model name (default: default)")
     p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`")
     p.add_argument("--components", default="1024",
                    help="mixture size; a comma list fits each and keeps the best on the validation split")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--num_threads", type=int, default=0, help="torch CPU threads (0 = default)")
     return p
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from models import progress as pg
+from models.cli.common import make_parser
 from models.net.config import CONFIGS, ConfigError
 from models.train.checkpoint import CheckpointError
 from models.train.loop import TrainingError
@@ -20,11 +21,7 @@ from models.train.trainer import TrainOptions, run_training
 
 def build_parser() -> argparse.ArgumentParser:
     d = TrainOptions()
-    p = argparse.ArgumentParser(
-        prog="groovebridge train",
-        description="Train (or evaluate) a GrooVAE; resumes from the latest checkpoint in --run_dir.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = make_parser("groovebridge train", "Train (or evaluate) a GrooVAE; resumes from the latest checkpoint in --run_dir.")
     p.add_argument("--config", default=d.config, help=f"one of: {', '.join(CONFIGS)}")
     p.add_argument("--run_dir", required=True, help="checkpoints, metrics.csv and progress.json go here")
     p.add_argument("--examples_path", required=True, help="dataset made by `groovebridge preprocess`, or Magenta's NoteSequence .tfrecord")

@@ -181,13 +181,18 @@ def load_dataset(path: str | Path, num_bars: int | None = None) -> StoredDataset
         from models.data.dataset import dataset_from_tfrecord  # the preprocessing layer above
 
         return dataset_from_tfrecord(p, num_bars=num_bars or 4)
+    not_one = f"{p} is not a GrooveBridge dataset (.gbds): make one with `groovebridge preprocess`"
+    try:
+        is_zip = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise DatasetError(f"cannot read {p}: {e.strerror or e}") from None
+    if not is_zip:  # a dataset is a zip of .npy members; numpy's message for others speaks of pickles
+        raise DatasetError(not_one)
     try:
         with np.load(p, allow_pickle=False) as z:
             missing = [m for m in _MEMBERS if m not in z.files]
             if missing:
-                raise DatasetError(
-                    f"{p} is not a GrooveBridge dataset (missing {', '.join(missing)})"
-                )
+                raise DatasetError(f"{not_one} (missing {', '.join(missing)})")
             a = {m: z[m] for m in _MEMBERS}
             origin = z["file_origin_beat"] if "file_origin_beat" in z.files else None
         meta = json.loads(a["meta_json"].tobytes().decode("utf-8"))

@@ -197,9 +197,11 @@ def test_hash_split_is_deterministic_and_per_file(gmd_dir: Path, tmp_path: Path)
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"garbage", "not a readable GrooveBridge dataset"),
+        (b"garbage", "is not a GrooveBridge dataset \\(.gbds\\): make one with `groovebridge preprocess`$"),
         (None, "missing"),
-        ("truncate", "not a readable GrooveBridge dataset"),
+        ("truncate", "is not a GrooveBridge dataset \\(.gbds\\)"),
+        ("pickle", "is not a GrooveBridge dataset \\(.gbds\\): make one with `groovebridge preprocess`$"),
+        ("npy", "is not a GrooveBridge dataset \\(.gbds\\): make one with `groovebridge preprocess`$"),
     ],
 )
 def test_bad_dataset_files(gmd_dir: Path, tmp_path: Path, content, message: str) -> None:
@@ -212,10 +214,18 @@ def test_bad_dataset_files(gmd_dir: Path, tmp_path: Path, content, message: str)
         preprocess(d, tmp_path / "ok.npz", workers=1)
         raw = (tmp_path / "ok.npz").read_bytes()
         path.write_bytes(raw[: len(raw) // 2])
+    elif content == "pickle":  # numpy's own message here invites allow_pickle=True: never shown
+        import pickle
+
+        path.write_bytes(pickle.dumps({"hits": [1, 2]}))
+    elif content == "npy":
+        with path.open("wb") as f:
+            np.save(f, np.zeros(3))
     else:
         path.write_bytes(content)
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises(DatasetError, match=message) as caught:
         load_windows(path, "train")
+    assert "allow_pickle" not in str(caught.value) and "pickled" not in str(caught.value)
 
 
 def test_damaged_or_foreign_dataset(gmd_dir: Path, tmp_path: Path) -> None:

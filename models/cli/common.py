@@ -1,0 +1,81 @@
+"""What the ``models`` command lines share: their parser (no abbreviated flags, real defaults in
+``--help``), the ``--device`` check and the output-folder check, both made before any model runs,
+so a user's mistake is one line and not a traceback after minutes of work."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+DEVICES = ("cpu", "cuda", "mps")
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` shows an option's default only where there is one to show: not for options
+    without a value (None, "", False), nor where the help text already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is argparse.SUPPRESS
+            or default == ""
+            or default is False
+            or (not action.option_strings and action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE))
+        ):
+            return text
+        return f"{text} (default: %(default)s)" if text else "default: %(default)s"
+
+
+def make_parser(prog: str, description: str, **kwargs: object) -> argparse.ArgumentParser:
+    """An ArgumentParser for a ``groovebridge`` subcommand. ``allow_abbrev=False``: a flag the
+    command does not have is an error, never silently taken for a longer one (``--channel`` for
+    ``--channels``)."""
+    kwargs.setdefault("formatter_class", HelpFormatter)
+    return argparse.ArgumentParser(prog=prog, description=description, allow_abbrev=False, **kwargs)  # type: ignore[arg-type]
+
+
+def check_device(device: str, flag: str = "--device") -> str:
+    """``device`` lower-cased when torch here can run on it; otherwise a one-line ValueError
+    naming the devices there are (never torch's assertion or RuntimeError traceback)."""
+    from models.inference_device import available_devices
+
+    value = str(device).strip().lower()
+    here = available_devices()
+    if value not in DEVICES:
+        raise ValueError(f"{flag} {device}: not one of {', '.join(DEVICES)} (this machine has: {', '.join(here)})")
+    if value not in here:
+        raise ValueError(f"{flag} {device}: not available in this torch build / machine (it has: {', '.join(here)})")
+    return value
+
+
+def prepare_output_dir(path: str | Path, flag: str = "--output_dir") -> Path:
+    """``path`` as a folder that exists and can be written to (created where missing), or a
+    one-line ValueError; call it before running a model."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {path}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{flag} {path}: cannot create the folder ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the folder is not writable")
+    return p
+
+
+def check_output_file(path: str | Path, flag: str) -> Path:
+    """``path`` as a file that can be written (its folder exists and is writable, and it is not
+    a folder), checked before the work that produces it; a one-line ValueError otherwise."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise ValueError(f"{flag} {path}: is a folder, give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{flag} {path}: not writable")
+    return p

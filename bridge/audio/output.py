@@ -93,13 +93,15 @@ class JackAudioOut:
             import jack
         except (ImportError, OSError) as e:
             raise AudioOutError(f"JACK audio is not available ({e})") from None
+        from bridge.midi.jack_quiet import reset_after_jack_client
+
         jack.set_error_function(lambda message: None)  # "cannot connect to server": said below, once
         try:
             self.client = jack.Client(client_name, no_start_server=True)
         except jack.JackError:
             raise AudioOutError("no JACK server is running") from None
         finally:
-            jack.set_error_function(None)
+            reset_after_jack_client()  # libjack's lines to the debug log, not its stderr printer
         if self.client.samplerate != SAMPLE_RATE:
             rate = self.client.samplerate
             self.client.close()

@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    errors: list[str] = []
-    engine.subscribe(lambda event, payload: errors.append(str(payload)) if event == "error" else None)
+    errors: list[str] = []  # "! line" for an error, "line" for a notice (good news: no "! ")
+    engine.subscribe(lambda event, payload: errors.append(f"! {payload}") if event == "error"
+                     else errors.append(str(payload)) if event == "notice" else None)
     preview: Any = None
     osc: Any = None
     advert: Any = None
@@ -115,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             print(line if preview is not None else f"groovebridge serve: {line}",
                   file=sys.stdout if preview is not None else sys.stderr, flush=True)
         snap = engine.snapshot()
+        said_at_start = ""  # the engine's "error" event for the same line is not printed again
         if snap.last_error:
+            said_at_start = snap.last_error
             print(f"groovebridge serve: {snap.last_error}", file=sys.stderr)
         if settings.osc_enabled:
             from bridge.osc import OscError, OscServer
@@ -145,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         last_key: tuple[Any, ...] = ()
         while not stop.is_set() and time.monotonic() < end:
             while errors:
-                print(f"\n! {errors.pop(0)}" if tty else f"! {errors.pop(0)}", flush=True)
+                line = errors.pop(0)
+                if said_at_start and line == f"! {said_at_start}":
+                    said_at_start = ""  # said once already (stderr, at start)
+                    continue
+                print(f"\n{line}" if tty else line, flush=True)
             snap = engine.snapshot()
             if tty:
                 print("\r" + status_line(snap) + "\033[K", end="", flush=True)

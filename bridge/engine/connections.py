@@ -12,7 +12,7 @@ from typing import Any
 
 from bridge.engine.capture import CaptureBuffer
 from bridge.engine.context import EngineContext
-from bridge.midi.port import MidiPort
+from bridge.midi.port import MidiPort, Notice
 from models.drum_maps import get_drum_map
 
 POLL_EVERY_SEC = 1.0  # how often the ports are asked whether they are still there
@@ -85,7 +85,10 @@ class Connections:
             return
         self._last_poll = now
         for report in ctx.midi.poll():
-            ctx.error(report)
+            if isinstance(report, Notice):  # good news (a server or port is back): not an error
+                ctx.notice(report)
+            else:
+                ctx.error(report)
             self._ports_changed()
 
     def _ports_changed(self) -> None:

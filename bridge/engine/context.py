@@ -82,6 +82,12 @@ class EngineContext:
         self.update(last_error=message)
         self.emit("error", message)
 
+    def notice(self, message: str) -> None:
+        """One line of good news or information for the user (a JACK server or a port is back):
+        a ``notice`` event (payload: the str), shown neutrally, never as an error."""
+        log.info("%s", message, extra={"shown_to_user": True})
+        self.emit("notice", str(message))
+
     # ---- the other threads ----------------------------------------------------------------------
     def sched(self, fn: Callable[[Player], None]) -> None:
         """Call ``fn(player)`` on the scheduler thread (nothing before the engine started)."""

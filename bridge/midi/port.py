@@ -15,6 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 InputCallback = Callable[[list[int], float], None]  # (message bytes, arrival time in monotonic seconds)
 
 
+class Notice(str):
+    """A ``poll()`` line that is good news or information (the JACK server or a port is back),
+    not a problem: the engine sends it as a "notice" event, not an "error"."""
+
+
 @runtime_checkable
 class MidiOutput(Protocol):
     def send_message(self, message: list[int] | bytes) -> None: ...
@@ -33,7 +38,8 @@ class MidiPort(MidiOutput, Protocol):
     def set_callback(self, callback: InputCallback | None) -> None: ...
 
     def poll(self) -> list[str]:
-        """Check the ports are still there; one line per change (a port vanished or came back)."""
+        """Check the ports are still there; one line per change (a port vanished or came back:
+        a ``Notice``)."""
         ...
 
     def set_input_port(self, wanted: str) -> None: ...

@@ -38,7 +38,7 @@ from typing import Any
 from bridge.midi import jack_frames
 from bridge.midi.echo import ECHO_WINDOW_SEC, EchoFilter
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
-from bridge.midi.port import InputCallback
+from bridge.midi.port import InputCallback, Notice
 
 CLIENT_NAME = "GrooveBridge"
 IN_PORT_NAME = "GrooveBridge In"
@@ -163,8 +163,10 @@ class MidiIO:
         self._opened_once = False
         self._timing_warned: str | None = None
         if api == self.rtmidi.API_UNIX_JACK:
+            from bridge.midi.jack_quiet import quiet_libjack
             from bridge.midi.jack_watch import JackWatch
 
+            quiet_libjack()  # libjack's ~5 stderr lines per probe while no server runs: to the debug log
             self._watch = JackWatch.open(wait=True)
             if self._watch is not None and self._watch.lost:  # libjack, but no server (yet)
                 self.server_down = True
@@ -282,8 +284,8 @@ class MidiIO:
                 reports.append(str(e))
                 return reports
             self.server_down = False
-            reports.append("JACK server is running: MIDI ports opened" if first
-                           else "JACK server is back: MIDI ports re-opened")
+            reports.append(Notice("JACK server is running: MIDI ports opened" if first
+                                  else "JACK server is back: MIDI ports re-opened"))
         return reports
 
     # ---- traffic --------------------------------------------------------------------------------
@@ -350,7 +352,7 @@ class MidiIO:
             elif not port.present and here:
                 opener()
                 if port.present:
-                    reports.append(f"MIDI {direction} port '{port.connected_name}' is back")
+                    reports.append(Notice(f"MIDI {direction} port '{port.connected_name}' is back"))
         return reports
 
     @property

@@ -21,6 +21,7 @@ from models.drum_maps import CLASS_NAMES
 from models.groove import midi_velocities
 
 Message = tuple[str, list[Any]]
+UNKNOWN_PHASE_MS = -1.0  # /sync/health's phase error where none is known ("lost")
 
 EVENT_GROUPS: dict[str, tuple[str, ...]] = {
     "pattern": ("pattern",),
@@ -115,7 +116,10 @@ def group_messages(group: str, snap: Any) -> list[Message]:
         return pattern_messages(snap.pattern, str(snap.pattern_source))
     if group == "sync_health":
         health = getattr(snap, "sync_health", None) or {"state": "free", "phase_error_ms": 0.0}
-        return [(p + "/sync/health", [str(health["state"]), float(health["phase_error_ms"])])]
+        state = str(health["state"])
+        # no clock to measure against: the phase error is unknown, sent as -1 (never a made-up number)
+        err = UNKNOWN_PHASE_MS if state == "lost" else float(health["phase_error_ms"])
+        return [(p + "/sync/health", [state, err])]
     if group in ("slot_pattern_a", "slot_pattern_b"):
         slot = group[-1]
         groove = snap.slots.get(slot.upper())

@@ -147,6 +147,9 @@ class OscServer:
                     self.send(slip_message(payload))
                 elif event == "refused":  # a value this server refused: one line on /error
                     self.send((PREFIX + "/error", [str(payload)]))
+                elif event == "notice":  # good news or information, one line (not an error)
+                    if self.out_port:
+                        self.send((PREFIX + "/notice", [str(payload)]))
                 elif event not in ("note", "sync_slip"):
                     for g in EVENT_GROUPS.get(event, STATE_GROUPS):
                         if g not in groups:

@@ -367,7 +367,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/query/slot", "s a|b [i reply port]", "a, b", "reply with a slot's groove without playing it",
           "replies /slot/<a|b>/pattern (i steps, b velocities, b offsets: the /pattern encoding; 0 steps = empty)", _query_slot),
     Route("/query/sync/health", "[i reply port]", "", "reply with the sync health",
-          "replies /sync/health (s state, f phase error ms)", _query("sync/health")),
+          "replies /sync/health (s state, f phase error ms; -1 = unknown)", _query("sync/health")),
     Route("/ping", "[i reply port]", "", "liveness check", "replies /pong", lambda ctx, a: _query("ping")(ctx, a)),
 )
 QUERY_GROUPS["ping"] = ("pong",)

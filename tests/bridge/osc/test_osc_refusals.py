@@ -79,3 +79,22 @@ def test_interpolate_with_empty_slots_is_refused_without_echoing_the_value(live)
     assert "slots A and B" in rx.of(P + "/error")[-1][0]
     assert not rx.of(P + "/interpolate")  # old code echoed 0.3 as if accepted
     assert engine.snapshot().interpolation == 0.0
+
+
+def test_good_news_goes_to_notice_not_error(live) -> None:
+    engine, _server, rx = live
+    engine.ctx.post(engine.ctx.notice, "JACK server is back: MIDI ports re-opened")
+    wait_for(lambda: rx.of(P + "/notice"), what="/notice")
+    time.sleep(0.2)
+    assert rx.of(P + "/notice") == [["JACK server is back: MIDI ports re-opened"]]
+    assert not rx.of(P + "/error") and engine.snapshot().last_error == ""
+
+
+def test_sync_health_lost_sends_an_unknown_phase_error_not_a_made_up_number() -> None:
+    from bridge.engine.snapshot import EngineSnapshot
+    from bridge.osc.echo import group_messages
+
+    lost = EngineSnapshot(sync_health={"state": "lost", "phase_error_ms": 1000.0, "source": "midi", "detail": ""})
+    assert group_messages("sync_health", lost) == [(P + "/sync/health", ["lost", -1.0])]  # was 1000.0
+    locked = EngineSnapshot(sync_health={"state": "locked", "phase_error_ms": 0.4, "source": "midi", "detail": ""})
+    assert group_messages("sync_health", locked) == [(P + "/sync/health", ["locked", 0.4])]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from models.cli.common import check_device, make_parser
+from models.cli.common import check_checkpoint_output, check_device, make_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoints", help="comma-separated checkpoint directories")
     p.add_argument("--from_step", type=int, default=0, help="with --run_dir: first step to include")
     p.add_argument("--to_step", type=int, default=None, help="with --run_dir: last step to include")
-    p.add_argument("--output_dir", required=True, help="the averaged checkpoint directory to write")
+    p.add_argument("--output_dir", required=True, help="the averaged checkpoint directory to write (new, or a checkpoint to replace)")
     p.add_argument("--examples_path", default="",
                    help="a dataset: also report the validation loss of the average and of the newest "
                    "checkpoint (the loss training logs), and store it with the average")
@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.device = check_device(args.device)
+        check_checkpoint_output(args.output_dir)
         if args.run_dir:
             paths = run_checkpoints(args.run_dir, args.from_step, args.to_step)
         else:

@@ -79,3 +79,16 @@ def check_output_file(path: str | Path, flag: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise ValueError(f"{flag} {path}: not writable")
     return p
+
+
+def check_checkpoint_output(path: str | Path, flag: str = "--output_dir") -> Path:
+    """``path`` as a checkpoint folder to write: new, empty, or a checkpoint (which is replaced);
+    never a file or a folder of other things (writing replaces the whole folder). Its parent is
+    created where missing. A one-line ValueError otherwise; call it before the work."""
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {path}: exists and is not a folder")
+    if p.is_dir() and any(p.iterdir()) and not (p / "model.safetensors").is_file():
+        raise ValueError(f"{flag} {path}: a folder that is not a checkpoint (it would be replaced); give a new one")
+    prepare_output_dir(p.parent, flag=f"{flag} {path}: its folder")
+    return p

@@ -211,3 +211,23 @@ def test_train_with_a_file_that_is_not_a_dataset(tmp_path: Path, capsys: pytest.
                      "--no_progress_bar"])
     err = _one_line(capsys)
     assert rc == 2 and "is not a GrooveBridge dataset (.gbds)" in err and "allow_pickle" not in err, err
+
+
+def test_average_never_replaces_a_file_or_a_folder_of_other_things(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`average --output_dir` replaces the whole folder: a file or a folder of letters was lost."""
+    shipped = Path(load_model.__globals__["PRETRAINED_DIR"]) / "default"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me\n")
+    docs = tmp_path / "Documents"
+    docs.mkdir()
+    (docs / "letter.txt").write_text("keep me too\n")
+    for out in (a_file, docs):
+        assert average.main(["--checkpoints", f"{shipped},{shipped}", "--output_dir", str(out)]) == 2
+        assert f"--output_dir {out}" in _one_line(capsys)
+    assert a_file.read_text() == "keep me\n" and (docs / "letter.txt").read_text() == "keep me too\n"
+    new = tmp_path / "runs" / "avg"
+    assert average.main(["--checkpoints", f"{shipped},{shipped}", "--output_dir", str(new)]) == 0
+    assert (new / "model.safetensors").is_file()
+    assert average.main(["--checkpoints", f"{shipped},{shipped}", "--output_dir", str(new)]) == 0  # a checkpoint: replaced

@@ -32,6 +32,19 @@ ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SEC = 60.0
 
 
+def child_python() -> list[str]:
+    """The interpreter for a child module run: ``-P`` (3.11+) keeps the current folder off its
+    ``sys.path``, so a user's file named like a module (``inspect.py``) is never imported."""
+    return [sys.executable, "-P"] if sys.version_info >= (3, 11) else [sys.executable]
+
+
+def child_env() -> dict[str, str]:
+    """The environment with this checkout first on PYTHONPATH and no empty entry (an empty
+    entry would mean the current folder)."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *parts]))
+
+
 class PreviewProcess:
     """A ``Preview`` running in a child process, with the same controls (see the module doc)."""
 
@@ -51,10 +64,10 @@ class PreviewProcess:
         if path is None:
             self._reason = f"no GM SoundFont found: {WHERE_TO_GET}"
             return
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(path), str(self.volume), backend, "1" if enabled else "0"],  # this module
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env)
+            [*child_python(), "-m", __name__, str(Path(path).resolve()), str(self.volume), backend,
+             "1" if enabled else "0"],  # this module
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=child_env(), cwd=ROOT)
         self._read_status()
 
     def _read_status(self) -> dict[str, Any]:

@@ -147,6 +147,22 @@ def install_excepthook(window: Any) -> None:
     sys.excepthook = hook
 
 
+def install_quit_signals(window: Any) -> None:
+    """Ctrl+C in the terminal (SIGINT), a logout or `kill` (SIGTERM) and a closed terminal
+    (SIGHUP) quit like Ctrl+Q: the window closes in the event loop, saving the session's settings
+    and closing the engine (SIGTERM used to end the process with nothing saved)."""
+    import signal
+
+    from PyQt6.QtCore import QTimer
+
+    def quit_now(*_: Any) -> None:
+        QTimer.singleShot(0, window.close)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):  # (Windows has no SIGHUP)
+            signal.signal(getattr(signal, name), quit_now)
+
+
 def make_application() -> Any:
     from PyQt6.QtCore import Qt
     from PyQt6.QtGui import QGuiApplication
@@ -169,16 +185,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: no display found (DISPLAY/WAYLAND_DISPLAY unset); "
               f"run `{PROG} serve` for the headless engine")
         return 1
-    import signal
-
     from PyQt6.QtCore import QTimer
 
     app = make_application()
     window = launch(args)
     install_excepthook(window)
-    # Ctrl+C in the terminal closes the window (saving settings, closing the engine): Python
-    # only sees signals when it runs, so a timer lets it look every 200 ms.
-    signal.signal(signal.SIGINT, lambda *_: window.close())
+    install_quit_signals(window)
+    # Python only sees signals when it runs, so a timer lets it look every 200 ms.
     tick = QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(200)

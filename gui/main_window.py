@@ -294,11 +294,11 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
 
     # ---- errors ------------------------------------------------------------------------
     def show_error(self, message: str) -> None:
-        """Readable, never silent: red in the status bar, the recent ones in its tooltip."""
+        """Readable, never silent: red in the status bar (once: not also as its message, which
+        stays for news), the recent ones in its tooltip."""
         self.errors.append(message)
         self.error_label.setText(f"⚠ {message[:140]}")
         self.error_label.setToolTip("\n".join(self.errors))
-        self.statusBar().showMessage(message, 15000)  # type: ignore[union-attr]
         self._hold_error()
 
     # ---- persistence -------------------------------------------------------------------

@@ -26,6 +26,7 @@ from bridge.engine.api import EngineCommands
 from gui.export import export_pattern
 from gui.first_pattern import FirstPattern, first_pattern, is_starter
 from gui.settings_store import config_dir
+from gui.status_parts import NOTICE_SHOW_MS, MidiState, notice_text
 from gui.widgets.elided_label import ElidedLabel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -156,6 +157,10 @@ class WindowExtrasMixin(_Base):
         self.tempo_offer.clicked.connect(self._accept_tempo)
         self.statusBar().addPermanentWidget(self.tempo_offer)  # type: ignore[union-attr]
         self._offered_bpm = 0.0
+        self.midi_state = MidiState()  # "MIDI: no JACK server" while the engine waits for one
+        self.statusBar().addPermanentWidget(self.midi_state)  # type: ignore[union-attr]
+        self.adapter.stateChanged.connect(self.midi_state.update_state)
+        self.adapter.engineEvent.connect(self._on_notice)
         self._starter_pending = False  # a starter groove was put in; the model's sample may replace it
         self._error_timer = QTimer(self)
         self._error_timer.setSingleShot(True)
@@ -191,6 +196,16 @@ class WindowExtrasMixin(_Base):
         """The red message of an action that is over (its history stays in the tooltip)."""
         self._error_timer.stop()
         self.error_label.setText("")
+
+    def _on_notice(self, event: str, payload: Any) -> None:
+        """An engine "notice" (good news, information): once, in the neutral status line; a red
+        JACK message it answers ("no JACK server" -> "JACK server is running") goes."""
+        text = notice_text(payload) if event == "notice" else ""
+        if not text:
+            return
+        self.statusBar().showMessage(text, NOTICE_SHOW_MS)  # type: ignore[union-attr]
+        if "JACK" in text and "JACK" in self.error_label.text():
+            self.clear_error()
 
     def _hold_error(self) -> None:
         self._error_timer.start(int(getattr(self, "error_show_ms", ERROR_SHOW_MS)))

@@ -251,6 +251,9 @@ class IoPanel(QWidget):
             if api in ("jack", "alsa", "coremidi", "winmm"):
                 self.midi_api = api
             self._select_current_ports(ports)
+            if ports.get("server_down"):
+                self.ports_label.setText("JACK: no server is running; the MIDI ports open as soon as one starts")
+                return
             self.ports_label.setText(
                 f"{ports.get('api', '?')}: in '{ports.get('input') or 'GrooveBridge In'}'{state('input')}, "
                 f"out '{ports.get('output') or 'GrooveBridge Out'}'{state('output')}"

@@ -103,3 +103,49 @@ def test_a_bug_in_a_slot_is_shown_not_fatal(qtbot, monkeypatch, capsys):
         sys.excepthook(*sys.exc_info())
     assert w.errors[-1] == "internal error: RuntimeError: boom in a slot"
     assert "Traceback" in capsys.readouterr().err
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether the process installed a handler for ``signum`` (Linux /proc SigCgt mask)."""
+    try:
+        for line in open(f"/proc/{pid}/status", encoding="ascii"):
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    except OSError:
+        pass
+    return False
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_sigterm_or_sigint_saves_the_session_like_quit(tmp_path, signame):
+    """Trial B10: a logout (SIGTERM) ended the app with nothing saved. The real app in a child
+    process (offscreen Qt), signalled once it listens: it quits cleanly and writes its settings."""
+    import os
+    import signal
+    import time
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("reads /proc")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", GROOVEBRIDGE_CONFIG_DIR=str(tmp_path / "config"),
+               GROOVEBRIDGE_DATA_DIR=str(tmp_path / "data"), GROOVEBRIDGE_OSC_ENABLED="0")
+    child = subprocess.Popen([sys.executable, "-m", "groovebridge", "app"], env=env, cwd=str(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        signum = getattr(signal, signame)
+        while not _catches(child.pid, signum) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert child.poll() is None, child.communicate()[0][-2000:]
+        time.sleep(1.0)  # the event loop runs
+        child.send_signal(signum)
+        out, _ = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, out[-2000:]
+    saved = tmp_path / "config" / "app.toml"
+    assert saved.is_file(), out[-2000:]
+    text = saved.read_text()
+    assert "window_geometry" in text and "osc_port" in text
+    assert "Traceback" not in out

@@ -27,6 +27,7 @@ from models.midi.files import EARLY_HITS, MidiFileError, load_groove_window, rea
 from models.net.attributes import ATTRIBUTE_NAMES, parse_attributes
 from models.net.config import CONFIGS, ConfigError, apply_hparams, get_config
 from models.net.prior import PriorError
+from models.takes import humanize_takes
 from models.train.checkpoint import CheckpointError, resolve_checkpoint
 
 MODES = ("sample", "interpolate", "humanize", "reconstruct", "drumify")
@@ -46,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hparams", default="", help="checked against the checkpoint's config")
     p.add_argument("--mode", choices=MODES, default="sample", help="what to generate")
     p.add_argument("--num_outputs", type=int, default=5, help="outputs (interpolate: steps incl. endpoints)")
-    p.add_argument("--temperature", type=float, default=0.5, help="hit sampling temperature (>= 0; 0 = the most likely hits); humanize keeps the input's hits, "
-                   "so its outputs are the same for any seed")
+    p.add_argument("--temperature", type=float, default=0.5, help="hit sampling temperature (>= 0; 0 = the most likely hits); humanize keeps the input's hits: "
+                   "how much its takes after the first vary (0 = all the same)")
     p.add_argument("--output_dir", default="/tmp/music_vae/generated", help="where .mid files go")
     p.add_argument("--input_midi_1", default=None, help="input for interpolate/humanize/reconstruct/drumify (hits-control: controls)")
     p.add_argument("--input_midi_2", default=None, help="second input for interpolate")
@@ -184,11 +185,8 @@ def run(args: argparse.Namespace) -> list[Path]:
     else:
         g = _input(args.input_midi_1, "input_midi_1", model, args)
         base = seed if seed is not None else int(time.time_ns() % 2**31)
-        if args.mode == "humanize":
-            grooves = [model.humanize(g, t, base + i) for i in range(n)]
-            if n > 1:
-                print("humanize keeps the input's hits and plays them the one way the model hears them: "
-                      f"the {n} outputs are the same", file=sys.stderr)
+        if args.mode == "humanize":  # takes: the mean performance, then posterior draws
+            grooves = humanize_takes(model, g, n, t, base)
         elif attributes:
             grooves = [model.shift(g, attributes, t, base + i) for i in range(n)]
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.cli import average, evaluate, fetch, generate, magenta_import, preprocess, prior, train
@@ -15,6 +16,7 @@ from models.cli.generate import main as generate_main
 from models.generate import load_model
 from models.inference_device import available_devices
 from models.midi.files import read_midi, write_midi
+from models.takes import humanize_takes
 from models.train.checkpoint import save_checkpoint
 from tests.models.test_generate import _model
 
@@ -116,16 +118,35 @@ def test_humanize_without_model_uses_the_shipped_humanize_model(
     funk: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rc = generate_main(["--mode", "humanize", "--input_midi_1", str(funk), "--output_dir", str(tmp_path),
-                        "--num_outputs", "2", "--seed", "3"])
+                        "--num_outputs", "3", "--seed", "3"])
     assert rc == 0, capsys.readouterr().err
-    humanize_config = load_model("humanize").config.name
+    humanize_model = load_model("humanize")
     files = sorted(tmp_path.glob("*.mid"))
-    assert len(files) == 2
-    assert all(f.name.startswith(f"{humanize_config}_humanize_") for f in files), files
-    # Humanize keeps the input's hits and plays them the model's one way: equal outputs, said once.
-    a, b = (read_midi(f, "gm").groove for f in files)
-    assert a.allclose(b)
-    assert "the 2 outputs are the same" in capsys.readouterr().err
+    assert len(files) == 3
+    assert all(f.name.startswith(f"{humanize_model.config.name}_humanize_") for f in files), files
+    # Takes: the first is the model's mean performance (the engine's humanize); the others are
+    # posterior draws with the same hits and other velocities / timing (were all identical).
+    takes = [read_midi(f, "gm").groove for f in files]
+    source = read_midi(funk, "roland").groove.window(0, 4)
+    mean = humanize_model.humanize(source, 0.5, 0)
+    assert np.abs(takes[0].velocities - mean.velocities).max() < 1 / 127 + 1e-6
+    assert all((t.hits == mean.hits).all() for t in takes)
+    for other in takes[1:]:
+        assert np.abs(other.velocities - takes[0].velocities).max() > 2 / 127
+        assert np.abs(other.offsets - takes[0].offsets).max() > 0.02
+    assert not takes[1].allclose(takes[2])
+
+
+def test_humanize_takes_seeded_and_spread_zero_is_the_mean(funk: Path) -> None:
+    model = load_model("humanize")
+    beat = read_midi(funk, "roland").groove.window(0, 4)
+    a = humanize_takes(model, beat, 3, 0.5, seed=11)
+    b = humanize_takes(model, beat, 3, 0.5, seed=11)
+    assert all(x.allclose(y) for x, y in zip(a, b, strict=True))
+    flat = humanize_takes(model, beat, 2, 0.0, seed=11)
+    assert flat[0].allclose(flat[1]) and flat[0].allclose(model.humanize(beat, 0.5, 0))
+    with pytest.raises(ValueError, match="multiple of the model's 64"):
+        humanize_takes(model, beat.window(0, 2), 2, 0.5, seed=1)
 
 
 def _channel_one_copy(src: Path, dst: Path) -> Path:

@@ -74,7 +74,7 @@ def start_engine(settings: Any, model_loader: Any = None, first: Any = None) -> 
             osc = OscServer.from_settings(engine, settings)
             osc.start()
         except OscError as e:
-            osc, warning = None, f"{e} (is `groovebridge serve` running?); OSC is off"
+            osc, warning = None, str(e)
     return engine, osc, warning
 
 
@@ -88,7 +88,7 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
     window.show()
 
     class Starter(QObject):
-        ready = pyqtSignal(object, object, str, object)
+        ready = pyqtSignal(object, object, str, object, str)  # engine, OSC server, warning, first, OSC failure
         failed = pyqtSignal(str)
 
     starter = Starter(window)
@@ -97,16 +97,16 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
     saved = window.engine_overrides()
     slots_dir = window.slots_dir()
 
-    def on_ready(engine: Any, osc: Any, warning: str, first: Any) -> None:
+    def on_ready(engine: Any, osc: Any, warning: str, first: Any, osc_failure: str) -> None:
         if closed.is_set():  # the window was closed before the engine was up
             if osc is not None:
                 osc.close()
             engine.close()
             return
         window.attach_engine(engine, owned=True, first=first)
-        window.set_osc_server(osc)
-        if warning:
-            window.show_error(warning)
+        window.set_osc_server(osc, osc_failure)
+        if warning or osc_failure:
+            window.show_error("; ".join(w for w in (warning, osc_failure and f"{osc_failure}: OSC is off") if w))
 
     starter.ready.connect(on_ready, Qt.ConnectionType.QueuedConnection)  # type: ignore[call-arg]  # PyQt6 stub lacks connect's type
     starter.failed.connect(lambda msg: window.show_error(f"the engine could not start: {msg}"))
@@ -120,7 +120,7 @@ def launch(args: argparse.Namespace, model_loader: Any = None) -> Any:
             text = str(e).strip()
             starter.failed.emit(text.splitlines()[0] if text else type(e).__name__)
             return
-        starter.ready.emit(engine, osc, "; ".join(w for w in (warning, osc_warning) if w), first)
+        starter.ready.emit(engine, osc, warning, first, osc_warning)
 
     def begin() -> None:  # GUI thread, first thing in the event loop: the first pattern, then the engine
         from gui.first_pattern import first_pattern

@@ -31,6 +31,7 @@ from gui.export import DraggableThumb
 from gui.first_pattern import FirstPattern
 from gui.saved_ports import wanted_port
 from gui.settings_store import SettingsStore
+from gui.status_parts import osc_off_text
 from gui.widgets.attributes_panel import AttributesPanel
 from gui.widgets.follow_box import FollowBox
 from gui.widgets.generate_panel import GeneratePanel
@@ -259,10 +260,11 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             if snap is not None:
                 self.slots.on_variations(snap)
 
-    def set_osc_server(self, server: Any) -> None:
+    def set_osc_server(self, server: Any, failure: str = "") -> None:
+        """``failure``: why the server could not start (said in the MIDI & OSC tab, with what to do)."""
         self.osc_server = server
         if server is None:
-            self.io_panel.osc_status.setText("OSC is off")
+            self.io_panel.osc_status.setText(osc_off_text(failure) if failure else "OSC is off")
         else:
             host, port = server.address
             out = f", sending to {server.out_host}:{server.out_port}" if server.out_port else ""
@@ -288,6 +290,7 @@ class MainWindow(WindowExportMixin, WindowExtrasMixin, QMainWindow):
             server.start()
         except OscError as e:
             self.show_error(str(e))
+            self.set_osc_server(None, str(e))
             return False
         self.set_osc_server(server)
         return True

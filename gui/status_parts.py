@@ -44,3 +44,14 @@ def notice_text(payload: Any) -> str:
         payload = payload.get("message", "")
     text = str(payload or "").strip()
     return text.splitlines()[0] if text else ""
+
+
+def osc_off_text(error: str) -> str:
+    """Why OSC is off, and what to do, for the MIDI & OSC tab (``error``: the OscError's line,
+    "cannot listen for OSC on 127.0.0.1:9000: Address already in use")."""
+    error = error.strip().rstrip(".")
+    if "in use" in error.lower():
+        where = error.split(" on ", 1)[-1].split(": ", 1)[0] if " on " in error else "the port"
+        return (f"OSC is off: {where} is in use by another program (another GrooveBridge window, or "
+                "`groovebridge serve`?). Choose another port above and press Apply, or quit the other one.")
+    return f"OSC is off: {error}. Check the host and port above and press Apply."

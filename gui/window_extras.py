@@ -240,7 +240,18 @@ class WindowExtrasMixin(_Base):
         if not path.is_file():
             self.show_error(f"{path} is not there (a copy without its docs?)")
             return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            return True
+        # No desktop launcher (a bare window manager, a container): say where the file is, in
+        # text that can be selected and copied, instead of nothing at all.
+        box = QMessageBox(QMessageBox.Icon.Information, f"Open {path.name}",
+                          f"No program to open {path.name} was found on this desktop.\n\n"
+                          f"The file is here (select and copy the path):\n{path}", parent=self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                    | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        box.open()  # not modal for the app: the musician can keep playing
+        self.doc_box = box
+        return False
 
     def about_text(self) -> str:
         return (

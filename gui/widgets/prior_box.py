@@ -10,6 +10,7 @@ child's one-line error. ``prior.safetensors`` + ``prior.json`` land beside the w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PyQt6.QtCore import pyqtSignal
@@ -20,6 +21,26 @@ from gui.job_text import readable
 
 PREFIX = "groovebridge fit-prior: "
 FITTING = "Fitting the sampling prior…"
+# The child's progress lines, as a musician reads them (its numbers are for the terminal):
+# "encoded 256 training windows in 2.1 s", "  256 components: train log-lik …", "class
+# calibration (hit-logit bias [0.12, -0.3, …]) in 0.4 s", "attribute directions scaled by […] …".
+STAGES = (
+    (re.compile(r"^encoded (\d+) training windows"), "step 1 of 4: read {0} training windows"),
+    (re.compile(r"^\s*(\d+) components:"), "step 2 of 4: fitted {0} components"),
+    (re.compile(r"^class calibration"), "step 3 of 4: balanced the drum classes"),
+    (re.compile(r"^attribute directions"), "step 4 of 4: scaled the attribute directions"),
+)
+
+
+def progress_text(line: str) -> str:
+    """A fit-prior progress line as one short human line (no raw lists of floats)."""
+    for pattern, text in STAGES:
+        m = pattern.match(line)
+        if m:
+            return f"{FITTING} {text.format(*m.groups())}"
+    line = re.sub(r"\s*[\[(][^\])]*[\])]", "", line)  # lists and parentheses of numbers
+    line = re.sub(r"(\d+\.\d)\d+", r"\1", line)  # 0.9100000262260437 -> 0.9
+    return f"{FITTING} {line.strip()[:100]}"
 
 
 class PriorBox(QWidget):
@@ -88,7 +109,7 @@ class PriorBox(QWidget):
         if line.startswith("wrote "):
             self._written = line
         if not line.startswith(PREFIX):  # the error line is shown when the job ends
-            self.status_label.setText(f"{FITTING} {line[-120:]}")
+            self.status_label.setText(progress_text(line))
 
     def _on_finished(self, ok: bool, message: str) -> None:
         self.cancel_button.setEnabled(False)

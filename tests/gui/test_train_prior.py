@@ -133,3 +133,29 @@ def test_fit_prior_needs_a_checkpoint_and_a_dataset(window, tmp_path):
     panel.prior_box.start(["--run_dir", str(tmp_path)], "")
     assert not panel.prior_job.is_running()
     assert "no dataset" in panel.last_error
+
+
+def test_prior_progress_reads_as_steps_not_raw_floats(window, qtbot, small_dataset, tmp_path):
+    """Trial B5: the label showed the child's raw lines ("Fitting the sampling prior…
+    29447746, 0.9100000262260437, ..."). A real fit-prior child; every text the label shows."""
+    import re
+
+    panel = window.train_panel
+    window.tabs.setCurrentWidget(panel)
+    ckpt = _tiny_run(tmp_path / "run")
+    box = panel.prior_box
+    box.extra_args = PRIOR_ARGS
+    lines: list[str] = []
+    shown: list[str] = []
+    box.prior_job.outputLine.connect(lambda line: (lines.append(line), shown.append(box.status_label.text())))
+    assert box.start(["--checkpoint_file", str(ckpt)], str(small_dataset))
+    qtbot.waitUntil(lambda: not box.is_running(), timeout=180000)
+    assert box.last_message.startswith("Sampling prior fitted"), (box.last_message, lines)
+    assert any(re.search(r"\d\.\d{5,}", line) or "[" in line for line in lines), lines  # the child's own text
+    progress = [t for t in shown if t.startswith("Fitting")]
+    assert progress, shown
+    for text in progress:
+        assert not re.search(r"\d\.\d{3,}", text) and "[" not in text, text
+        assert len(text) <= 130, text
+    assert any("read" in t and "training windows" in t for t in progress), progress
+    assert any("attribute directions" in t for t in progress), progress

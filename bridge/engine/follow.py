@@ -19,7 +19,8 @@ swap. If it is not handed to the player before that bar is queued (the player qu
 ``EARLY_BEATS`` plus its guard time and the latency before it), it is skipped, never played
 late, and counted in ``follow_late``; a trigger that finds the previous job unfinished counts
 that one late and replaces it (the worker keeps one waiting "follow" job at most). A silent
-window or amount 0 keeps the pattern. The latent of each follow result is cached by the
+window, one that ends in silence (the player stopped: ``played_part``) or amount 0 keeps the
+pattern; bars before the player started are left out of the window. The latent of each follow result is cached by the
 generation worker (``GenerationWorker.latents``), so the next bar encodes the played window only.
 """
 
@@ -41,12 +42,52 @@ from bridge.engine.capture import CaptureBuffer
 from bridge.engine.context import EngineContext
 from bridge.engine.generation import GenerationWorker
 from bridge.engine.patterns import Patterns
-from models.groove import BEATS_PER_BAR, EARLY_BEATS, Groove
+from models.groove import BEATS_PER_BAR, EARLY_BEATS, STEPS_PER_BAR, Groove
 from models.latent import slerp
 from models.protocols import GrooveModelLike
 
 FOLLOW_SEED = 4321  # one seed for every follow decode: the pattern moves, it does not reshuffle
 HANDOFF_SEC = 0.03  # control thread -> scheduler thread hand-over allowance before a bar is queued
+HALF_BAR_STEPS = STEPS_PER_BAR // 2  # a silence up to this long is part of playing, however dense
+CONTEXT_BARS = 4  # the bars read for the player's own longest gap (a 1-bar window is too short)
+
+
+def onset_steps(groove: Groove) -> np.ndarray:
+    """The steps where anything was played."""
+    return np.flatnonzero(groove.hits.any(axis=1))
+
+
+def longest_gap(groove: Groove) -> int:
+    """The longest gap in steps between two onsets (0 with fewer than two): how sparse this
+    player plays, so that a whole note a bar is not taken for a stop."""
+    steps = onset_steps(groove)
+    return int(np.diff(steps).max()) if len(steps) > 1 else 0
+
+
+def played_part(window: Groove, gap_steps: int) -> Groove | None:
+    """The part of a follow window the player was playing, or None to keep the pattern.
+
+    A musician who stops expects the pattern to stay; one who starts, that it follows what is
+    played once whole bars of it are in. So with ``limit`` = the longer of half a bar and the
+    player's own longest gap (``gap_steps``): a window that ends in a silence longer than the
+    limit is a stop (None: the old code followed such half-silent windows, and the pattern
+    thinned bar by bar after the player stopped); bars before the first onset, and the bar of the
+    first onset if it starts more than the limit late, are left out (a start: only the whole
+    bars played are followed, repeated to 4 bars by ``repeat_to``)."""
+    steps = onset_steps(window)
+    if len(steps) == 0:
+        return None
+    limit = max(HALF_BAR_STEPS, int(gap_steps))
+    if window.num_steps - 1 - int(steps[-1]) > limit:
+        return None
+    first = int(steps[0])
+    start_bar = first // STEPS_PER_BAR + (1 if first % STEPS_PER_BAR > limit else 0)
+    if start_bar == 0:
+        return window
+    start = start_bar * STEPS_PER_BAR
+    if start >= window.num_steps:
+        return None
+    return Groove(window.hits[start:], window.velocities[start:], window.offsets[start:], window.bpm)
 
 
 def repeat_to(groove: Groove, num_steps: int) -> Groove:
@@ -154,9 +195,12 @@ class Follow:
             self._count_late()
         n = snap.follow_bars
         window = self._buffer.window(line_beat - n * BEATS_PER_BAR, n, bpm=clock.bpm)
-        if window.num_hits == 0 or snap.follow_amount <= 0.0:
-            return  # silence (or amount 0) keeps the pattern
-        played = repeat_to(window, ctx.num_steps())
+        context = window if n >= CONTEXT_BARS else self._buffer.window(
+            line_beat - CONTEXT_BARS * BEATS_PER_BAR, CONTEXT_BARS, bpm=clock.bpm)
+        part = played_part(window, longest_gap(context))
+        if part is None or snap.follow_amount <= 0.0:
+            return  # silence, a stop (the window ends silent) or amount 0 keeps the pattern
+        played = repeat_to(part, ctx.num_steps())
         self._token += 1
         token = self._token
         self._inflight = token

@@ -39,6 +39,7 @@ from gui.engine_adapter import EngineAdapter
 from gui.job_text import fmt_duration, readable
 from gui.widgets.preprocess_box import PreprocessBox, path_row
 from gui.widgets.prior_box import PriorBox
+from gui.widgets.train_points import add_rows, final_train_point
 from models import progress
 from models.train.run_folder import read_checkpoints
 
@@ -220,12 +221,12 @@ class TrainPanel(QWidget):
         box = QGroupBox("Checkpoints")
         lay = QVBoxLayout(box)
         self.ckpt_table = QTableWidget(0, 3)
-        self.ckpt_table.setHorizontalHeaderLabels(["step", "validation loss", ""])
+        self.ckpt_table.setHorizontalHeaderLabels(["step", "validation loss", "best · prior"])
         self.ckpt_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)  # type: ignore[union-attr]
         self.ckpt_table.verticalHeader().setVisible(False)  # type: ignore[union-attr]
         self.ckpt_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.ckpt_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.ckpt_table.setToolTip("Checkpoints of this run; the best validation loss is marked")
+        self.ckpt_table.setToolTip("Checkpoints of this run: the best validation loss is marked, and those whose sampling prior is fitted")
         self.ckpt_table.itemSelectionChanged.connect(self._update_buttons)
         lay.addWidget(self.ckpt_table)
         self.use_button = QPushButton("Use this model")
@@ -306,18 +307,14 @@ class TrainPanel(QWidget):
             self.log.setText(str(p["message"])[-160:])
         if p.get("event") in ("checkpoint", "validation", "done", "stopped"):
             self.refresh_checkpoints()
+        end = final_train_point(p, self.train_x)  # stopped between two logged steps: its last step
+        if end is not None:
+            self.train_x.append(end[0])
+            self.train_y.append(end[1])
+            self._redraw()
 
     def _on_rows(self, rows: list) -> None:
-        for r in rows:
-            step, loss = r.get("step"), r.get("loss")
-            if step is None or loss is None:
-                continue
-            if r.get("split") == "validation":
-                self.val_x.append(step)
-                self.val_y.append(loss)
-            else:
-                self.train_x.append(step)
-                self.train_y.append(loss)
+        add_rows(rows, self.train_x, self.train_y, self.val_x, self.val_y)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -348,7 +345,7 @@ class TrainPanel(QWidget):
             items = [
                 QTableWidgetItem(str(c["step"])),
                 QTableWidgetItem("–" if c["val_loss"] is None else f"{c['val_loss']:.4f}"),
-                QTableWidgetItem(" · ".join(t for t, on in (("★ best", c["best"]), ("prior", c["prior"])) if on)),
+                QTableWidgetItem(" · ".join(t for t, on in (("★ best", c["best"]), ("prior fitted", c["prior"])) if on)),
             ]
             items[0].setData(Qt.ItemDataRole.UserRole, c["path"])
             for j, it in enumerate(items):

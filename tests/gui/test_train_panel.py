@@ -133,6 +133,9 @@ def test_stop_then_resume_continues_the_run(window, qtbot, small_dataset):
     assert panel.ckpt_table.rowCount() >= 1
     stopped_at = int(panel.ckpt_table.item(0, 0).text())
     assert 20 <= stopped_at < 100_000
+    # The curve reaches the step it stopped at (trial B6: rows are logged every 10 steps, and a
+    # Stop at 37 left it at 30; the final step's loss comes from the run's progress record).
+    assert panel.train_x[-1] == stopped_at and panel.train_x == sorted(panel.train_x), panel.train_x[-5:]
     assert panel.resume_button.isEnabled()
     points = len(panel.train_x)
     panel.steps_spin.setValue(stopped_at + 10)
@@ -192,3 +195,46 @@ def test_use_this_model_is_greyed_with_the_reason_until_there_is_a_checkpoint(wi
     assert middle_colour(use) == middle_colour(start)
     qtbot.mouseClick(use, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "ckpt-00000005" in str(window.adapter.engine.snapshot().model_name), timeout=20000)
+
+
+def test_preprocess_report_lists_each_skipped_file_and_warns_without_validation(window, qtbot, tmp_path, gmd_files):
+    """Trial B6: "4 of 5 files read · windows: 256 train, 0 validation, 0 test" said nothing of
+    the missing validation split, and the skip table gave counts, not the files (the README says
+    every skipped file is listed with its reason). The real Preprocess button and child process."""
+    import mido
+
+    from models.data.dataset import hash_split
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    kept = [f for f in gmd_files if hash_split(f.name, (0.8, 0.1, 0.1)) == "train"][:2]
+    assert len(kept) == 2
+    for f in kept:
+        (folder / f.name).symlink_to(f)
+    (folder / "broken.mid").write_bytes(b"MThd not really")
+    short = mido.MidiFile(ticks_per_beat=480)  # one beat of drums: fewer bars than a window
+    track = mido.MidiTrack([mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
+                            mido.Message("note_off", channel=9, note=36, velocity=0, time=480)])
+    short.tracks.append(track)
+    short.save(folder / "one_beat.mid")
+
+    panel = window.train_panel
+    window.tabs.setCurrentWidget(panel)
+    panel.folder_edit.setText(str(folder))
+    panel.drum_map.setCurrentText("roland")
+    panel.preprocess_workers = 1
+    qtbot.mouseClick(panel.preprocess_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.preprocess_job.is_running() and panel.dataset_edit.text() != "", timeout=60000)
+    report = panel.report_label.text()
+    assert "3 of 4 files read" in report and "0 validation" in report, report
+    assert "no validation windows" in report and "validation loss" in panel.report_label.toolTip(), report
+    table = panel.skip_table
+    assert table.horizontalHeaderItem(1).text() == "file"
+    rows = {table.item(i, 1).text(): table.item(i, 0).text() for i in range(table.rowCount())}
+    assert rows == {"broken.mid": "corrupt", "one_beat.mid": "too short"}, rows
+    assert table.item(0, 0).toolTip().startswith(table.item(0, 1).text())
+
+
+def test_checkpoint_columns_are_labelled(window):
+    headers = [window.train_panel.ckpt_table.horizontalHeaderItem(i).text() for i in range(3)]
+    assert all(headers) and "prior" in headers[2], headers

@@ -139,8 +139,10 @@ def test_train_tab_with_a_report_and_a_finished_run_keeps_its_form_apart(window,
     tp = window.train_panel
     window.tabs.setCurrentWidget(tp)
     fit(window, width, height)
-    tp.report_label.setText("24 of 26 files read · windows: 187 train, 0 validation, 51 test")
-    tp.skip_table.setRowCount(2)
+    tp.data_box.show_report({  # with the no-validation warning and two skipped files
+        "files_found": 26, "files_read": 24, "windows_per_split": {"train": 187, "validation": 0, "test": 51},
+        "skipped_files": [["a/broken.mid", "corrupt", "not a MIDI file"], ["b/x.mid", "too_short", "1 bar"]]})
+    assert "no validation windows" in tp.report_label.text() and tp.skip_table.rowCount() == 2
     tp.log.setText("training finished: 60 steps, checkpoint ckpt-00000060 written, validation 169.70")
     tp.train_bar.setRange(0, 60)
     tp.train_bar.setValue(60)

@@ -30,6 +30,7 @@ from typing import Any
 from bridge.osc.control import Address, OscControl
 from bridge.osc.echo import EVENT_GROUPS, Message, group_messages, note_message, slip_message
 from bridge.osc.intake import Intake, quiet_gate
+from bridge.osc.settings_echo import settings_echo
 from bridge.osc.table import PREFIX, STATE_GROUPS
 from bridge.osc.wire import encode_message
 
@@ -63,6 +64,7 @@ class OscServer:
         self._unsubscribe: Any = None
         self._gate: Any = lambda: None
         self._quiet = True
+        self._echoed_attributes: dict[str, float] = {}  # the attribute values last echoed
 
     @classmethod
     def from_settings(cls, engine: Any, settings: Any) -> OscServer:
@@ -135,6 +137,7 @@ class OscServer:
         while True:
             item = self._events.get()
             groups: list[str] = []
+            fields: set[str] = set()  # the settings changed in this burst (echoed alone)
             done = False
             while item is not None:
                 event, payload = item
@@ -150,6 +153,8 @@ class OscServer:
                 elif event == "notice":  # good news or information, one line (not an error)
                     if self.out_port:
                         self.send((PREFIX + "/notice", [str(payload)]))
+                elif event == "settings" and isinstance(payload, dict) and payload:
+                    fields.update(str(k) for k in payload)
                 elif event not in ("note", "sync_slip"):
                     for g in EVENT_GROUPS.get(event, STATE_GROUPS):
                         if g not in groups:
@@ -160,13 +165,21 @@ class OscServer:
                     break
             else:
                 done = True
-            if groups and self.out_port:  # no output target: nothing to echo
+            if (groups or fields) and self.out_port:  # no output target: nothing to echo
                 self._gate()
                 try:
                     snap = self.engine.snapshot()
+                    changed = settings_echo(fields, snap, self._echoed_attributes, group_messages) if fields else []
+                    if changed is None:  # a setting without its own addresses: the full echo
+                        groups += [g for g in EVENT_GROUPS["settings"] if g not in groups]
+                        changed = []
+                    if "attributes" in groups:
+                        self._echoed_attributes = {k: float(v) for k, v in (snap.attributes or {}).items()}
                     for g in groups:
                         for msg in group_messages(g, snap):
                             self.send(msg)
+                    for msg in changed:
+                        self.send(msg)
                 except Exception as e:  # noqa: BLE001 - output must keep running
                     self.control.warn.warn("echo", f"echo failed: {type(e).__name__}: {e}")
             if done:

@@ -299,11 +299,15 @@ def test_osc_model_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     data = tmp_path / "data"
     monkeypatch.setenv("GROOVEBRIDGE_MODELS_DIR", str(models))
     monkeypatch.setenv("GROOVEBRIDGE_DATA_DIR", str(data))
+    for found in (models / "my-import", data / "runs" / "r1", models / "~"):
+        found.mkdir(parents=True)
+        (found / "model.safetensors").write_bytes(b"")
     assert osc_model("default") == "default" and osc_model("humanize") == "humanize"
     assert osc_model("my-import") == str(models / "my-import")  # never a folder in the cwd
     assert osc_model(str(data / "runs" / "r1")) == str(data / "runs" / "r1")
     assert osc_model("~") == str(models / "~")  # a plain name, not the home folder
-    for bad in ("/etc", "../models/x", str(tmp_path / "elsewhere"), str(models / ".." / "x"), "./x", "~/x"):
+    for bad in ("/etc", "../models/x", str(tmp_path / "elsewhere"), str(models / ".." / "x"), "./x", "~/x",
+                "nope", str(data / "runs" / "missing")):  # (the last two: inside, but no model there)
         with pytest.raises(OscPathError):
             osc_model(bad)
     r = Rig(tmp_path / "exports")

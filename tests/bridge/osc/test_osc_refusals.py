@@ -98,3 +98,53 @@ def test_sync_health_lost_sends_an_unknown_phase_error_not_a_made_up_number() ->
     assert group_messages("sync_health", lost) == [(P + "/sync/health", ["lost", -1.0])]  # was 1000.0
     locked = EngineSnapshot(sync_health={"state": "locked", "phase_error_ms": 0.4, "source": "midi", "detail": ""})
     assert group_messages("sync_health", locked) == [(P + "/sync/health", ["locked", 0.4])]
+
+
+def _echoes_of(rx: Receiver, port: int, address: str, value: Any) -> list[tuple[str, list[Any]]]:
+    rx.messages.clear()
+    rx.send(port, P + address, value)
+    wait_for(lambda: rx.of(P + address), what=f"the echo of {address}")
+    time.sleep(0.3)  # anything else it echoes has arrived by now
+    return list(rx.messages)
+
+
+@pytest.mark.parametrize(("address", "value", "expect"), [
+    ("/temperature", 0.8, {"/temperature", "/temperature/norm"}),
+    ("/latency", 12.0, {"/latency"}),
+    ("/clock/out", 1, {"/clock/out"}),
+    ("/variations/count", 6, {"/variations/count"}),
+    ("/follow/amount", 0.3, {"/follow/amount", "/follow/amount/norm"}),
+    ("/follow/every", 2, {"/follow/every"}),
+])
+def test_one_setting_change_echoes_only_its_own_addresses(live, address, value, expect) -> None:
+    _engine, server, rx = live
+    got = _echoes_of(rx, server.address[1], address, value)
+    assert {a for a, _ in got} == {P + a for a in expect}, [a for a, _ in got]  # old code: ~37 (8 for follow)
+    assert len(got) == len(expect)
+
+
+def test_an_attribute_change_echoes_the_attributes_that_moved_only() -> None:
+    from bridge.engine.snapshot import EngineSnapshot
+    from bridge.osc.echo import group_messages
+    from bridge.osc.settings_echo import settings_echo
+
+    echoed: dict[str, float] = {}
+    first = settings_echo({"attributes"}, EngineSnapshot(), echoed, group_messages)
+    assert first is not None and len(first) == 14  # nothing echoed before: all seven, value + fader
+    snap = EngineSnapshot(attributes=dict(EngineSnapshot().attributes, swing=1.0))
+    moved = settings_echo({"attributes"}, snap, echoed, group_messages)
+    assert moved == [(P + "/attribute/swing", [1.0]), (P + "/attribute/swing/norm", [0.75])]
+    assert settings_echo({"attributes"}, snap, echoed, group_messages) == []  # nothing moved
+    assert settings_echo({"a_new_setting"}, snap, echoed, group_messages) is None  # unknown: the full echo
+
+
+def test_a_fader_flood_echoes_two_messages_per_value_at_most(live) -> None:
+    _engine, server, rx = live
+    rx.messages.clear()
+    for i in range(25):  # a fader at 50 messages a second for half a second
+        rx.send(server.address[1], P + "/temperature/norm", 0.2 + i * 0.02)
+        time.sleep(0.02)
+    wait_for(lambda: rx.of(P + "/temperature"), what="echoes")
+    time.sleep(0.3)
+    assert {a for a, _ in rx.messages} == {P + "/temperature", P + "/temperature/norm"}
+    assert len(rx.messages) <= 2 * 25  # old code: ~37 per value (925)

@@ -20,6 +20,9 @@ from bridge.engine.snapshot import EngineSnapshot
 from bridge.settings import MIDI_APIS, SYNC_SOURCES, SettingsError, load_settings
 from models.inference_device import DEVICE_CHOICES
 
+NO_OUTPUT = "no audio output"  # the preview's reason when it has a kit but nothing to play through
+JACK_UP = ("JACK server is running", "JACK server is back")  # the engine's notices of a JACK server
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -102,9 +105,19 @@ def main(argv: list[str] | None = None) -> int:
 
     old_handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     errors: list[str] = []  # "! line" for an error, "line" for a notice (good news: no "! ")
-    engine.subscribe(lambda event, payload: errors.append(f"! {payload}") if event == "error"
-                     else errors.append(str(payload)) if event == "notice" else None)
+    jack_came = threading.Event()  # a JACK server started or came back: the preview may sound now
+
+    def on_event(event: str, payload: Any) -> None:
+        if event == "error":
+            errors.append(f"! {payload}")
+        elif event == "notice":
+            errors.append(str(payload))
+            if str(payload).startswith(JACK_UP):
+                jack_came.set()
+
+    engine.subscribe(on_event)
     preview: Any = None
+    retry_preview = False
     osc: Any = None
     advert: Any = None
     try:
@@ -113,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
             from bridge.audio.preview import start_preview
 
             preview, line = start_preview(engine, settings)
-            print(line if preview is not None else f"groovebridge serve: {line}",
+            print(line if preview is not None else f"groovebridge serve: {line}"
+                  + (" (tried again when a JACK server starts)" if NO_OUTPUT in line else ""),
                   file=sys.stdout if preview is not None else sys.stderr, flush=True)
+            retry_preview = preview is None and NO_OUTPUT in line
         snap = engine.snapshot()
         said_at_start = ""  # the engine's "error" event for the same line is not printed again
         if snap.last_error:
@@ -147,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
         last_key: tuple[Any, ...] = ()
         while not stop.is_set() and time.monotonic() < end:
+            if retry_preview and jack_came.is_set():  # no audio output at start: a JACK server is here now
+                jack_came.clear()
+                from bridge.audio.preview import start_preview
+
+                preview, line = start_preview(engine, settings)
+                retry_preview = preview is None and NO_OUTPUT in line
+                errors.append(line if preview is not None else f"! {line}")
             while errors:
                 line = errors.pop(0)
                 if said_at_start and line == f"! {said_at_start}":

@@ -1,7 +1,8 @@
-"""`groovebridge serve` while no JACK server runs, then when one starts (trial findings 7, 8, 32):
+"""`groovebridge serve` while no JACK server runs, then when one starts (trial findings 7, 8, 32, 6):
 libjack's own stderr lines (~5 per probe, one probe a second) stay out of the user's terminal,
-the no-server line is said once, and "JACK server is running: MIDI ports opened" is printed
-as news (no "! ", which marks problems). A real private jackd, started while serve runs."""
+the no-server line is said once, "JACK server is running: MIDI ports opened" is printed as news
+(no "! ", which marks problems), and the preview, without audio output at start, sounds through
+the new server. A real private jackd, started while serve runs."""
 
 from __future__ import annotations
 
@@ -56,3 +57,8 @@ def test_serve_without_jack_is_quiet_then_says_once_that_the_ports_opened(tiny_c
     lines = stdout.splitlines()
     assert "JACK server is running: MIDI ports opened" in lines  # news, printed as it is
     assert not [line for line in lines if line.startswith("! ") and "ports opened" in line]
+    from models.synth import find_soundfont
+
+    if find_soundfont() is not None:  # the preview had no output at start; it sounds once JACK is there
+        assert "preview sound off: no audio output" in stderr and "tried again when a JACK server starts" in stderr
+        assert [line for line in lines if line.startswith("preview sound: ") and "through jack" in line], stdout[-1500:]

@@ -3,8 +3,10 @@
 "Sound" toggles the preview (``bridge.audio.preview``: the engine's own notes, on its timing path);
 it is on by default when the MIDI output is not an external port (a lone musician with no
 DAW or synth hears the pattern at once) and remembers the user's choice. The volume fader and
-"Kit…" (any .sf2/.sf3 file) sit beside it. With no SoundFont on the system, or no audio output,
-the toggle is disabled and its tooltip says why and where to get one; "Kit…" stays usable.
+"Kit…" (any .sf2/.sf3 file) sit beside it. With no SoundFont on the system the toggle reads
+"Sound: no kit", greyed, its tooltip says where to get one; "Kit…" stays usable. With no audio
+output it reads "Sound: no audio ↻": a click opens the output again (and a JACK server that
+starts, the engine's "notice", retries by itself).
 The preview opens lazily (first time the sound is on), so a window with the sound off opens no
 audio client. Kits load on a worker thread (a 148 MB .sf2 takes 0.35 s, an .sf3 decodes for
 seconds): the window never freezes; the toggle says "loading kit…" meanwhile. A bad file is
@@ -82,6 +84,7 @@ class SoundBox(QWidget):
         self.kit_button.clicked.connect(self.choose_kit)
         lay.addWidget(self.kit_button)
         adapter.engineAttached.connect(self._on_engine)
+        adapter.engineEvent.connect(self._on_engine_event)
         self._show()
 
     # ---- state -----------------------------------------------------------------------------
@@ -102,15 +105,22 @@ class SoundBox(QWidget):
             raise SoundFontError(f"no GM SoundFont found: {WHERE_TO_GET}")
         return load_kit(found)
 
+    def no_output(self) -> bool:
+        """A kit but no audio output (no JACK server, no sound device): a click retries."""
+        return self.preview is not None and self.preview.kit is not None and not self.preview.available
+
     def _show(self) -> None:
         if self.loading:
             self.toggle.setToolTip(f"loading kit {Path(self.loading).name}…")
             return
         reason = self.reason()
-        self.toggle.setEnabled(not reason)
+        retry = bool(reason) and self.no_output()
+        self.toggle.setEnabled(not reason or retry)  # no kit: greyed ("Kit…" is beside it)
+        self.toggle.setText("Sound: no audio ↻" if retry else "Sound: no kit" if reason else "Sound")
         if reason:
             self._set_checked(False)
-            self.toggle.setToolTip(f"Sound is off: {reason}")
+            self.toggle.setToolTip(f"Sound is off: {reason}" + (
+                "\nClick to try again (after starting JACK or connecting a sound device)" if retry else ""))
             return
         if self.preview is not None:
             st = self.preview.status()
@@ -178,7 +188,8 @@ class SoundBox(QWidget):
         else:
             self._open_preview(kit)
         self.kitChanged.emit(kit.describe())
-        if self.toggle.isEnabled() and self._user_choice is not False and not self.toggle.isChecked():
+        if self.toggle.isEnabled() and not self.no_output() and self._user_choice is not False \
+                and not self.toggle.isChecked():
             self.toggle.setChecked(True)  # a kit just chosen (or found): the user wants to hear it
         self._apply(self.toggle.isChecked())
 
@@ -210,8 +221,32 @@ class SoundBox(QWidget):
         self._show()
 
     def _on_toggled(self, on: bool) -> None:
+        if on and self.no_output():  # "Sound: no audio ↻" clicked: open the output again
+            self.retry_output()
+            return
         self._user_choice = on
         self._apply(on)
+
+    def retry_output(self) -> bool:
+        """Re-create the preview with the kit it has (its audio output is opened anew): after a
+        JACK server started, or a sound device came. True when it sounds now."""
+        preview = self.preview
+        if preview is None or preview.kit is None:
+            return False
+        kit = preview.kit
+        self.close_preview()
+        self._open_preview(kit)
+        ok = self.preview is not None and self.preview.available
+        if ok and self._user_choice is not False:
+            self._user_choice = True
+            self._set_checked(True)
+        self._apply(ok and self.toggle.isChecked())
+        return ok
+
+    def _on_engine_event(self, event: str, payload: Any) -> None:
+        """A JACK server started (the engine's "notice"): the sound retries its output by itself."""
+        if event == "notice" and "JACK server" in str(payload) and self.no_output() and self._user_choice is not False:
+            self.retry_output()
 
     def _on_volume(self, value: int) -> None:
         if self.preview is not None:

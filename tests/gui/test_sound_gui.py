@@ -101,7 +101,8 @@ def test_toggle_disabled_with_the_reason_when_no_soundfont(qtbot, soundfont, no_
     qtbot.waitUntil(lambda: not sound.loading, timeout=10000)
     assert sound.kit().path == soundfont.resolve() or sound.kit().path == soundfont
     assert "SoundFont" not in sound.reason()
-    assert sound.toggle.isEnabled() == (sound.reason() == "")
+    assert sound.toggle.isEnabled()  # on, or "Sound: no audio ↻" (a click retries the output)
+    assert ("no audio" in sound.toggle.text()) == (sound.reason() != "")
 
 
 @pytest.mark.jack
@@ -278,3 +279,56 @@ def test_the_users_sound_choice_and_volume_are_remembered(qtbot, null_midi_engin
     qtbot.wait(300)
     assert not win2.transport.sound.toggle.isChecked() and win2.transport.sound.volume.value() == 30
     assert win2.transport.sound.preview is None  # sound off: no audio client opened
+
+
+def _jack_later(monkeypatch):
+    """A JACK server name nobody runs yet (started by the test while the app runs)."""
+    import os
+    import shutil
+
+    if shutil.which("jackd") is None:
+        pytest.skip("needs jackd")
+    name = f"gb-sound-later-{os.getpid()}"
+    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
+    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
+    return name
+
+
+@pytest.mark.jack
+@pytest.mark.parametrize("how", ["click", "jack-notice"])
+def test_no_audio_says_so_on_the_control_and_retries_when_jack_starts(qtbot, model_loader, soundfont, monkeypatch, how):
+    """Trial B11: with no audio output the Sound control was greyed, the reason only in a
+    tooltip, and it stayed grey after JACK started until a restart."""
+    import os
+
+    from jack_helpers import _start
+
+    name = _jack_later(monkeypatch)
+    midi = {"midi": _NullMidi()} if how == "click" else {}
+    eng = Engine(Settings(osc_enabled=False, preview_audio="jack", midi_api="jack"), model_loader=model_loader, **midi)
+    eng.start()
+    jackd = None
+    try:
+        win = open_window(qtbot, eng)
+        sound = win.transport.sound
+        qtbot.waitUntil(lambda: sound.preview is not None and not sound.loading, timeout=20000)
+        assert not sound.preview.available and sound.reason()
+        assert sound.toggle.text() == "Sound: no audio ↻" and sound.toggle.isVisible()
+        assert sound.toggle.isEnabled() and not sound.toggle.isChecked()
+        assert "Click to try again" in sound.toggle.toolTip()
+        jackd = _start(name, 256, False, dict(os.environ))
+        if jackd is None:
+            pytest.skip("jackd did not start")
+        if how == "click":
+            qtbot.wait(500)
+            sound.toggle.click()
+        qtbot.waitUntil(lambda: sound.preview is not None and sound.preview.available, timeout=20000)
+        qtbot.waitUntil(lambda: sound.toggle.isChecked(), timeout=5000)
+        assert sound.toggle.text() == "Sound" and sound.preview.enabled
+        assert sound.preview.status().backend == "jack"
+        win.close()
+    finally:
+        eng.close()
+        if jackd is not None:
+            jackd.terminate()
+            jackd.wait(10)

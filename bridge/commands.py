@@ -40,6 +40,7 @@ EVENTS = (
     "mute",
     "settings",
     "error",
+    "notice",  # one str: good news or information (a JACK server or port is back), not an error
     "note",
     "capture",
     "ports",

@@ -102,9 +102,9 @@ def test_every_event_the_engine_emits_is_named_once():
     emitted |= set(re.findall(r"""emit\(\s*["']([a-z_]+)["']""", (BRIDGE / "clock" / "health.py").read_text()))
     assert emitted, "no _emit calls found: the scan is broken"
     assert emitted <= set(commands.EVENTS), emitted - set(commands.EVENTS)
-    # OSC echoes every state event; note and sync_slip go out as messages of their own
+    # OSC echoes every state event; note, sync_slip and notice go out as messages of their own
     assert set(EVENT_GROUPS) <= set(commands.EVENTS)
-    assert set(commands.EVENTS) - set(EVENT_GROUPS) == {"note", "sync_slip"}
+    assert set(commands.EVENTS) - set(EVENT_GROUPS) == {"note", "sync_slip", "notice"}
 
 
 def test_the_typed_command_list_matches_the_engine():

@@ -184,6 +184,14 @@ class WindowExtrasMixin(_Base):
         """The documented minimum (README: down to 900x600): below it the bars would scroll."""
         self.setMinimumSize(*MIN_SIZE)
 
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        """Sized below the minimum from outside (an X server without a window manager, which
+        does not read the size hints; xdotool): the window takes its minimum back."""
+        super().resizeEvent(event)  # type: ignore[misc]
+        w, h = max(self.width(), MIN_SIZE[0]), max(self.height(), MIN_SIZE[1])
+        if (w, h) != (self.width(), self.height()):
+            QTimer.singleShot(0, lambda: self.resize(max(self.width(), MIN_SIZE[0]), max(self.height(), MIN_SIZE[1])))
+
     def _remember_load_dir(self, _slot: str, path: str) -> None:
         """Both slots' Load dialogs open where the last file came from (kept between launches)."""
         folder = str(Path(path).parent)

@@ -105,6 +105,10 @@ def jack_port_names(client_name: str = CLIENT_NAME) -> tuple[str, str]:
 def list_ports(api: int) -> tuple[list[str], list[str]]:
     """(input port names, output port names) as other clients see them."""
     rtmidi = _rtmidi()
+    if api == rtmidi.API_UNIX_JACK:
+        from bridge.midi.jack_quiet import quiet_libjack
+
+        quiet_libjack()  # a probe with no server running: libjack's lines to the debug log
     try:
         mi = rtmidi.MidiIn(api, name=CLIENT_NAME + " probe")
         mo = rtmidi.MidiOut(api, name=CLIENT_NAME + " probe")

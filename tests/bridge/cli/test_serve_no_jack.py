@@ -62,3 +62,16 @@ def test_serve_without_jack_is_quiet_then_says_once_that_the_ports_opened(tiny_c
     if find_soundfont() is not None:  # the preview had no output at start; it sounds once JACK is there
         assert "preview sound off: no audio output" in stderr and "tried again when a JACK server starts" in stderr
         assert [line for line in lines if line.startswith("preview sound: ") and "through jack" in line], stdout[-1500:]
+
+
+def test_ports_without_jack_says_one_line(tmp_path: Path) -> None:
+    rtmidi = pytest.importorskip("rtmidi")
+    if rtmidi.API_UNIX_JACK not in rtmidi.get_compiled_api():
+        pytest.skip("python-rtmidi was built without JACK")
+    env = dict(os.environ, JACK_DEFAULT_SERVER=f"gbquiet-ports-{os.getpid()}", JACK_NO_START_SERVER="1",
+               PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "groovebridge.cli", "ports", "--api", "jack"], capture_output=True,
+                          text=True, cwd=tmp_path, env=env, timeout=60)
+    assert proc.returncode == 1
+    # python-rtmidi's own libjack printed 5 lines before ours (old code)
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "does not answer" in proc.stderr, proc.stderr

@@ -25,6 +25,7 @@ from __future__ import annotations
 import queue
 import socket
 import threading
+import time
 from typing import Any
 
 from bridge.osc.control import Address, OscControl
@@ -33,6 +34,8 @@ from bridge.osc.intake import Intake, quiet_gate
 from bridge.osc.settings_echo import settings_echo
 from bridge.osc.table import PREFIX, STATE_GROUPS
 from bridge.osc.wire import encode_message
+
+REFUSALS_PER_SEC = 20  # refused values answered on /error per second, at most
 
 
 class OscError(RuntimeError):
@@ -54,7 +57,8 @@ class OscServer:
         self.replies_to_target = replies_to_target  # answer queries at out_host:out_port
         self.host, self.port = host, port
         self.out_host, self.out_port = out_host, out_port
-        self.control = OscControl(engine, on_refused=lambda text: self._events.put(("refused", text)))
+        self.control = OscControl(engine, on_refused=self._refused)
+        self._refusals = (0.0, 0)  # (start of the current second, refusals answered in it)
         self.sent = 0
         self.bad_packets = 0
         self._sock: socket.socket | None = None
@@ -113,6 +117,17 @@ class OscServer:
         self.bad_packets += 1
         where = f"{sender[0]}:{sender[1]}" if isinstance(sender, tuple) else str(sender)
         self.control.warn.warn("packet", f"{why} from {where} ignored")
+
+    def _refused(self, text: str) -> None:
+        """A refused value: one line on /error (at most ``REFUSALS_PER_SEC`` a second, so a flood
+        of bad values does not double the traffic; each is still logged, rate-limited)."""
+        now = time.monotonic()
+        start, count = self._refusals
+        if now - start >= 1.0:
+            start, count = now, 0
+        if count < REFUSALS_PER_SEC:
+            self._events.put(("refused", text))
+        self._refusals = (start, count + 1)
 
     def _reply(self, message: Message, dest: Address | None) -> None:
         self.send(message, None if self.replies_to_target else dest)

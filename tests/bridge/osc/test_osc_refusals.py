@@ -148,3 +148,13 @@ def test_a_fader_flood_echoes_two_messages_per_value_at_most(live) -> None:
     time.sleep(0.3)
     assert {a for a, _ in rx.messages} == {P + "/temperature", P + "/temperature/norm"}
     assert len(rx.messages) <= 2 * 25  # old code: ~37 per value (925)
+
+
+def test_a_flood_of_refused_values_gets_twenty_error_lines_a_second_at_most(live) -> None:
+    _engine, server, rx = live
+    for i in range(200):
+        rx.send(server.address[1], P + "/tempo", 500.0 + i)
+    wait_for(lambda: rx.of(P + "/error"), what="/error")
+    time.sleep(0.3)
+    assert 1 <= len(rx.of(P + "/error")) <= 20 * 2  # (the burst may straddle a second)
+    assert server.control.rejected == 200

@@ -151,11 +151,9 @@ def resolve_kit(soundfont: str | None) -> Kit:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="groovebridge render",
-        description="Render a drum MIDI file's groove through a GM SoundFont drum kit to a WAV file.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    from models.cli.common import make_parser
+
+    p = make_parser("groovebridge render", "Render a drum MIDI file's groove through a GM SoundFont drum kit to a WAV file.")
     p.add_argument("--input_midi_1", required=True, metavar="X.mid", help="the groove (a drum MIDI file)")
     p.add_argument("--output", required=True, metavar="X.wav", help="the WAV file to write (48 kHz, 16-bit stereo)")
     p.add_argument("--loops", type=int, default=1, help="how many times the groove plays")
@@ -186,7 +184,11 @@ def main(argv: list[str] | None = None) -> int:
         result = render_groove(read.groove, kit, loops=args.loops, bpm=args.bpm or read.bpm,
                                volume=args.volume, tail=args.tail)
         write_wav(out, result.audio, result.sample_rate)
-    except (MidiFileError, SoundFontError, ValueError) as e:
+    except MidiFileError as e:  # name the file, as generate does
+        named = str(args.input_midi_1) in str(e)  # ("file not found: PATH" names it already)
+        print(f"groovebridge render: {e if named else f'{args.input_midi_1}: {e}'}", file=sys.stderr)
+        return 2
+    except (SoundFontError, ValueError) as e:
         print(f"groovebridge render: {e}", file=sys.stderr)
         return 2
     except OSError as e:

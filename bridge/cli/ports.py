@@ -7,7 +7,6 @@ server runs (real-time or not, synchronous or not) with a warning where it can d
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from bridge.midi.ports import (
@@ -23,11 +22,9 @@ from bridge.settings import MIDI_APIS, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="groovebridge ports",
-        description="List MIDI APIs and ports (the names `--input/--output` and settings accept).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    from models.cli.common import make_parser
+
+    p = make_parser("groovebridge ports", "List MIDI APIs and ports (the names `--input/--output` and settings accept).")
     p.add_argument("--api", choices=MIDI_APIS, help="API to list (default: the settings' midi_api)")
     p.add_argument("--settings", metavar="FILE.toml", help="settings file (TOML)")
     args = p.parse_args(argv)

@@ -25,26 +25,28 @@ JACK_UP = ("JACK server is running", "JACK server is back")  # the engine's noti
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="groovebridge serve",
-        description="Run the GrooveBridge engine without a window: MIDI ports, clock sync, OSC.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    from bridge.settings import Settings
+    from models.cli.common import make_parser
+
+    p = make_parser("groovebridge serve",
+                    "Run the GrooveBridge engine without a window: MIDI ports, clock sync, OSC. "
+                    "Options left out come from --settings, then GROOVEBRIDGE_* variables, then the defaults shown.")
+    d = Settings()  # the defaults a flag left out falls back to (the flags themselves default to "not given")
     p.add_argument("--settings", metavar="FILE.toml", help="settings file (TOML)")
-    p.add_argument("--bpm", type=float, help="tempo of the internal clock")
-    p.add_argument("--sync", choices=SYNC_SOURCES, help="clock source")
-    p.add_argument("--midi-api", choices=MIDI_APIS, help="rtmidi API (env GROOVEBRIDGE_MIDI_API)")
+    p.add_argument("--bpm", type=float, help=f"tempo of the internal clock (default: {d.bpm:g})")
+    p.add_argument("--sync", choices=SYNC_SOURCES, help=f"clock source (default: {d.sync})")
+    p.add_argument("--midi-api", choices=MIDI_APIS, help=f"rtmidi API (env GROOVEBRIDGE_MIDI_API; default: {d.midi_api})")
     p.add_argument("--input", dest="midi_input", metavar="PORT",
                    help='input port name or substring ("" = virtual GrooveBridge In, "none")')
     p.add_argument("--output", dest="midi_output", metavar="PORT",
                    help='output port name or substring ("" = virtual GrooveBridge Out, "none")')
-    p.add_argument("--model", help='model name or checkpoint path ("default" = shipped)')
+    p.add_argument("--model", help=f'model name or checkpoint path ("default" = shipped; default: {d.model})')
     p.add_argument("--device", metavar="{" + ",".join(DEVICE_CHOICES) + "}",
-                   help="where the model runs (auto: time the available devices, take the faster)")
-    p.add_argument("--latency-ms", type=float, help="send output this much earlier (ms)")
-    p.add_argument("--osc-port", type=int, help="OSC listen port (127.0.0.1)")
-    p.add_argument("--osc-host", help='OSC listen address ("0.0.0.0" = every interface, for a tablet on the network)')
-    p.add_argument("--osc-out-host", help="where OSC echoes go (a controller on the network: its address)")
+                   help=f"where the model runs (auto: time the available devices, take the faster; default: {d.device})")
+    p.add_argument("--latency-ms", type=float, help=f"send output this much earlier (ms; default: {d.latency_ms:g})")
+    p.add_argument("--osc-port", type=int, help=f"OSC listen port (default: {d.osc_port})")
+    p.add_argument("--osc-host", help=f'OSC listen address ("0.0.0.0" = every interface, for a tablet on the network; default: {d.osc_host})')
+    p.add_argument("--osc-out-host", help=f"where OSC echoes go (a controller on the network: its address; default: {d.osc_out_host})")
     p.add_argument("--zeroconf", action="store_true", default=None,
                    help="advertise the OSC port on the network (_osc._udp) so TouchOSC lists GrooveBridge; needs a LAN --osc-host")
     p.add_argument("--no-osc", action="store_true", help="no OSC server")

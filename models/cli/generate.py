@@ -99,7 +99,8 @@ def _named(path: str, e: MidiFileError) -> MidiFileError:
     """``e`` with the input's path in front (interpolate has two inputs) and generate's own
     flag in its hint (the reader's hint names preprocess's --channel)."""
     text = str(e).replace("pass --channel N", "pass --channels N")
-    return MidiFileError(text if text.startswith(Path(path).name) else f"{path}: {text}", e.reason)
+    named = text.startswith(Path(path).name) or str(path) in text  # ("file not found: PATH" names it)
+    return MidiFileError(text if named else f"{path}: {text}", e.reason)
 
 
 def _channels(channels: str | None) -> list[int] | None:

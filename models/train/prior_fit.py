@@ -118,14 +118,14 @@ def fit_prior(
     prior = fitted[best]
     t2 = time.perf_counter()
     prior.hit_bias = calibrate_hit_bias(model, prior, class_shares(train), seed, num_samples)
-    log(f"class calibration (hit-logit bias {np.round(prior.hit_bias, 2).tolist()}) in {time.perf_counter() - t2:.1f} s")
+    log(f"class calibration (hit-logit bias {_rounded(prior.hit_bias)}) in {time.perf_counter() - t2:.1f} s")
     prior.directions, prior.attribute_means, prior.attribute_stds = fit_directions(z, attribute_values(train))
     t3 = time.perf_counter()
     table = measure_attributes(model, prior, seed, values=(-1.0, 1.0), num_samples=300)
     slopes = np.array([table[a]["slope"] for a in ATTRIBUTE_NAMES])
     scales = np.clip(1.0 / np.maximum(slopes, 1e-3), 1.0, MAX_DIRECTION_SCALE)
     prior.directions = (prior.directions * scales[:, None]).astype(np.float32)
-    log(f"attribute directions scaled by {np.round(scales, 2).tolist()} in {time.perf_counter() - t3:.1f} s")
+    log(f"attribute directions scaled by {_rounded(scales)} in {time.perf_counter() - t3:.1f} s")
     prior.info = {
         "kind": "diagonal Gaussian mixture",
         "components": prior.num_components,
@@ -196,3 +196,8 @@ def _row_text(row: dict[str, Any]) -> str:
         text += (f", validation log-lik {row['validation_loglik']:.1f}, realism {row['realism']:.3f}, "
                  f"copies {100 * row['copy_share']:.1f} %")
     return text + f" ({row['fit_seconds']:.1f} s)"
+
+
+def _rounded(values: np.ndarray) -> str:
+    """A log line's numbers to 2 decimals ("0.91", not float32's "0.9100000262260437")."""
+    return "[" + ", ".join(f"{float(v):.2f}" for v in np.ravel(values)) + "]"

@@ -226,3 +226,11 @@ def test_generate_cli_prior_attributes_and_errors(tmp_path: Path, capsys) -> Non
         assert cli(["generate", "--output_dir", str(out), *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("groovebridge generate: ") and needle in err and "\n" not in err
+
+
+def test_prior_fit_log_numbers_are_rounded() -> None:
+    """The fit's log lines (shown in the app's Train tab and by fit-prior) printed float32's
+    decimals: 'hit-logit bias [0.9100000262260437, -1.100000023841858, ...]' (trial 23)."""
+    from models.train.prior_fit import _rounded
+
+    assert _rounded(np.array([0.91, -1.1, 2.0], dtype=np.float32)) == "[0.91, -1.10, 2.00]"

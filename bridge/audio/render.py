@@ -151,7 +151,7 @@ def resolve_kit(soundfont: str | None) -> Kit:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models.cli.common import make_parser
+    from models.help_format import make_parser
 
     p = make_parser("groovebridge render", "Render a drum MIDI file's groove through a GM SoundFont drum kit to a WAV file.")
     p.add_argument("--input_midi_1", required=True, metavar="X.mid", help="the groove (a drum MIDI file)")

@@ -22,7 +22,7 @@ from bridge.settings import MIDI_APIS, SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    from models.cli.common import make_parser
+    from models.help_format import make_parser
 
     p = make_parser("groovebridge ports", "List MIDI APIs and ports (the names `--input/--output` and settings accept).")
     p.add_argument("--api", choices=MIDI_APIS, help="API to list (default: the settings' midi_api)")

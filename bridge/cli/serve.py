@@ -26,7 +26,7 @@ JACK_UP = ("JACK server is running", "JACK server is back")  # the engine's noti
 
 def build_parser() -> argparse.ArgumentParser:
     from bridge.settings import Settings
-    from models.cli.common import make_parser
+    from models.help_format import make_parser
 
     p = make_parser("groovebridge serve",
                     "Run the GrooveBridge engine without a window: MIDI ports, clock sync, OSC. "

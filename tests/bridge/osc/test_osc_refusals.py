@@ -8,27 +8,15 @@ from typing import Any
 
 import pytest
 from engine_fakes import FakeModel, wait_for
+from test_osc_udp import Receiver
 
 from bridge.clock.base import InternalClock
 from bridge.engine import Engine
 from bridge.osc import OscServer
 from bridge.settings import Settings
 from tests.rigs.midi_fakes import FakeMidiIO
-from tests.rigs.osc_peer import OscPeer
 
 P = "/groovebridge"
-
-
-class Receiver(OscPeer):
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[Any]]] = []
-        super().__init__()
-
-    def on_message(self, t: float, address: str, args: list[Any]) -> None:
-        self.messages.append((address, args))
-
-    def of(self, address: str) -> list[list[Any]]:
-        return [a for addr, a in list(self.messages) if addr == address]
 
 
 @pytest.fixture

@@ -31,6 +31,10 @@ class Receiver(OscPeer):
     def on_message(self, t: float, address: str, args: list[Any]) -> None:
         self.messages.append((address, args))
 
+    def of(self, address: str) -> list[list[Any]]:
+        """The arguments of every message to ``address`` so far, oldest first."""
+        return [a for addr, a in list(self.messages) if addr == address]
+
     def wait_for(self, address: str, expect: list[Any] | None = None, timeout: float = 2.0) -> list[Any]:
         """The first message on ``address`` (equal to ``expect`` if given)."""
         deadline = time.monotonic() + timeout

@@ -10,6 +10,7 @@ humanize model, a run without ``groovebridge fit-prior``) the panel is disabled 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from PyQt6.QtCore import QPointF, QRectF, QSize, Qt, pyqtSignal
@@ -37,6 +38,7 @@ LABELS = {"density": "Density", "intensity": "Intensity", "laid_back": "Laid bac
 STEPS = 100  # slider units per standard deviation
 PAD_STEP = 0.05  # the pad's values are rounded to this
 PANEL_WIDTH = 244
+PENDING_SEC = 1.0  # how long a control keeps a sent value against older snapshots
 PAD_SIDE = 216  # the pad's height (its square fits the panel's width)
 
 
@@ -166,6 +168,10 @@ class AttributesPanel(QWidget):
         self.adapter = adapter
         self.available = False
         self.reason = "waiting for the model"
+        # values sent and not yet seen in a snapshot: until the engine has them (or PENDING_SEC has
+        # passed) an older snapshot does not move the control back (it flickered to the old value
+        # and back on a busy machine, and a test read the label in between)
+        self._pending: dict[str, tuple[float, float]] = {}
         self.setFixedWidth(PANEL_WIDTH)
         # Bipolar sliders: no filled "sub-page" from the left end.
         self.setStyleSheet("QSlider::sub-page:horizontal { background: #2e333d; }")
@@ -213,16 +219,35 @@ class AttributesPanel(QWidget):
     # ---- commands ----------------------------------------------------------------------
     def _send_pad(self, x: float, y: float) -> None:
         self._show_pad_values()
+        self._expect({PAD_X: x, PAD_Y: y})
         self.adapter.command(EngineCommands.set_attributes, {PAD_X: x, PAD_Y: y})
 
     def _send_slider(self, name: str, value: int) -> None:
         self.value_labels[name].setText(f"{value / STEPS:+.2f}")
+        self._expect({name: value / STEPS})
         self.adapter.command(EngineCommands.set_attribute, name, value / STEPS)
 
     def reset(self) -> None:
         """Every attribute back to 0 (view and engine)."""
+        self._pending.clear()
         self._show({})
+        self._expect({name: 0.0 for name in (PAD_X, PAD_Y, *self.sliders)})
         self.adapter.command(EngineCommands.reset_attributes)
+
+    def _expect(self, values: dict[str, float]) -> None:
+        deadline = time.monotonic() + PENDING_SEC
+        self._pending.update({name: (float(v), deadline) for name, v in values.items()})
+
+    def _held(self, name: str, value: float) -> bool:
+        """Whether ``name`` keeps the value the user gave it against ``value`` from a snapshot:
+        until the engine reports what was sent, for PENDING_SEC at most."""
+        if name not in self._pending:
+            return False
+        sent, deadline = self._pending[name]
+        if abs(value - sent) < 0.5 / STEPS or time.monotonic() > deadline:
+            del self._pending[name]
+            return False
+        return True
 
     # ---- state -------------------------------------------------------------------------
     def _show_pad_values(self) -> None:
@@ -231,12 +256,14 @@ class AttributesPanel(QWidget):
 
     def _show(self, values: dict[str, float]) -> None:
         """Controls to ``values`` (missing = 0) without sending; a control in the hand is left."""
-        if not self.pad.dragging:
-            self.pad.set_values(float(values.get(PAD_X, 0.0)), float(values.get(PAD_Y, 0.0)))
+        x, y = float(values.get(PAD_X, 0.0)), float(values.get(PAD_Y, 0.0))
+        held = [self._held(PAD_X, x), self._held(PAD_Y, y)]  # (both asked: each may clear)
+        if not self.pad.dragging and not any(held):
+            self.pad.set_values(x, y)
             self._show_pad_values()
         for name, slider in self.sliders.items():
             v = round(float(values.get(name, 0.0)) * STEPS)
-            if slider.isSliderDown() or v == slider.value():
+            if self._held(name, v / STEPS) or slider.isSliderDown() or v == slider.value():
                 continue
             slider.blockSignals(True)
             slider.setValue(v)

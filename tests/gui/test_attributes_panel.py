@@ -137,3 +137,37 @@ def test_feel_panel_fits_the_play_tab_at_1280x720(win):
     assert panel.pad.square().width() >= 140
     assert QRect(panel.pad.rect()).contains(panel.pad.square().toRect())
     assert all(s.width() >= 80 for s in panel.sliders.values())
+
+
+def test_a_snapshot_older_than_the_users_move_does_not_move_the_control_back(win, qtbot, monkeypatch):
+    """Clean-clone `make test` (session 20): after PageUp on Swing the engine had 0.5 while the
+    label read +0.00: a snapshot taken before the engine applied the command set the slider back
+    (and forth again a poll later: a flicker the user sees on a busy machine)."""
+    from types import SimpleNamespace
+
+    from gui.widgets import attributes_panel as ap
+
+    panel = win.attributes
+    qtbot.waitUntil(lambda: panel.available, timeout=30000)
+    swing = panel.sliders["swing"]
+    stale = win.adapter.engine.snapshot()  # swing 0, taken before the move
+
+    def older(values: dict) -> SimpleNamespace:
+        return SimpleNamespace(model_state="ready", attributes_available=True, model_name=stale.model_name,
+                               attributes=values)
+
+    swing.setFocus()
+    qtbot.keyClick(swing, Qt.Key.Key_PageUp)
+    panel.update_state(older({}))  # the older snapshot arrives after the move
+    assert swing.value() == 50 and panel.value_labels["swing"].text() == "+0.50"
+    panel.pad.set_values(0.5, -0.5)
+    panel._send_pad(0.5, -0.5)
+    panel.update_state(older({"swing": 0.5}))  # swing confirmed, the pad's values not yet
+    assert panel.pad.values() == (0.5, -0.5) and swing.value() == 50
+    panel.update_state(older({"swing": 0.5, "density": 0.5, "intensity": -0.5}))  # confirmed
+    # a value the engine never reports (refused, lost) gives way after PENDING_SEC
+    panel.sliders["fills"].setValue(-100)
+    monkeypatch.setattr(ap, "PENDING_SEC", 0.0)
+    panel._expect({"fills": -1.0})
+    panel.update_state(older({"swing": 0.5, "density": 0.5, "intensity": -0.5}))
+    assert panel.sliders["fills"].value() == 0 and panel.value_labels["fills"].text() == "+0.00"

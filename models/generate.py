@@ -118,11 +118,14 @@ class GrooveModel:
     def encode(self, grooves: Groove | list[Groove] | np.ndarray) -> np.ndarray:
         """Encoder means (n, z_size) of grooves of exactly ``num_steps`` steps (or of their
         (n, num_steps, 27) tensors, e.g. dataset windows, without building Grooves)."""
-        t = self._windows(grooves)
+        return self.encode_posterior(grooves)[0]
+
+    def encode_posterior(self, grooves: Groove | list[Groove] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The encoder's posterior over z, (means, standard deviations), each (n, z_size)."""
         with self._lock, torch.inference_mode():
-            x, _ = encoder_inputs(self.config, t, training=False)
-            mu, _ = self.fast.encode(x)
-        return mu.cpu().numpy()
+            x, _ = encoder_inputs(self.config, self._windows(grooves), training=False)
+            mu, sigma = self.fast.encode(x)
+        return mu.cpu().numpy(), sigma.cpu().numpy()
 
     @property
     def has_quick_encoder(self) -> bool:
@@ -264,14 +267,16 @@ class GrooveModel:
         seed: int | None = None,
         keep_hits: bool = True,
         amount: float | None = None,
+        latent: Callable[[list[Groove]], np.ndarray] | None = None,
     ) -> Groove:
         """A played version of ``groove``'s hits (see the module docstring): its hits exactly,
         with the model's velocities and micro-timing (``keep_hits=False``: the model may also
         change hits, as Magenta's humanize does). ``amount`` (0-1) moves the original's
         velocities and timing only that far towards the model's, keeping the original's hits
         (``blend_humanized``); None gives the model's performance as it is. Pick the model
-        with ``humanizer``."""
-        played = self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits)
+        with ``humanizer``. ``latent``: the windows' z (default ``encode``, the means; a draw from
+        ``encode_posterior`` gives another take, ``models.takes``)."""
+        played = self._windowed(groove, temperature, seed, humanize=True, keep_hits=keep_hits, latent=latent)
         return played if amount is None else blend_humanized(groove, played, amount)
 
     def drumify(self, rhythm: Groove, temperature: float = 0.0, seed: int | None = None) -> Groove:
@@ -287,7 +292,8 @@ class GrooveModel:
         return self._windowed(rhythm, temperature, seed, humanize=False)
 
     def _windowed(
-        self, groove: Groove, temperature: float, seed: int | None, humanize: bool, keep_hits: bool = False
+        self, groove: Groove, temperature: float, seed: int | None, humanize: bool, keep_hits: bool = False,
+        latent: Callable[[list[Groove]], np.ndarray] | None = None,
     ) -> Groove:
         if groove.num_steps == 0 or groove.num_steps % self.num_steps:
             raise ValueError(
@@ -299,7 +305,7 @@ class GrooveModel:
             )
         n = groove.num_steps // self.num_steps
         windows = [groove.window(i * self.config.num_bars, self.config.num_bars) for i in range(n)]
-        z = self.encode(windows)
+        z = (latent or self.encode)(windows)
         ctl = windows if self.config.hits_as_controls else None
         outs = self.decode(z, temperature, seed, groove.bpm, ctl, keep_hits=windows if keep_hits else None)
         t = np.concatenate([o.to_tensor() for o in outs], axis=0)

@@ -17,11 +17,11 @@ import time
 from typing import Any
 
 from bridge.engine.snapshot import EngineSnapshot
+from bridge.midi.port import jack_server_came
 from bridge.settings import MIDI_APIS, SYNC_SOURCES, SettingsError, load_settings
 from models.inference_device import DEVICE_CHOICES
 
 NO_OUTPUT = "no audio output"  # the preview's reason when it has a kit but nothing to play through
-JACK_UP = ("JACK server is running", "JACK server is back")  # the engine's notices of a JACK server
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             errors.append(f"! {payload}")
         elif event == "notice":
             errors.append(str(payload))
-            if str(payload).startswith(JACK_UP):
+            if jack_server_came(payload):
                 jack_came.set()
 
     engine.subscribe(on_event)

@@ -20,6 +20,16 @@ class Notice(str):
     not a problem: the engine sends it as a "notice" event, not an "error"."""
 
 
+JACK_RUNNING = "JACK server is running: MIDI ports opened"
+JACK_BACK = "JACK server is back: MIDI ports re-opened"
+
+
+def jack_server_came(notice: object) -> bool:
+    """Whether a "notice" says a JACK server started or came back (what the preview's audio
+    output waits for, in serve and in the app)."""
+    return str(notice) in (JACK_RUNNING, JACK_BACK)
+
+
 @runtime_checkable
 class MidiOutput(Protocol):
     def send_message(self, message: list[int] | bytes) -> None: ...

@@ -38,7 +38,7 @@ from typing import Any
 from bridge.midi import jack_frames
 from bridge.midi.echo import ECHO_WINDOW_SEC, EchoFilter
 from bridge.midi.input import ArrivalClock, PolledInput, new_midi_in
-from bridge.midi.port import InputCallback, Notice
+from bridge.midi.port import JACK_BACK, JACK_RUNNING, InputCallback, Notice
 
 CLIENT_NAME = "GrooveBridge"
 IN_PORT_NAME = "GrooveBridge In"
@@ -288,8 +288,7 @@ class MidiIO:
                 reports.append(str(e))
                 return reports
             self.server_down = False
-            reports.append(Notice("JACK server is running: MIDI ports opened" if first
-                                  else "JACK server is back: MIDI ports re-opened"))
+            reports.append(Notice(JACK_RUNNING if first else JACK_BACK))
         return reports
 
     # ---- traffic --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QHBoxLayout, QPushButton, QSlider, QToolButton, QWidget
 
 from bridge.audio.preview import Preview, resolve_soundfont
+from bridge.midi.port import jack_server_came
 from gui.engine_adapter import EngineAdapter
 from models.synth import WHERE_TO_GET, Kit, SoundFontError, load_kit
 
@@ -245,7 +246,7 @@ class SoundBox(QWidget):
 
     def _on_engine_event(self, event: str, payload: Any) -> None:
         """A JACK server started (the engine's "notice"): the sound retries its output by itself."""
-        if event == "notice" and "JACK server" in str(payload) and self.no_output() and self._user_choice is not False:
+        if event == "notice" and jack_server_came(payload) and self.no_output() and self._user_choice is not False:
             self.retry_output()
 
     def _on_volume(self, value: int) -> None:

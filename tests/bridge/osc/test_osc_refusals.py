@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 from engine_fakes import FakeModel, wait_for
-from test_osc_udp import Receiver
+from test_osc_udp import Receiver, served
 
 from bridge.clock.base import InternalClock
 from bridge.engine import Engine
-from bridge.osc import OscServer
 from bridge.settings import Settings
 from tests.rigs.midi_fakes import FakeMidiIO
 
@@ -27,12 +26,8 @@ def live(tmp_path, monkeypatch):
                     model_loader=lambda _name: FakeModel(), midi=FakeMidiIO(), clock=InternalClock(240.0))
     engine.start()
     wait_for(lambda: engine.snapshot().model_state == "ready" and engine.snapshot().variations, what="ready")
-    rx = Receiver()
-    server = OscServer(engine, "127.0.0.1", 0, "127.0.0.1", rx.port)
-    server.start()
-    yield engine, server, rx
-    server.close()
-    rx.close()
+    with served(engine) as (server, rx):
+        yield engine, server, rx
     engine.close()
 
 

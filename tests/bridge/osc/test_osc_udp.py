@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -46,14 +48,23 @@ class Receiver(OscPeer):
         raise AssertionError(f"no {address} in {[a for a, _ in self.messages]}")
 
 
-@pytest.fixture
-def udp(engine):
+@contextmanager
+def served(engine: Any) -> Iterator[tuple[OscServer, Receiver]]:
+    """An OscServer on an ephemeral port for ``engine``, echoing to a fresh Receiver."""
     rx = Receiver()
     server = OscServer(engine, "127.0.0.1", 0, "127.0.0.1", rx.port)
     server.start()
-    yield engine, server, rx
-    server.close()
-    rx.close()
+    try:
+        yield server, rx
+    finally:
+        server.close()
+        rx.close()
+
+
+@pytest.fixture
+def udp(engine):
+    with served(engine) as (server, rx):
+        yield engine, server, rx
 
 
 def wait_calls(engine: FakeEngine, n: int, timeout: float = 2.0) -> None:

@@ -56,16 +56,18 @@ def main(argv: list[str] | None = None) -> int:
 
 def jack_server_line() -> str:
     """How the running JACK server schedules its cycle, and the warning where it can drop MIDI."""
-    from bridge.midi.jack_watch import JackWatch, server_is_synchronous
+    from bridge.midi.jack_watch import JackWatch, server_is_synchronous, timing_warning
 
     watch = JackWatch.open()
     if watch is None:
         return "JACK server: not answering"
     try:
-        realtime, warning = watch.realtime(), watch.timing_warning()
+        realtime = watch.realtime()
     finally:
         watch.close()
-    sync = {True: "synchronous (-S)", False: "asynchronous", None: "mode unknown"}[server_is_synchronous()]
+    synchronous = server_is_synchronous()  # (/proc read once for both the line and the warning)
+    warning = timing_warning(realtime, synchronous)
+    sync = {True: "synchronous (-S)", False: "asynchronous", None: "mode unknown"}[synchronous]
     line = f"JACK server: {'real-time' if realtime else 'not real-time'}, {sync}"
     return line + (f"\nwarning: {warning}" if warning else "")
 

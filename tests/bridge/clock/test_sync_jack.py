@@ -91,6 +91,20 @@ def jack_xruns(log: Path | None) -> list[str]:
     return [line for line in log.read_text(errors="replace").splitlines() if "XRun" in line or "not finished" in line]
 
 
+def check_capture_hits(groove: Groove, got: Groove, strict: bool, xruns: list[str]) -> None:
+    """The captured hits are the played ones, with their velocities. Asynchronous JACK drops the
+    events of a cycle a reader is late for (a clean-clone CI run of session 20: one hit missing,
+    jackd's log full of "client = GrooveBridge In was not finished"): there, one missing hit per
+    logged xrun is allowed, two at most; an extra hit (one played a 16th off) never."""
+    played, captured = groove.hits > 0.5, got.hits > 0.5
+    extra, missing = int(np.sum(captured & ~played)), int(np.sum(played & ~captured))
+    if missing:
+        print(f"{missing} played hit(s) not captured; jackd reported {len(xruns)} xrun(s): {xruns[:4]}")
+    assert extra == 0 and missing <= (0 if strict else min(2, len(xruns))), (extra, missing)
+    both = played & captured
+    np.testing.assert_array_equal(np.round(got.velocities[both] * 127), np.round(groove.velocities[both] * 127))
+
+
 def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: list, strict: bool,
                           xruns: list[str]) -> None:
     """Each captured hit's time against when the master actually sent it: what GrooveBridge's input
@@ -100,7 +114,7 @@ def check_capture_offsets(groove: Groove, got: Groove, ideal: np.ndarray, sent: 
     Judged against the intended times it failed the test.)"""
     late = sender_lateness_ms(groove, ideal, sent)
     ms_per_unit = 60000.0 / BPM / 8  # an offset of 1 is half a 16th (positive: early)
-    keys = sorted(late)
+    keys = sorted(key for key in late if got.hits[key] > 0.5)  # (a hit JACK dropped: check_capture_hits)
     captured_late = np.array([-(got.offsets[s, k] - groove.offsets[s, k]) * ms_per_unit for s, k in keys])
     sender = np.array([late[key] for key in keys])
     own = np.abs(captured_late - sender)
@@ -152,8 +166,7 @@ def run_scenario(groove: Groove, strict: bool, jack_log: Path | None = None) -> 
         engine.capture("A", "last")
         wait_for(lambda: engine.snapshot().slots["A"] is not None, 3.0, "captured slot")
         got = engine.snapshot().slots["A"]
-        assert np.array_equal(got.hits, groove.hits)
-        np.testing.assert_array_equal(np.round(got.velocities * 127), np.round(groove.velocities * 127))
+        check_capture_hits(groove, got, strict, jack_xruns(jack_log))
         # (the offsets are judged below, against the master's own log of when it sent each note)
 
         # /query/slot a over UDP: the capture, in the /pattern encoding, and nothing changes
